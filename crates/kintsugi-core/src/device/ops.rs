@@ -1,0 +1,138 @@
+//! The typed operations apps call: boundaries, journal entries, exports.
+//!
+//! Input is validated here, at the edge, before a transaction starts, so a bad input writes
+//! nothing.
+
+use automerge::ReadDoc;
+use autosurgeon::Text;
+use serde::Serialize;
+
+use super::Device;
+use crate::docs::agreement::{self, BoundaryView};
+use crate::docs::journal::{self, Entry, EntryView};
+use crate::docs::DocKind;
+use crate::error::{CoreError, Result};
+
+/// A device of the space as the devices list shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceView {
+    pub id: String,
+    pub name: String,
+    pub member: String,
+    pub revoked: bool,
+    pub this_device: bool,
+}
+
+/// A short random id for a new entry: 12 hex characters.
+fn new_entry_id() -> String {
+    let bytes: [u8; 6] = rand::random();
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+impl Device {
+    /// Proposes a boundary; the proposer's approval of its text is recorded with it.
+    pub fn add_boundary(&self, text: &str, category: &str) -> Result<String> {
+        let text = agreement::check_text(text)?;
+        let category = category.trim();
+        let id = new_entry_id();
+        let (member, now) = (self.identity.member_key(), self.now());
+        self.edit(DocKind::Agreement, |tx| agreement::add(tx, &id, &text, category, &member, now))?;
+        Ok(id)
+    }
+
+    /// Replaces a boundary's text by a character diff, so a concurrent edit merges with it.
+    pub fn edit_boundary(&self, id: &str, text: &str) -> Result<String> {
+        let text = agreement::check_text(text)?;
+        let (member, now) = (self.identity.member_key(), self.now());
+        self.edit(DocKind::Agreement, |tx| {
+            let id = agreement::resolve_id(tx, id)?;
+            agreement::edit(tx, &id, &text, &member, now)?;
+            Ok(id)
+        })
+    }
+
+    /// Approves a boundary's current text.
+    pub fn approve_boundary(&self, id: &str) -> Result<String> {
+        let (member, now) = (self.identity.member_key(), self.now());
+        self.edit(DocKind::Agreement, |tx| {
+            let id = agreement::resolve_id(tx, id)?;
+            agreement::approve(tx, &id, &member, now)?;
+            Ok(id)
+        })
+    }
+
+    /// Retires a boundary: kept and shown, never deleted.
+    pub fn retire_boundary(&self, id: &str) -> Result<String> {
+        let now = self.now();
+        self.edit(DocKind::Agreement, |tx| {
+            let id = agreement::resolve_id(tx, id)?;
+            agreement::retire(tx, &id, now)?;
+            Ok(id)
+        })
+    }
+
+    pub fn boundaries(&self) -> Result<Vec<BoundaryView>> {
+        self.read(DocKind::Agreement, |doc| agreement::list(doc))
+    }
+
+    pub fn boundary(&self, id: &str) -> Result<BoundaryView> {
+        self.read(DocKind::Agreement, |doc| {
+            let id = agreement::resolve_id(doc, id)?;
+            agreement::list(doc)?
+                .into_iter()
+                .find(|b| b.id == id)
+                .ok_or_else(|| CoreError::UnknownId { what: "boundary", id, list: "boundary list" })
+        })
+    }
+
+    /// Writes a private journal entry.
+    pub fn write_journal(&self, text: &str, mood: Option<i64>, tags: &[String]) -> Result<String> {
+        let text = journal::check_entry(text, mood)?;
+        let id = new_entry_id();
+        let entry = Entry {
+            text: Text::with_value(&text),
+            mood,
+            tags: tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+            created_at: self.now(),
+            shared_at: None,
+        };
+        self.edit(DocKind::Journal, |tx| journal::write(tx, &id, &entry))?;
+        Ok(id)
+    }
+
+    pub fn journal(&self) -> Result<Vec<EntryView>> {
+        self.read(DocKind::Journal, |doc| journal::list(doc))
+    }
+
+    /// The document as JSON, every value as Automerge holds it.
+    pub fn export_json(&self, kind: DocKind) -> Result<serde_json::Value> {
+        self.read(kind, |doc| {
+            serde_json::to_value(automerge::AutoSerde::from(doc))
+                .map_err(|e| CoreError::InvalidChange(format!("cannot export: {e}")))
+        })
+    }
+
+    /// The document in Automerge's binary format, loadable by any Automerge implementation.
+    pub fn export_automerge(&self, kind: DocKind) -> Result<Vec<u8>> {
+        self.read(kind, |doc| Ok(doc.save()))
+    }
+
+    /// The number of changes in a document's history.
+    pub fn change_count(&self, kind: DocKind) -> Result<usize> {
+        self.read(kind, |doc| Ok(doc.get_changes(&[]).len()))
+    }
+
+    /// The document's current heads, hex; equal heads mean equal documents.
+    pub fn heads(&self, kind: DocKind) -> Result<Vec<String>> {
+        self.read(kind, |doc| {
+            let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+            heads.sort();
+            Ok(heads)
+        })
+    }
+
+    /// Whether the document holds a value at its root `key` (used by tests of audiences).
+    pub fn has_root(&self, kind: DocKind, key: &str) -> Result<bool> {
+        self.read(kind, |doc| Ok(doc.get(automerge::ROOT, key).ok().flatten().is_some()))
+    }
+}

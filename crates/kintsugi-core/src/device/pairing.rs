@@ -1,0 +1,212 @@
+//! Making a space, inviting a partner or another device, joining, listing and revoking devices.
+//!
+//! Keys never travel through the server: the space key (and, for a device link, the member key)
+//! go from phone to phone inside the invite code. The server sees only sealed names.
+
+use std::path::Path;
+
+use kintsugi_proto::v1::{
+    AcceptInviteRequest, CreateInviteRequest, CreateSpaceRequest, InviteKind, ListDevicesRequest,
+    RevokeDeviceRequest,
+};
+use tonic::Code;
+
+use super::{Clock, Device, DeviceView, Identity};
+use crate::code::{CodeKind, InviteCode};
+use crate::docs::{DocKind, agreement};
+use crate::envelope::{open_name, seal_name};
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, MemberId, SpaceId};
+use crate::keys::{Keyring, SecretKey};
+use crate::store::LocalStore;
+use crate::sync::client::{Connection, check_url, status_error};
+
+const MAX_NAME_CHARS: usize = 100;
+
+/// What a new device is called and where its server is.
+#[derive(Clone)]
+pub struct Enrolment<'a> {
+    pub dir: &'a Path,
+    pub server_url: &'a str,
+    pub member_name: &'a str,
+    pub device_name: &'a str,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Enrolment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment").field("dir", &self.dir).field("server_url", &self.server_url).finish_non_exhaustive()
+    }
+}
+
+impl Enrolment<'_> {
+    fn check(&self) -> Result<LocalStore> {
+        for (what, name) in [("name", self.member_name), ("device name", self.device_name)] {
+            let len = name.trim().chars().count();
+            if len == 0 || len > MAX_NAME_CHARS {
+                return Err(CoreError::InvalidInput(format!(
+                    "the {what} must be 1 to {MAX_NAME_CHARS} characters"
+                )));
+            }
+        }
+        check_url(self.server_url)?;
+        let store = LocalStore::open(self.dir)?;
+        if store.identity()?.is_some() {
+            return Err(CoreError::AlreadyInitialised(self.dir.to_path_buf()));
+        }
+        Ok(store)
+    }
+}
+
+impl Device {
+    /// Creates a new space on the server; this device is its first partner's first device.
+    pub async fn init(enrolment: Enrolment<'_>) -> Result<Device> {
+        let store = enrolment.check()?;
+        let keys = Keyring { space: SecretKey::random(), member: SecretKey::random() };
+        let space = SpaceId::random();
+        let names = keys.space.names_key();
+        let url = enrolment.server_url;
+        let response = Connection::pairing(url)
+            .await?
+            .create_space(CreateSpaceRequest {
+                space_id: space.as_bytes().to_vec(),
+                sealed_member_name: seal_name(&names, space, enrolment.member_name.trim()),
+                sealed_device_name: seal_name(&names, space, enrolment.device_name.trim()),
+            })
+            .await
+            .map_err(|s| status_error(url, s))?
+            .into_inner();
+        let identity = Identity {
+            server_url: url.to_string(),
+            space,
+            member: MemberId::from_slice(&response.member_id)?,
+            device: DeviceId::from_slice(&response.device_id)?,
+            token: response.token,
+            member_name: enrolment.member_name.trim().to_string(),
+            device_name: enrolment.device_name.trim().to_string(),
+            keys,
+        };
+        Self::enrolled(store, identity, enrolment.clock, true)
+    }
+
+    /// Joins a space with a code from a partner (as the second partner) or from one's own other
+    /// device (as another device of the same partner).
+    pub async fn join(enrolment: Enrolment<'_>, code: &str) -> Result<Device> {
+        let code = InviteCode::parse(code)?;
+        let store = enrolment.check()?;
+        let url = enrolment.server_url;
+        let member_key = code.member_key.clone().unwrap_or_else(SecretKey::random);
+        let names = code.space_key.names_key();
+        let response = Connection::pairing(url)
+            .await?
+            .accept_invite(AcceptInviteRequest {
+                invite_id: code.invite_id.to_vec(),
+                secret: code.secret.to_vec(),
+                sealed_member_name: seal_name(&names, code.space, enrolment.member_name.trim()),
+                sealed_device_name: seal_name(&names, code.space, enrolment.device_name.trim()),
+            })
+            .await
+            .map_err(|status| match status.code() {
+                Code::NotFound | Code::FailedPrecondition | Code::PermissionDenied | Code::ResourceExhausted => {
+                    CoreError::InviteRefused(status.message().to_string())
+                }
+                _ => status_error(url, status),
+            })?
+            .into_inner();
+        if SpaceId::from_slice(&response.space_id)? != code.space {
+            return Err(CoreError::Protocol("the server joined a different space than the code names".into()));
+        }
+        let identity = Identity {
+            server_url: url.to_string(),
+            space: code.space,
+            member: MemberId::from_slice(&response.member_id)?,
+            device: DeviceId::from_slice(&response.device_id)?,
+            token: response.token,
+            member_name: enrolment.member_name.trim().to_string(),
+            device_name: enrolment.device_name.trim().to_string(),
+            keys: Keyring { space: code.space_key.clone(), member: member_key },
+        };
+        Self::enrolled(store, identity, enrolment.clock, code.kind == CodeKind::Partner)
+    }
+
+    fn enrolled(store: LocalStore, identity: Identity, clock: Clock, new_member: bool) -> Result<Device> {
+        store.save_identity(&identity.to_record())?;
+        let device = Device { store, identity, clock, changed: Default::default() };
+        if new_member {
+            let (member, name, now) = (device.identity.member_key(), device.identity.member_name.clone(), device.now());
+            device.edit(DocKind::Agreement, |tx| agreement::add_member(tx, &member, &name, now))?;
+        }
+        Ok(device)
+    }
+
+    /// Asks the server for a single-use invite and wraps it, with the keys, into a code.
+    pub async fn invite(&self, kind: CodeKind) -> Result<InviteCode> {
+        let mut conn = self.connect().await?;
+        let invite_kind = match kind {
+            CodeKind::Partner => InviteKind::Partner,
+            CodeKind::Device => InviteKind::Device,
+        };
+        let response = conn
+            .space
+            .create_invite(CreateInviteRequest { kind: invite_kind as i32 })
+            .await
+            .map_err(|s| conn.error(s))?
+            .into_inner();
+        let bad = |what: &str| CoreError::Protocol(format!("invite {what} has the wrong length"));
+        Ok(InviteCode {
+            kind,
+            invite_id: response.invite_id.as_slice().try_into().map_err(|_| bad("id"))?,
+            secret: response.secret.as_slice().try_into().map_err(|_| bad("secret"))?,
+            space: self.identity.space,
+            space_key: self.identity.keys.space.clone(),
+            member_key: (kind == CodeKind::Device).then(|| self.identity.keys.member.clone()),
+        })
+    }
+
+    /// Every device of the space, with names opened locally.
+    pub async fn devices(&self) -> Result<Vec<DeviceView>> {
+        let mut conn = self.connect().await?;
+        let response =
+            conn.space.list_devices(ListDevicesRequest {}).await.map_err(|s| conn.error(s))?.into_inner();
+        let names = self.identity.keys.space.names_key();
+        let space = self.identity.space;
+        response
+            .devices
+            .into_iter()
+            .map(|d| {
+                let id = DeviceId::from_slice(&d.device_id)?;
+                Ok(DeviceView {
+                    id: id.to_string(),
+                    name: open_name(&names, space, &d.sealed_device_name).unwrap_or_else(|| "(unreadable)".into()),
+                    member: open_name(&names, space, &d.sealed_member_name).unwrap_or_else(|| "(unreadable)".into()),
+                    revoked: d.revoked,
+                    this_device: id == self.identity.device,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of this partner's devices, named by its id or a unique prefix of it.
+    pub async fn revoke(&self, typed: &str) -> Result<DeviceView> {
+        let devices = self.devices().await?;
+        let typed = typed.trim().to_lowercase();
+        let matches: Vec<&DeviceView> =
+            devices.iter().filter(|d| !typed.is_empty() && d.id.starts_with(&typed)).collect();
+        let device = match matches.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(CoreError::UnknownId { what: "device", id: typed, list: "devices" }),
+            _ => return Err(CoreError::InvalidInput(format!("{typed} matches several devices; type more of the id"))),
+        };
+        let id = DeviceId::parse_hex(&device.id).ok_or_else(|| CoreError::Protocol("device id".into()))?;
+        let mut conn = self.connect().await?;
+        conn.space
+            .revoke_device(RevokeDeviceRequest { device_id: id.as_bytes().to_vec() })
+            .await
+            .map_err(|s| conn.error(s))?;
+        Ok(DeviceView { revoked: true, ..device })
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Connection> {
+        Connection::open(&self.identity.server_url, &self.identity.token, false).await
+    }
+}

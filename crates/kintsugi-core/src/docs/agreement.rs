@@ -1,0 +1,232 @@
+//! The boundaries agreement: the boundaries and expectations both partners agree to.
+//!
+//! Boundaries live in a map keyed by a random id (never a list two phones append to), and each
+//! text is an Automerge `Text`, edited with `update_text`, so two offline edits of the same
+//! boundary merge character by character. Status is derived, never stored: a boundary is
+//! `agreed` only while every partner's approval records exactly the current text, so
+//! concurrent edits and approvals can never leave a stored status inconsistent.
+
+use std::collections::HashMap;
+
+use automerge::ObjType;
+use autosurgeon::{Doc, ReadDoc};
+use autosurgeon::{Hydrate, Reconcile, Text, hydrate_prop, reconcile_prop};
+use serde::Serialize;
+
+use crate::docs::root_map;
+use crate::error::{CoreError, Result};
+
+/// Longest boundary text accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// One boundary or expectation as stored in the document.
+#[derive(Clone, Debug, Hydrate, Reconcile)]
+pub struct Boundary {
+    pub text: Text,
+    pub category: String,
+    /// Member id (hex) of the partner who proposed it.
+    pub proposed_by: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Member id (hex) -> the approval that member gave.
+    pub approvals: HashMap<String, Approval>,
+    pub retired_at: Option<i64>,
+}
+
+/// A partner's approval of one exact text.
+#[derive(Clone, Debug, PartialEq, Hydrate, Reconcile)]
+pub struct Approval {
+    pub text: String,
+    pub at: i64,
+}
+
+/// A partner of the space, as recorded in the agreement when they joined.
+#[derive(Clone, Debug, Hydrate, Reconcile)]
+pub struct Member {
+    pub name: String,
+    pub joined_at: i64,
+}
+
+/// Derived from the data, never stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Proposed,
+    Agreed,
+    Retired,
+}
+
+/// What a person sees of a boundary.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoundaryView {
+    pub id: String,
+    pub text: String,
+    pub category: String,
+    pub status: Status,
+    pub proposed_by: String,
+    pub approved_by: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Validates a boundary text at the edge, before anything is written.
+pub fn check_text(text: &str) -> Result<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(CoreError::InvalidInput("a boundary needs some text".into()));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(CoreError::InvalidInput(format!(
+            "a boundary is at most {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    Ok(text.to_string())
+}
+
+/// Adds a boundary proposed (and so approved) by `member`.
+pub fn add(
+    tx: &mut impl Doc,
+    id: &str,
+    text: &str,
+    category: &str,
+    member: &str,
+    now: i64,
+) -> Result<()> {
+    let boundaries = root_map(tx, "boundaries")?;
+    let boundary = Boundary {
+        text: Text::with_value(text),
+        category: category.to_string(),
+        proposed_by: member.to_string(),
+        created_at: now,
+        approvals: HashMap::from([(member.to_string(), Approval { text: text.to_string(), at: now })]),
+        retired_at: None,
+    };
+    reconcile_prop(tx, &boundaries, id, &boundary).map_err(reconcile_error)
+}
+
+/// Replaces the text through `update_text` (a character diff) and records that the editor
+/// approves the new text; the partner must approve again.
+pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> Result<()> {
+    let boundary = boundary_obj(tx, id)?;
+    let text_obj = match tx.get(&boundary, "text") {
+        Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => obj,
+        _ => return Err(CoreError::InvalidChange(format!("boundary {id} has no text"))),
+    };
+    tx.update_text(&text_obj, text).map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+    approve_text(tx, id, text, member, now)
+}
+
+/// Records that `member` approves the boundary's current text.
+pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: i64) -> Result<()> {
+    let current = read_boundary(tx, id)?.text.as_str().to_string();
+    approve_text(tx, id, &current, member, now)
+}
+
+/// Retires a boundary: it stays in the agreement and its history, marked retired.
+pub fn retire(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
+    let boundary = boundary_obj(tx, id)?;
+    tx.put(&boundary, "retired_at", now).map_err(|e| CoreError::InvalidChange(e.to_string()))
+}
+
+/// Records a partner in the agreement, so status can ask for every partner's approval.
+pub fn add_member(tx: &mut impl Doc, member: &str, name: &str, now: i64) -> Result<()> {
+    let members = root_map(tx, "members")?;
+    reconcile_prop(tx, &members, member, &Member { name: name.to_string(), joined_at: now })
+        .map_err(reconcile_error)
+}
+
+/// Every boundary, oldest first, with derived status and names.
+pub fn list(doc: &impl ReadDoc) -> Result<Vec<BoundaryView>> {
+    let boundaries: HashMap<String, Boundary> =
+        hydrate_prop(doc, automerge::ROOT, "boundaries").map_err(hydrate_error)?;
+    let members: HashMap<String, Member> =
+        hydrate_prop(doc, automerge::ROOT, "members").map_err(hydrate_error)?;
+    let name = |id: &str| members.get(id).map(|m| m.name.clone()).unwrap_or_else(|| id.to_string());
+    let mut views: Vec<BoundaryView> = boundaries
+        .into_iter()
+        .map(|(id, b)| {
+            let text = b.text.as_str().to_string();
+            let mut approved_by: Vec<String> = b
+                .approvals
+                .iter()
+                .filter(|(_, a)| a.text == text)
+                .map(|(m, _)| name(m))
+                .collect();
+            approved_by.sort();
+            BoundaryView {
+                status: status(&b, &members),
+                proposed_by: name(&b.proposed_by),
+                category: b.category,
+                created_at: b.created_at,
+                approved_by,
+                text,
+                id,
+            }
+        })
+        .collect();
+    views.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(views)
+}
+
+/// `agreed` only while there are two partners and each approved exactly the current text.
+pub fn status(boundary: &Boundary, members: &HashMap<String, Member>) -> Status {
+    if boundary.retired_at.is_some() {
+        return Status::Retired;
+    }
+    let current = boundary.text.as_str();
+    let all_approved = members.len() >= 2
+        && members
+            .keys()
+            .all(|m| boundary.approvals.get(m).is_some_and(|a| a.text == current));
+    if all_approved { Status::Agreed } else { Status::Proposed }
+}
+
+/// Resolves a full id or a unique prefix of one, as people type them.
+pub fn resolve_id(doc: &impl ReadDoc, typed: &str) -> Result<String> {
+    let boundaries = root_map(doc, "boundaries")?;
+    let unknown = || CoreError::UnknownId { what: "boundary", id: typed.to_string(), list: "boundary list" };
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err(unknown());
+    }
+    let matches: Vec<String> =
+        doc.map_range(&boundaries, ..).map(|item| item.key.to_string()).filter(|k| k.starts_with(typed)).collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(unknown()),
+        _ if matches.iter().any(|m| m == typed) => Ok(typed.to_string()),
+        _ => Err(CoreError::InvalidInput(format!(
+            "{typed} matches several boundaries; type more of the id"
+        ))),
+    }
+}
+
+fn read_boundary(doc: &impl ReadDoc, id: &str) -> Result<Boundary> {
+    let boundaries = root_map(doc, "boundaries")?;
+    hydrate_prop(doc, &boundaries, id).map_err(hydrate_error)
+}
+
+fn boundary_obj(doc: &impl ReadDoc, id: &str) -> Result<automerge::ObjId> {
+    let boundaries = root_map(doc, "boundaries")?;
+    match doc.get(&boundaries, id) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => Ok(obj),
+        _ => Err(CoreError::UnknownId { what: "boundary", id: id.to_string(), list: "boundary list" }),
+    }
+}
+
+fn approve_text(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> Result<()> {
+    let boundary = boundary_obj(tx, id)?;
+    let approvals = match tx.get(&boundary, "approvals") {
+        Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
+        _ => return Err(CoreError::InvalidChange(format!("boundary {id} has no approvals"))),
+    };
+    reconcile_prop(tx, &approvals, member, &Approval { text: text.to_string(), at: now })
+        .map_err(reconcile_error)
+}
+
+pub(crate) fn hydrate_error(e: autosurgeon::HydrateError) -> CoreError {
+    CoreError::InvalidChange(format!("document does not have the expected shape: {e}"))
+}
+
+pub(crate) fn reconcile_error(e: autosurgeon::ReconcileError) -> CoreError {
+    CoreError::InvalidChange(format!("could not write the document: {e}"))
+}

@@ -1,0 +1,197 @@
+//! The synced documents: their kinds, deterministic genesis, and safe application of changes.
+//!
+//! Every document starts from one deterministic genesis change (a fixed actor, time 0) that
+//! creates its root maps. Two devices that create the same document offline therefore share the
+//! same root objects, and keys either of them adds later survive the merge; with random actors
+//! the two roots would conflict and one side's entries would be hidden.
+//!
+//! The genesis of each kind is part of the protocol: changing `roots()` would fork every
+//! existing document, so new root objects must be created lazily instead.
+
+pub mod agreement;
+pub mod journal;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, Automerge, Change, ObjType, ReadDoc, ROOT};
+use kintsugi_proto::v1::Audience;
+
+use crate::error::{CoreError, Result};
+use crate::ids::DocId;
+use crate::keys::Keyring;
+
+/// The well-known documents of a space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DocKind {
+    /// The boundaries and expectations both partners agree to (shared).
+    Agreement,
+    /// Weekly check-ins and therapy sessions (shared).
+    Checkins,
+    /// Journal entries a partner chose to share (shared).
+    Shared,
+    /// One partner's private journal (private to that partner's devices).
+    Journal,
+}
+
+impl DocKind {
+    pub const ALL: [DocKind; 4] = [DocKind::Agreement, DocKind::Checkins, DocKind::Shared, DocKind::Journal];
+
+    /// The name the document id is derived from; also what the CLI accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocKind::Agreement => "agreement",
+            DocKind::Checkins => "checkins",
+            DocKind::Shared => "shared",
+            DocKind::Journal => "journal",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self> {
+        DocKind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            CoreError::InvalidInput(format!(
+                "unknown document {name:?}; use one of: agreement, journal, checkins, shared"
+            ))
+        })
+    }
+
+    pub fn audience(self) -> Audience {
+        match self {
+            DocKind::Journal => Audience::Private,
+            _ => Audience::Shared,
+        }
+    }
+
+    /// The document's id: derived from the space key, or the member key for private ones.
+    pub fn id(self, keys: &Keyring) -> DocId {
+        match self.audience() {
+            Audience::Private => keys.member.doc_id(self.name()),
+            _ => keys.space.doc_id(self.name()),
+        }
+    }
+
+    /// The key its envelopes are sealed with.
+    pub fn key(self, keys: &Keyring) -> crate::keys::SecretKey {
+        let id = self.id(keys);
+        match self.audience() {
+            Audience::Private => keys.member.doc_key(id),
+            _ => keys.space.doc_key(id),
+        }
+    }
+
+    /// The root maps the genesis change creates. Fixed forever: see the module docs.
+    fn roots(self) -> &'static [&'static str] {
+        match self {
+            DocKind::Agreement => &["boundaries", "members"],
+            DocKind::Checkins => &["checkins", "therapy"],
+            DocKind::Shared => &["entries"],
+            DocKind::Journal => &["entries"],
+        }
+    }
+}
+
+/// The same first change on every device: actor of 16 zero bytes, time 0, the root maps.
+pub fn genesis(kind: DocKind) -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::from([0u8; 16]));
+    let created: std::result::Result<_, automerge::transaction::Failure<automerge::AutomergeError>> =
+        doc.transact_with(
+            |_| CommitOptions::default().with_time(0),
+            |tx| {
+                for root in kind.roots() {
+                    tx.put_object(ROOT, *root, ObjType::Map)?;
+                }
+                Ok(())
+            },
+        );
+    // Creating maps in an empty document cannot fail; the tests below pin the exact bytes.
+    #[allow(clippy::expect_used)]
+    created.map_err(|f| f.error).expect("genesis of an empty document");
+    doc
+}
+
+/// The object id of a root map created by genesis.
+pub fn root_map(doc: &impl autosurgeon::ReadDoc, key: &str) -> Result<automerge::ObjId> {
+    match doc.get(&ROOT, key) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Ok(id),
+        _ => Err(CoreError::InvalidChange(format!("the document has no {key} map"))),
+    }
+}
+
+/// Applies decrypted change bytes from the server, refusing anything that is not a valid
+/// Automerge change or that cannot be applied in full. Returns the bytes of the changes that
+/// were new to `doc`, to be stored. On error `doc` must be discarded.
+///
+/// `load_incremental` would silently accept garbage (it returns Ok(0)), so each plaintext is
+/// parsed as a change chunk, whose checksum must verify, and checked to be present afterwards.
+pub fn apply_remote_changes(doc: &mut Automerge, plaintexts: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    let mut fresh = Vec::new();
+    let mut hashes = Vec::new();
+    for bytes in plaintexts {
+        let change = Change::try_from(bytes.as_slice())
+            .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+        if change.raw_bytes().len() != bytes.len() {
+            return Err(CoreError::InvalidChange("extra bytes after the change".into()));
+        }
+        if doc.get_change_by_hash(&change.hash()).is_none() && !hashes.contains(&change.hash()) {
+            hashes.push(change.hash());
+            fresh.push(change);
+        }
+    }
+    let stored: Vec<Vec<u8>> = fresh.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    doc.apply_changes(fresh).map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+    if let Some(missing) = hashes.iter().find(|h| doc.get_change_by_hash(h).is_none()) {
+        return Err(CoreError::InvalidChange(format!(
+            "change {missing} depends on changes this device has not received"
+        )));
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_is_identical_on_every_device() {
+        for kind in DocKind::ALL {
+            let mut a = genesis(kind);
+            let mut b = genesis(kind);
+            assert_eq!(a.get_heads(), b.get_heads());
+            assert_eq!(a.save(), b.save());
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_and_valid_changes_apply() {
+        let mut source = genesis(DocKind::Journal);
+        source.set_actor(ActorId::from([7u8; 16]));
+        let entries = root_map(&source, "entries").expect("root");
+        source
+            .transact(|tx| tx.put(&entries, "k", "v"))
+            .map_err(|f| f.error)
+            .expect("edit");
+        let change = source.get_last_local_change().expect("change").raw_bytes().to_vec();
+
+        let mut target = genesis(DocKind::Journal);
+        for garbage in [b"not automerge".to_vec(), vec![], [change.clone(), b"x".to_vec()].concat()] {
+            let mut copy = target.clone();
+            assert!(apply_remote_changes(&mut copy, &[garbage]).is_err());
+        }
+        let stored = apply_remote_changes(&mut target, std::slice::from_ref(&change)).expect("apply");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(target.get_heads(), source.get_heads());
+        assert!(apply_remote_changes(&mut target, &[change]).expect("again").is_empty());
+    }
+
+    #[test]
+    fn a_change_with_missing_dependencies_is_refused() {
+        let mut source = genesis(DocKind::Journal);
+        source.set_actor(ActorId::from([7u8; 16]));
+        let entries = root_map(&source, "entries").expect("root");
+        let mut changes = Vec::new();
+        for i in 0..2 {
+            source.transact(|tx| tx.put(&entries, "k", i)).map_err(|f| f.error).expect("edit");
+            changes.push(source.get_last_local_change().expect("change").raw_bytes().to_vec());
+        }
+        let mut target = genesis(DocKind::Journal);
+        assert!(apply_remote_changes(&mut target, &changes[1..]).is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! The errors of the client core.
+//!
+//! Every variant's message is one line a person can act on: what went wrong and what to do.
+//! Apps map them to their own UI; the CLI prints them as they are.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong on a device.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("no Kintsugi device in {0}; run `kintsugi init` or `kintsugi join` first")]
+    NotInitialised(PathBuf),
+    #[error("{0} already holds a Kintsugi device; use another --home, or `kintsugi wipe` it first")]
+    AlreadyInitialised(PathBuf),
+    #[error(
+        "another kintsugi process is using {0} (a running `sync --watch`?); stop it and try again"
+    )]
+    Busy(PathBuf),
+    #[error(
+        "the local data in {dir} is damaged ({reason}); nothing was changed: restore the folder from a backup, or `kintsugi wipe` and join again"
+    )]
+    LocalStoreDamaged { dir: PathBuf, reason: String },
+    #[error("cannot read or write {dir}: {reason}")]
+    LocalIo { dir: PathBuf, reason: String },
+    #[error(
+        "cannot reach the sync server at {url} ({reason}); your changes are kept on this device and will sync when it is reachable"
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("the server refused this device: {0}")]
+    Unauthenticated(String),
+    #[error("the server refused: {0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    InvalidCode(String),
+    #[error("the invite code was refused: {0}")]
+    InviteRefused(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("no {what} with id {id}; list them with `kintsugi {list}`")]
+    UnknownId { what: &'static str, id: String, list: &'static str },
+    #[error(
+        "a change from the server failed authentication ({0}); it was refused and nothing was applied: the server or the network may be tampering with data"
+    )]
+    Tampered(String),
+    #[error(
+        "a change from the server is not a valid document change ({0}); it was refused and nothing was applied"
+    )]
+    InvalidChange(String),
+    #[error("the server answered something unexpected: {0}")]
+    Protocol(String),
+    #[error("the server failed: {0}")]
+    Server(String),
+}
+
+impl CoreError {
+    pub(crate) fn damaged(dir: &std::path::Path, reason: impl ToString) -> Self {
+        Self::LocalStoreDamaged { dir: dir.to_path_buf(), reason: reason.to_string() }
+    }
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

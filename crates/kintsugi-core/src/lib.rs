@@ -1,0 +1,24 @@
+//! The Kintsugi client core, embedded in each phone app.
+//!
+//! It keeps one device's state (keys, Automerge documents, the outbox of changes not yet pushed
+//! and the pull cursors) in a local sled database, works fully offline, and syncs end-to-end
+//! encrypted changes through the blind server. [`Device`] is the API apps use.
+
+pub mod code;
+pub mod device;
+pub mod docs;
+pub mod envelope;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod store;
+pub mod sync;
+
+pub use code::{CodeKind, InviteCode};
+pub use device::{Clock, Device, DeviceView, Identity, system_clock};
+pub use device::pairing::Enrolment;
+pub use docs::DocKind;
+pub use docs::agreement::{BoundaryView, Status};
+pub use docs::journal::EntryView;
+pub use error::{CoreError, Result};
+pub use sync::{SyncReport, WatchEvent};

@@ -1,0 +1,322 @@
+//! One device's state in a sled database: identity and keys, documents, outbox and cursors.
+//!
+//! Each document is stored as a saved snapshot plus the changes applied since, so an edit
+//! writes one small change instead of the whole document. Every state transition is one sled
+//! transaction followed by a flush: a local edit writes its change, its sealed outbox entry and
+//! the client sequence counter together; applying pulled changes writes them and the advanced
+//! cursor together. A process killed at any point leaves either all of it or none of it.
+
+mod records;
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::error::{CoreError, Result};
+use crate::ids::DocId;
+pub use records::{IdentityRecord, OutboxRecord};
+
+const IDENTITY_KEY: &[u8] = b"identity";
+const NEXT_CLIENT_SEQ_KEY: &[u8] = b"next_client_seq";
+
+/// The saved parts of one document, as stored.
+#[derive(Debug, Default)]
+pub struct StoredDoc {
+    pub saved: Option<Vec<u8>>,
+    /// Keys and bytes of the changes applied after `saved`, in order.
+    pub changes: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The local sled database of one device.
+#[derive(Debug)]
+pub struct LocalStore {
+    dir: PathBuf,
+    db: sled::Db,
+    meta: sled::Tree,
+    docs: sled::Tree,
+    changes: sled::Tree,
+    outbox: sled::Tree,
+    cursors: sled::Tree,
+}
+
+impl LocalStore {
+    /// Opens (or creates) the store in `dir`, readable by this user only.
+    pub fn open(dir: &Path) -> Result<Self> {
+        create_private_dir(dir)?;
+        let db = sled::Config::new().path(dir.join("store")).open().map_err(|e| open_error(dir, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| open_error(dir, e));
+        Ok(Self {
+            meta: tree("meta")?,
+            docs: tree("docs")?,
+            changes: tree("changes")?,
+            outbox: tree("outbox")?,
+            cursors: tree("cursors")?,
+            dir: dir.to_path_buf(),
+            db,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn identity(&self) -> Result<Option<IdentityRecord>> {
+        match self.meta.get(IDENTITY_KEY).map_err(|e| self.damaged(e))? {
+            None => Ok(None),
+            Some(bytes) => IdentityRecord::decode(&*bytes).map(Some).map_err(|e| self.damaged(e)),
+        }
+    }
+
+    pub fn save_identity(&self, identity: &IdentityRecord) -> Result<()> {
+        self.meta.insert(IDENTITY_KEY, identity.encode_to_vec()).map_err(|e| self.damaged(e))?;
+        self.flush()
+    }
+
+    pub fn load_doc(&self, doc: DocId) -> Result<StoredDoc> {
+        let saved = self.docs.get(doc.as_bytes()).map_err(|e| self.damaged(e))?.map(|v| v.to_vec());
+        let changes = self
+            .changes
+            .scan_prefix(doc.as_bytes())
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.damaged(e))?;
+        Ok(StoredDoc { saved, changes })
+    }
+
+    /// Writes a local change, its sealed outbox entry and the next client sequence number in one
+    /// transaction. `seal` gets the client sequence number the envelope must carry.
+    pub fn commit_local_change(
+        &self,
+        doc: DocId,
+        change: &[u8],
+        audience: i32,
+        seal: impl Fn(u64) -> kintsugi_proto::v1::Envelope,
+    ) -> Result<u64> {
+        let change_key = self.change_key(doc)?;
+        let result = (&self.meta, &self.changes, &self.outbox).transaction(|(meta, changes, outbox)| {
+            let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
+                Some(v) => decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?,
+                None => 1,
+            };
+            meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
+            changes.insert(change_key.as_slice(), change)?;
+            let record = OutboxRecord {
+                doc_id: doc.as_bytes().to_vec(),
+                audience,
+                envelope: Some(seal(seq)),
+            };
+            outbox.insert(&seq.to_be_bytes(), record.encode_to_vec())?;
+            Ok(seq)
+        });
+        let seq = self.finish(result)?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    /// The next client sequence number, reserved outside a change (for snapshots).
+    pub fn reserve_client_seq(&self) -> Result<u64> {
+        let result = self.meta.transaction(|meta| {
+            let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
+                Some(v) => decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?,
+                None => 1,
+            };
+            meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
+            Ok(seq)
+        });
+        let seq = self.finish(result)?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    /// Every change not yet acknowledged by the server, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(u64, OutboxRecord)>> {
+        self.outbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.damaged(e))?;
+                let seq = decode_u64(&k).ok_or_else(|| self.damaged("outbox key"))?;
+                let record = OutboxRecord::decode(&*v).map_err(|e| self.damaged(e))?;
+                Ok((seq, record))
+            })
+            .collect()
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Drops outbox entries the server acknowledged.
+    pub fn remove_from_outbox(&self, seqs: &[u64]) -> Result<()> {
+        let result = self.outbox.transaction(|outbox| {
+            for seq in seqs {
+                outbox.remove(&seq.to_be_bytes())?;
+            }
+            Ok(())
+        });
+        self.finish(result)?;
+        self.flush()
+    }
+
+    /// The highest server sequence number applied for `doc`.
+    pub fn cursor(&self, doc: DocId) -> Result<u64> {
+        match self.cursors.get(doc.as_bytes()).map_err(|e| self.damaged(e))? {
+            None => Ok(0),
+            Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("cursor")),
+        }
+    }
+
+    /// Stores pulled changes and the new cursor together.
+    pub fn apply_pulled(&self, doc: DocId, new_changes: &[Vec<u8>], cursor: u64) -> Result<()> {
+        let keys = new_changes.iter().map(|_| self.change_key(doc)).collect::<Result<Vec<_>>>()?;
+        let result = (&self.changes, &self.cursors).transaction(|(changes, cursors)| {
+            for (key, change) in keys.iter().zip(new_changes) {
+                changes.insert(key.as_slice(), change.as_slice())?;
+            }
+            cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
+            Ok(())
+        });
+        self.finish(result)?;
+        self.flush()
+    }
+
+    /// Replaces a document's saved bytes, dropping the changes they include, and optionally moves
+    /// its cursor (after loading a snapshot). Used for compaction of the local store too.
+    pub fn replace_doc(
+        &self,
+        doc: DocId,
+        saved: &[u8],
+        included_change_keys: &[Vec<u8>],
+        cursor: Option<u64>,
+    ) -> Result<()> {
+        let result = (&self.docs, &self.changes, &self.cursors).transaction(|(docs, changes, cursors)| {
+            docs.insert(doc.as_bytes(), saved)?;
+            for key in included_change_keys {
+                changes.remove(key.as_slice())?;
+            }
+            if let Some(cursor) = cursor {
+                cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
+            }
+            Ok(())
+        });
+        self.finish(result)?;
+        self.flush()
+    }
+
+    /// The `covers_seq` of the last snapshot this device gave the server for `doc`.
+    pub fn last_snapshot(&self, doc: DocId) -> Result<u64> {
+        match self.meta.get(snapshot_key(doc)).map_err(|e| self.damaged(e))? {
+            None => Ok(0),
+            Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("snapshot mark")),
+        }
+    }
+
+    pub fn set_last_snapshot(&self, doc: DocId, covers_seq: u64) -> Result<()> {
+        self.meta.insert(snapshot_key(doc), &covers_seq.to_be_bytes()).map_err(|e| self.damaged(e))?;
+        self.flush()
+    }
+
+    /// Makes everything written so far survive a killed process.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    }
+
+    fn change_key(&self, doc: DocId) -> Result<Vec<u8>> {
+        // generate_id is monotonic across restarts, so changes keep their order under the prefix.
+        let id = self.db.generate_id().map_err(|e| self.io(e))?;
+        Ok([doc.as_bytes().as_slice(), &id.to_be_bytes()].concat())
+    }
+
+    fn finish<T>(&self, result: Result<T, TransactionError<String>>) -> Result<T> {
+        result.map_err(|e| match e {
+            TransactionError::Abort(reason) => self.damaged(reason),
+            TransactionError::Storage(e) => self.io(e),
+        })
+    }
+
+    fn damaged(&self, reason: impl ToString) -> CoreError {
+        CoreError::damaged(&self.dir, reason)
+    }
+
+    fn io(&self, e: sled::Error) -> CoreError {
+        CoreError::LocalIo { dir: self.dir.clone(), reason: e.to_string() }
+    }
+}
+
+fn abort(reason: &str) -> ConflictableTransactionError<String> {
+    ConflictableTransactionError::Abort(reason.to_string())
+}
+
+fn snapshot_key(doc: DocId) -> Vec<u8> {
+    [b"snapshot/".as_slice(), doc.as_bytes()].concat()
+}
+
+fn decode_u64(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> CoreError {
+    match e {
+        // sled reports its lock as ErrorKind::Other with this text (config.rs, try_lock).
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            CoreError::Busy(dir.to_path_buf())
+        }
+        sled::Error::Io(io) => CoreError::LocalIo { dir: dir.to_path_buf(), reason: io.to_string() },
+        other => CoreError::damaged(dir, other),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| CoreError::LocalIo { dir: dir.to_path_buf(), reason: e.to_string() };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kintsugi_proto::v1::Envelope;
+
+    fn envelope(seq: u64) -> Envelope {
+        Envelope { client_seq: seq, ..Default::default() }
+    }
+
+    #[test]
+    fn local_change_outbox_and_counter_move_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::open(dir.path()).expect("open");
+        let doc = DocId([1; 16]);
+        assert_eq!(store.commit_local_change(doc, b"c1", 1, envelope).expect("c1"), 1);
+        assert_eq!(store.commit_local_change(doc, b"c2", 1, envelope).expect("c2"), 2);
+        let outbox = store.outbox().expect("outbox");
+        assert_eq!(outbox.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(outbox[1].1.envelope.as_ref().map(|e| e.client_seq), Some(2));
+        let stored = store.load_doc(doc).expect("load");
+        assert_eq!(stored.changes.iter().map(|(_, c)| c.as_slice()).collect::<Vec<_>>(), [b"c1", b"c2"]);
+        store.remove_from_outbox(&[1]).expect("remove");
+        assert_eq!(store.outbox_len(), 1);
+    }
+
+    #[test]
+    fn state_survives_reopen_and_second_open_is_busy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let doc = DocId([2; 16]);
+        {
+            let store = LocalStore::open(dir.path()).expect("open");
+            store.apply_pulled(doc, &[b"x".to_vec()], 9).expect("apply");
+            assert!(matches!(LocalStore::open(dir.path()), Err(CoreError::Busy(_))));
+        }
+        let store = LocalStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.cursor(doc).expect("cursor"), 9);
+        assert_eq!(store.load_doc(doc).expect("load").changes.len(), 1);
+    }
+}

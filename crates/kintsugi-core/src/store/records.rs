@@ -1,0 +1,44 @@
+//! The records the local store keeps, encoded with prost like everything on the wire.
+
+use kintsugi_proto::v1::Envelope;
+
+/// Who this device is, where its server is, and its keys.
+///
+/// On a phone the app would keep the token and keys in the OS keystore; the CLI keeps them here,
+/// in a folder only its user can read (see docs/security.md).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IdentityRecord {
+    #[prost(string, tag = "1")]
+    pub server_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub space_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub member_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub device_id: Vec<u8>,
+    #[prost(string, tag = "5")]
+    pub token: String,
+    #[prost(string, tag = "6")]
+    pub member_name: String,
+    #[prost(string, tag = "7")]
+    pub device_name: String,
+    #[prost(bytes = "vec", tag = "8")]
+    pub space_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "9")]
+    pub member_key: Vec<u8>,
+    /// PEM of a CA to trust for this server, when it is not in the web PKI.
+    #[prost(string, tag = "10")]
+    pub ca_cert_pem: String,
+}
+
+/// A sealed local change waiting to be pushed. Sealed at edit time, so a retry after a crash
+/// sends exactly the same bytes and the server's idempotency on (device, client_seq) holds.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OutboxRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub doc_id: Vec<u8>,
+    #[prost(int32, tag = "2")]
+    pub audience: i32,
+    #[prost(message, optional, tag = "3")]
+    pub envelope: Option<Envelope>,
+}

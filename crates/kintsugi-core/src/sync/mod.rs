@@ -1,0 +1,14 @@
+//! Sync with the blind server: push the outbox, pull and apply, snapshots, and live mode.
+//!
+//! The flow of one sync: every outbox entry is pushed (grouped per document) and dropped once
+//! the server acknowledged it as durable; then each document is pulled from its cursor, every
+//! envelope is opened and validated, and the new changes and the advanced cursor are stored in
+//! one transaction. A failure anywhere leaves the local store as it was.
+
+pub mod client;
+mod engine;
+mod snapshot;
+mod watch;
+
+pub use engine::SyncReport;
+pub use watch::WatchEvent;

@@ -1,0 +1,165 @@
+//! Live sync: a Subscribe stream that applies envelopes as they arrive and pushes each local
+//! change at once, reconnecting with jittered exponential back-off when the network drops.
+//!
+//! Offline is the normal case for a phone, so losing the server is reported, not fatal; only
+//! errors that retrying cannot fix (a revoked device, tampered data, a damaged local store)
+//! end the watch.
+
+use std::future::Future;
+use std::time::Duration;
+
+use kintsugi_proto::v1::subscribe_event::Event;
+use kintsugi_proto::v1::{DocCursor, SubscribeRequest};
+use rand::Rng;
+use tokio_stream::StreamExt;
+
+use super::SyncReport;
+use super::client::Connection;
+use crate::device::Device;
+use crate::docs::DocKind;
+use crate::error::{CoreError, Result};
+
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const LAST_RETRY: Duration = Duration::from_secs(60);
+
+/// What a live sync reports as it goes.
+#[derive(Debug)]
+pub enum WatchEvent {
+    /// Connected and caught up.
+    Synced(SyncReport),
+    /// Changes from another device arrived and were applied.
+    Received { doc: DocKind, changes: usize },
+    /// Local changes were pushed.
+    Pushed(usize),
+    /// The connection failed; the next attempt is in `retry_in`.
+    Disconnected { reason: String, retry_in: Duration },
+}
+
+/// Jittered exponential back-off: each failure doubles the ceiling, the wait is drawn from its
+/// upper half, so many phones reconnecting after an outage do not hit the server in step.
+#[derive(Debug)]
+struct Backoff {
+    ceiling: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self { ceiling: FIRST_RETRY }
+    }
+
+    fn reset(&mut self) {
+        self.ceiling = FIRST_RETRY;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let ceiling = self.ceiling;
+        self.ceiling = (self.ceiling * 2).min(LAST_RETRY);
+        let millis = ceiling.as_millis() as u64;
+        Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis))
+    }
+}
+
+/// Errors that retrying cannot fix.
+fn is_fatal(error: &CoreError) -> bool {
+    !matches!(error, CoreError::Unreachable { .. } | CoreError::Server(_))
+}
+
+impl Device {
+    /// Syncs live until `shutdown` completes or an error that retrying cannot fix occurs.
+    pub async fn watch(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        mut on_event: impl FnMut(WatchEvent),
+    ) -> Result<()> {
+        tokio::pin!(shutdown);
+        let mut backoff = Backoff::new();
+        loop {
+            let outcome = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                outcome = self.watch_connected(&mut on_event, &mut backoff) => outcome,
+            };
+            let reason = match outcome {
+                Err(error) if is_fatal(&error) => return Err(error),
+                Err(error) => error.to_string(),
+                Ok(()) => "the server closed the stream".to_string(),
+            };
+            let retry_in = backoff.next_delay();
+            on_event(WatchEvent::Disconnected { reason, retry_in });
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = tokio::time::sleep(retry_in) => {}
+            }
+        }
+    }
+
+    async fn watch_connected(
+        &self,
+        on_event: &mut impl FnMut(WatchEvent),
+        backoff: &mut Backoff,
+    ) -> Result<()> {
+        let report = self.sync().await?;
+        on_event(WatchEvent::Synced(report));
+        let mut conn = Connection::open(&self.identity.server_url, &self.identity.token, true).await?;
+        let cursors = DocKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let doc = kind.id(&self.identity.keys);
+                Ok(DocCursor { doc_id: doc.as_bytes().to_vec(), after_seq: self.store.cursor(doc)? })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut stream = conn
+            .sync
+            .subscribe(SubscribeRequest { cursors })
+            .await
+            .map_err(|s| conn.error(s))?
+            .into_inner();
+        backoff.reset();
+        // Edits made while the stream was being opened.
+        let pushed = self.push_outbox(&mut conn).await?;
+        if pushed > 0 {
+            on_event(WatchEvent::Pushed(pushed));
+        }
+        loop {
+            tokio::select! {
+                message = stream.next() => match message {
+                    None => return Ok(()),
+                    Some(Err(status)) => return Err(conn.error(status)),
+                    Some(Ok(event)) => {
+                        if let Some(Event::Envelopes(batch)) = event.event
+                            && let Some(kind) = DocKind::ALL
+                                .into_iter()
+                                .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == batch.doc_id)
+                        {
+                            let changes = self.apply_page(kind, batch.snapshot, &batch.envelopes)?;
+                            if changes > 0 {
+                                on_event(WatchEvent::Received { doc: kind, changes });
+                            }
+                        }
+                    }
+                },
+                _ = self.changed.notified() => {
+                    let pushed = self.push_outbox(&mut conn).await?;
+                    on_event(WatchEvent::Pushed(pushed));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_ceiling_with_jitter_and_resets() {
+        let mut backoff = Backoff::new();
+        let first = backoff.next_delay();
+        assert!(first <= FIRST_RETRY && first >= FIRST_RETRY / 2);
+        for _ in 0..20 {
+            assert!(backoff.next_delay() <= LAST_RETRY);
+        }
+        assert_eq!(backoff.ceiling, LAST_RETRY);
+        backoff.reset();
+        assert!(backoff.next_delay() <= FIRST_RETRY);
+    }
+}

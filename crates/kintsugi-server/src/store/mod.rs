@@ -1,0 +1,386 @@
+//! Storage behind a small trait, so the services do not know which database holds the data.
+//!
+//! The server stores spaces, members, devices (with the SHA-256 of their tokens), invites (with
+//! the SHA-256 of their secrets), and per document a log of encrypted envelopes, a dedup index
+//! and at most one snapshot. It can read none of the content. `SledStore` is the backend today;
+//! a networked database can come later and must pass the same conformance suite
+//! (`store_conformance_tests!`). Methods are synchronous because sled is; async handlers call
+//! them through `spawn_blocking`. Writes are atomic per call, and `durable()` promises that
+//! every write that returned before it is on disk once it resolves.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub use crate::ids::{DeviceId, DocId, InviteId, MemberId, SecretHash, ServerSeq, SpaceId};
+
+#[doc(hidden)]
+pub mod conformance;
+mod records;
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+/// Who may read and write a document. Fixed by the document's first push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every member's devices.
+    Shared,
+    /// Only the devices of the owning member.
+    Private,
+}
+
+/// What an invite adds when it is redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteKind {
+    /// The second partner (a new member with a first device).
+    Partner,
+    /// Another device of the inviting member.
+    Device,
+}
+
+/// A new space with its first member and device.
+#[derive(Debug, Clone)]
+pub struct NewSpace {
+    pub space_id: SpaceId,
+    pub member_id: MemberId,
+    pub device_id: DeviceId,
+    pub token_hash: SecretHash,
+    pub sealed_member_name: Vec<u8>,
+    pub sealed_device_name: Vec<u8>,
+    pub now: i64,
+}
+
+/// A device as the store knows it. Names are sealed by clients; the server cannot read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub space_id: SpaceId,
+    pub member_id: MemberId,
+    pub device_id: DeviceId,
+    pub token_hash: SecretHash,
+    pub sealed_device_name: Vec<u8>,
+    pub sealed_member_name: Vec<u8>,
+    pub revoked: bool,
+    pub created_at: i64,
+}
+
+/// A new invite. The secret itself never reaches the store.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub invite_id: InviteId,
+    pub space_id: SpaceId,
+    /// The inviting member: a device invite links a device of this member.
+    pub member_id: MemberId,
+    pub kind: InviteKind,
+    pub secret_hash: SecretHash,
+    pub expires_at: i64,
+    pub now: i64,
+}
+
+/// A request to redeem an invite; the ids and token hash are made by the caller beforehand so
+/// the store stays free of randomness.
+#[derive(Debug, Clone)]
+pub struct RedeemInvite {
+    pub invite_id: InviteId,
+    pub secret_hash: SecretHash,
+    pub now: i64,
+    /// Failed attempts after which the invite is deleted.
+    pub max_failed_attempts: u32,
+    /// Used only by a partner invite.
+    pub new_member_id: MemberId,
+    pub new_device_id: DeviceId,
+    pub token_hash: SecretHash,
+    pub sealed_member_name: Vec<u8>,
+    pub sealed_device_name: Vec<u8>,
+}
+
+/// The outcome of redeeming an invite. Refusals are outcomes, not errors, because some of them
+/// (a counted wrong attempt, a deleted expired invite) still change the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The invite was used up and a device (and for a partner, a member) was added.
+    Joined {
+        space_id: SpaceId,
+        member_id: MemberId,
+        device_id: DeviceId,
+        kind: InviteKind,
+    },
+    /// No such invite, or it was used already.
+    Unknown,
+    /// The invite had expired; it is deleted now.
+    Expired,
+    /// The secret was wrong; the attempt was counted (and the invite deleted at the limit).
+    WrongSecret,
+    /// A partner invite, but the space already has two members.
+    SpaceFull,
+}
+
+/// The outcome of revoking a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The device is revoked now.
+    Revoked,
+    /// It was revoked before; nothing changed.
+    AlreadyRevoked,
+    /// No such device in the caller's space.
+    NotFound,
+    /// The device belongs to another member.
+    OtherMember,
+}
+
+/// What the server knows about a document: never its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocMeta {
+    pub audience: Audience,
+    /// The member whose push created the document; for a private document, its only reader.
+    pub owner: MemberId,
+    /// The highest server_seq assigned.
+    pub head_seq: ServerSeq,
+    /// Every log entry up to here was deleted by compaction; a snapshot covers them.
+    pub pruned_through: ServerSeq,
+    pub created_at: i64,
+}
+
+impl DocMeta {
+    /// Whether `member`'s devices may read and write this document.
+    pub fn readable_by(&self, member: MemberId) -> bool {
+        self.audience == Audience::Shared || self.owner == member
+    }
+}
+
+/// An encrypted envelope as stored. Its kind is implied by where it is stored: the log holds
+/// changes, the snapshot slot holds a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub device_id: DeviceId,
+    pub client_seq: u64,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl Envelope {
+    /// Bytes this envelope adds to a response, for page budgets.
+    pub fn wire_size(&self) -> usize {
+        // 16-byte id, nonce, ciphertext, plus about 32 bytes of protobuf tags and varints.
+        16 + self.nonce.len() + self.ciphertext.len() + 32
+    }
+}
+
+/// A log entry: an envelope and its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencedEnvelope {
+    pub server_seq: ServerSeq,
+    pub envelope: Envelope,
+}
+
+/// Envelopes to append to a document's log.
+#[derive(Debug, Clone)]
+pub struct AppendEnvelopes {
+    pub space_id: SpaceId,
+    pub doc_id: DocId,
+    /// Declared audience; must match the recorded one, or creates the document with it.
+    pub audience: Audience,
+    /// The pushing member; owner of the document if this push creates it.
+    pub member_id: MemberId,
+    pub envelopes: Vec<Envelope>,
+    pub now: i64,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// One per envelope, in order; a retried envelope gets its original seq.
+    pub server_seqs: Vec<ServerSeq>,
+    /// The envelopes stored by this call (retries excluded), to publish to subscribers.
+    pub fresh: Vec<SequencedEnvelope>,
+    /// The document after the append.
+    pub meta: DocMeta,
+}
+
+/// One page of a document's log.
+#[derive(Debug, Clone, Default)]
+pub struct EnvelopePage {
+    pub envelopes: Vec<SequencedEnvelope>,
+    /// True when entries after the last one returned exist.
+    pub more: bool,
+}
+
+/// A stored snapshot: the whole document, encrypted, up to `covers_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    pub covers_seq: ServerSeq,
+    pub envelope: Envelope,
+    pub stored_at: i64,
+}
+
+/// A snapshot to store.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot {
+    pub space_id: SpaceId,
+    pub doc_id: DocId,
+    /// The storing member; must be allowed to write the document.
+    pub member_id: MemberId,
+    pub covers_seq: ServerSeq,
+    pub envelope: Envelope,
+    pub now: i64,
+}
+
+/// Counts of what the store holds, for `kintsugi admin stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub spaces: u64,
+    pub devices: u64,
+    pub documents: u64,
+    /// Log entries plus stored snapshots.
+    pub envelopes: u64,
+    /// Nonce and ciphertext bytes of those envelopes.
+    pub bytes: u64,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("another process holds the lock on {}", .0.display())]
+    Locked(PathBuf),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("storage i/o failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage failed: {0}")]
+    Backend(String),
+    #[error("making writes durable failed: {0}")]
+    Durability(String),
+    #[error("a space with this id already exists")]
+    SpaceExists,
+    #[error("the space does not exist")]
+    UnknownSpace,
+    #[error("the document's audience is fixed as {recorded:?}")]
+    AudienceFixed { recorded: Audience },
+    #[error("the document is private to another member")]
+    PrivateDocument,
+    #[error("client_seq {client_seq} was reused with different content")]
+    ClientSeqReused { client_seq: u64 },
+    #[error("the document does not exist")]
+    UnknownDocument,
+    #[error("covers_seq {covers_seq} is beyond head_seq {head_seq}")]
+    SnapshotBeyondHead { covers_seq: u64, head_seq: u64 },
+}
+
+/// Storage for the blind server. Every method is atomic; see the module docs.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Creates a space with its first member and device. `SpaceExists` if the id is taken.
+    fn create_space(&self, space: NewSpace) -> Result<(), StoreError>;
+    /// The device holding the token with this hash, revoked or not.
+    fn device_by_token_hash(&self, token_hash: &SecretHash)
+    -> Result<Option<DeviceInfo>, StoreError>;
+    /// How many members the space has.
+    fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError>;
+    /// Stores a new invite.
+    fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError>;
+    /// Redeems an invite in one transaction: checks, uses it up, adds the device.
+    fn redeem_invite(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError>;
+    /// Every device of the space, revoked ones included, oldest first.
+    fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError>;
+    /// Revokes a device of `member_id` in `space_id`.
+    fn revoke_device(
+        &self,
+        space_id: SpaceId,
+        member_id: MemberId,
+        device_id: DeviceId,
+    ) -> Result<Revocation, StoreError>;
+    /// A document's metadata, `None` before its first push.
+    fn doc_meta(&self, space_id: SpaceId, doc_id: DocId) -> Result<Option<DocMeta>, StoreError>;
+    /// Every document of the space with its metadata.
+    fn list_docs(&self, space_id: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError>;
+    /// Appends envelopes idempotently on (device, client_seq), creating the document on its
+    /// first push.
+    fn append_envelopes(&self, append: AppendEnvelopes) -> Result<Appended, StoreError>;
+    /// Log entries with seq > `after`, at most `max_count`, stopping before `max_bytes` would
+    /// be exceeded (but always at least one entry if any exists).
+    fn read_envelopes(
+        &self,
+        space_id: SpaceId,
+        doc_id: DocId,
+        after: ServerSeq,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<EnvelopePage, StoreError>;
+    /// The document's snapshot, if one was stored.
+    fn snapshot(&self, space_id: SpaceId, doc_id: DocId)
+    -> Result<Option<StoredSnapshot>, StoreError>;
+    /// Stores a snapshot if it covers more than the stored one. Returns whether it was kept.
+    fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError>;
+    /// Deletes log entries covered by the document's snapshot and older than `retention_secs`,
+    /// and records how far the log is pruned. Returns the new `pruned_through`.
+    fn compact(
+        &self,
+        space_id: SpaceId,
+        doc_id: DocId,
+        now: i64,
+        retention_secs: i64,
+    ) -> Result<ServerSeq, StoreError>;
+    /// `compact` for every document with a snapshot. Returns how many entries were deleted.
+    fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError>;
+    /// Counts of what the store holds.
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Resolves once every write that returned before this call is on disk.
+    fn durable(&self) -> Durable;
+    /// Blocks until every earlier write is on disk.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.durable().wait_blocking()
+    }
+}
+
+/// A pending durability promise: await it in async code, or `wait_blocking` in threads.
+#[derive(Debug)]
+pub struct Durable(DurableState);
+
+#[derive(Debug)]
+enum DurableState {
+    Ready(Option<Result<(), StoreError>>),
+    Waiting(tokio::sync::oneshot::Receiver<Result<(), String>>),
+}
+
+impl Durable {
+    /// Already settled, for backends whose writes are durable when they return.
+    pub fn ready(result: Result<(), StoreError>) -> Self {
+        Durable(DurableState::Ready(Some(result)))
+    }
+
+    /// Settled when a background syncer answers on the channel.
+    pub fn waiting(receiver: tokio::sync::oneshot::Receiver<Result<(), String>>) -> Self {
+        Durable(DurableState::Waiting(receiver))
+    }
+
+    /// Blocks the current thread until settled. Not for async contexts (it would stall the
+    /// runtime), where the value is awaited instead.
+    pub fn wait_blocking(self) -> Result<(), StoreError> {
+        match self.0 {
+            DurableState::Ready(result) => result.unwrap_or(Ok(())),
+            DurableState::Waiting(receiver) => settle(receiver.blocking_recv()),
+        }
+    }
+}
+
+fn settle(
+    answer: Result<Result<(), String>, tokio::sync::oneshot::error::RecvError>,
+) -> Result<(), StoreError> {
+    match answer {
+        Ok(result) => result.map_err(StoreError::Durability),
+        Err(_) => Err(StoreError::Durability(
+            "the durability thread stopped".into(),
+        )),
+    }
+}
+
+impl Future for Durable {
+    type Output = Result<(), StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            DurableState::Ready(result) => Poll::Ready(result.take().unwrap_or(Ok(()))),
+            DurableState::Waiting(receiver) => Pin::new(receiver).poll(cx).map(settle),
+        }
+    }
+}
