@@ -1,1 +1,124 @@
-//! placeholder
+//! Shared helpers for the end-to-end tests: a real server on 127.0.0.1 and client cores in
+//! temporary folders, started the same way the binary and the demo start them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use kintsugi_core::{CodeKind, Device, Enrolment, system_clock};
+use kintsugi_server::Config;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server over a data folder that outlives restarts.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), kintsugi_server::ServerError>>>,
+}
+
+impl TestServer {
+    /// Starts a server on a free loopback port over `data`.
+    pub async fn start(data: &Path) -> TestServer {
+        Self::start_at("127.0.0.1:0".parse().expect("address"), data).await
+    }
+
+    async fn start_at(addr: SocketAddr, data: &Path) -> TestServer {
+        let listener = TcpListener::bind(addr).await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(kintsugi_server::run(listener, Config::new(data), shutdown));
+        TestServer { addr, data: data.to_path_buf(), stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server gracefully; clients see it as unreachable until `start_again`.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+
+    /// Starts the server again on the same address and data.
+    pub async fn start_again(&mut self) {
+        self.stop().await;
+        *self = Self::start_at(self.addr, &self.data.clone()).await;
+    }
+}
+
+/// A temporary world: one folder for the server and one per phone.
+#[derive(Debug)]
+pub struct World {
+    pub root: TempDir,
+    pub server: TestServer,
+}
+
+impl World {
+    pub async fn new() -> World {
+        let root = tempfile::tempdir().expect("tempdir");
+        let server = TestServer::start(&root.path().join("server")).await;
+        World { root, server }
+    }
+
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    fn enrolment<'a>(&self, home: &'a Path, url: &'a str, name: &'a str) -> Enrolment<'a> {
+        Enrolment { dir: home, server_url: url, member_name: name, device_name: "phone", clock: system_clock() }
+    }
+
+    /// A new space whose first partner is `name`.
+    pub async fn init(&self, name: &str) -> Device {
+        let (home, url) = (self.home(name), self.server.url());
+        Device::init(self.enrolment(&home, &url, name)).await.expect("init")
+    }
+
+    /// `inviter` invites a partner (or links a device) and `home` joins with the code.
+    pub async fn join(&self, inviter: &Device, kind: CodeKind, home: &str, name: &str) -> Device {
+        let code = inviter.invite(kind).await.expect("invite").encode();
+        let (dir, url) = (self.home(home), self.server.url());
+        Device::join(self.enrolment(&dir, &url, name), &code).await.expect("join")
+    }
+
+    /// Alice and Bob, paired.
+    pub async fn couple(&self) -> (Device, Device) {
+        let alice = self.init("Alice").await;
+        let bob = self.join(&alice, CodeKind::Partner, "Bob", "Bob").await;
+        (alice, bob)
+    }
+}
+
+/// Every file under `dir`, with its bytes.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).expect("read dir") {
+            let entry = entry.expect("entry");
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push((entry.path(), std::fs::read(entry.path()).expect("read file")));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `haystack` contains `needle`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

@@ -198,6 +198,8 @@ mod tests {
         for promise in promises {
             promise.await.expect("durable");
         }
+        let blobs = fs::read_dir(dir.path().join("blobs")).expect("sled made a blobs folder");
+        assert!(blobs.count() > 0, "the big value is a separate blob file");
         drop(commit);
         drop(db);
         // The thread released its handle: the folder can be opened again at once.

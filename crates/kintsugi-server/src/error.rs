@@ -114,9 +114,9 @@ impl From<StoreError> for ServiceError {
                      audience or use another document"
                 ))
             }
-            StoreError::PrivateDocument => ServiceError::PermissionDenied(
-                "this document is private to another member".into(),
-            ),
+            StoreError::PrivateDocument => {
+                ServiceError::PermissionDenied("this document is private to another member".into())
+            }
             StoreError::ClientSeqReused { client_seq } => ServiceError::AlreadyExists(format!(
                 "client_seq {client_seq} reused with different content; every envelope needs a \
                  new client_seq"
@@ -124,12 +124,13 @@ impl From<StoreError> for ServiceError {
             StoreError::UnknownDocument => ServiceError::NotFound(
                 "unknown document; push a change to it before storing a snapshot".into(),
             ),
-            StoreError::SnapshotBeyondHead { covers_seq, head_seq } => {
-                ServiceError::InvalidArgument(format!(
-                    "snapshot covers_seq {covers_seq} is beyond the document's head_seq \
+            StoreError::SnapshotBeyondHead {
+                covers_seq,
+                head_seq,
+            } => ServiceError::InvalidArgument(format!(
+                "snapshot covers_seq {covers_seq} is beyond the document's head_seq \
                      {head_seq}; pull first"
-                ))
-            }
+            )),
             other => ServiceError::Internal(other.to_string()),
         }
     }

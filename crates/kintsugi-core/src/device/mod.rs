@@ -83,6 +83,11 @@ impl Device {
         self.store.dir()
     }
 
+    /// The id of one of this device's documents.
+    pub fn doc_id(&self, kind: DocKind) -> crate::ids::DocId {
+        kind.id(&self.identity.keys)
+    }
+
     /// Local changes not yet acknowledged by the server.
     pub fn pending_changes(&self) -> usize {
         self.store.outbox_len()

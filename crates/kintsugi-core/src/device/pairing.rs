@@ -206,7 +206,9 @@ impl Device {
         Ok(DeviceView { revoked: true, ..device })
     }
 
-    pub(crate) async fn connect(&self) -> Result<Connection> {
+    /// An authenticated connection to this device's server, for tools and tests that speak the
+    /// protocol directly.
+    pub async fn connect(&self) -> Result<Connection> {
         Connection::open(&self.identity.server_url, &self.identity.token, false).await
     }
 }

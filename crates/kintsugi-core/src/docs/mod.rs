@@ -152,8 +152,8 @@ mod tests {
     #[test]
     fn genesis_is_identical_on_every_device() {
         for kind in DocKind::ALL {
-            let mut a = genesis(kind);
-            let mut b = genesis(kind);
+            let a = genesis(kind);
+            let b = genesis(kind);
             assert_eq!(a.get_heads(), b.get_heads());
             assert_eq!(a.save(), b.save());
         }

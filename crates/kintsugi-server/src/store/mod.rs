@@ -18,6 +18,8 @@ pub use crate::ids::{DeviceId, DocId, InviteId, MemberId, SecretHash, ServerSeq,
 #[doc(hidden)]
 pub mod conformance;
 mod records;
+mod sled_log;
+mod sled_pairing;
 mod sled_store;
 
 pub use sled_store::SledStore;
@@ -272,8 +274,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Creates a space with its first member and device. `SpaceExists` if the id is taken.
     fn create_space(&self, space: NewSpace) -> Result<(), StoreError>;
     /// The device holding the token with this hash, revoked or not.
-    fn device_by_token_hash(&self, token_hash: &SecretHash)
-    -> Result<Option<DeviceInfo>, StoreError>;
+    fn device_by_token_hash(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<DeviceInfo>, StoreError>;
     /// How many members the space has.
     fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError>;
     /// Stores a new invite.
@@ -307,8 +311,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         max_bytes: usize,
     ) -> Result<EnvelopePage, StoreError>;
     /// The document's snapshot, if one was stored.
-    fn snapshot(&self, space_id: SpaceId, doc_id: DocId)
-    -> Result<Option<StoredSnapshot>, StoreError>;
+    fn snapshot(
+        &self,
+        space_id: SpaceId,
+        doc_id: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError>;
     /// Stores a snapshot if it covers more than the stored one. Returns whether it was kept.
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError>;
     /// Deletes log entries covered by the document's snapshot and older than `retention_secs`,

@@ -47,8 +47,6 @@ pub(super) struct DeviceRecord {
     pub revoked: bool,
     #[prost(int64, tag = "5")]
     pub created_at: i64,
-    #[prost(int64, tag = "6")]
-    pub revoked_at: i64,
 }
 
 /// An invite, keyed by invite id. Holds the SHA-256 of the secret only.
@@ -134,7 +132,11 @@ pub(super) fn decode<M: Message + Default>(tree: &str, bytes: &[u8]) -> Result<M
     M::decode(bytes).map_err(|e| StoreError::Corrupt(format!("a record in `{tree}`: {e}")))
 }
 
-pub(super) fn id16<T>(tree: &str, bytes: &[u8], make: fn(&[u8]) -> Option<T>) -> Result<T, StoreError> {
+pub(super) fn id16<T>(
+    tree: &str,
+    bytes: &[u8],
+    make: fn(&[u8]) -> Option<T>,
+) -> Result<T, StoreError> {
     make(bytes).ok_or_else(|| StoreError::Corrupt(format!("an id in `{tree}` is not 16 bytes")))
 }
 

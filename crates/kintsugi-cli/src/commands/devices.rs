@@ -1,0 +1,27 @@
+//! `kintsugi devices` and `kintsugi revoke`: who can sync, and cutting off a lost phone.
+
+use kintsugi_core::{Device, DeviceView};
+
+use crate::output::Output;
+
+pub async fn list(device: &Device, out: Output) -> anyhow::Result<()> {
+    let devices = device.devices().await?;
+    out.print(&devices, || devices.iter().map(line).collect::<Vec<_>>().join("\n"))
+}
+
+pub async fn revoke(device: &Device, id: &str, out: Output) -> anyhow::Result<()> {
+    let revoked = device.revoke(id).await?;
+    out.print(&revoked, || format!("revoked {}", line(&revoked)))
+}
+
+fn line(d: &DeviceView) -> String {
+    let mut flags = Vec::new();
+    if d.this_device {
+        flags.push("this device");
+    }
+    if d.revoked {
+        flags.push("revoked");
+    }
+    let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
+    format!("{}  {}'s {}{flags}", d.id, d.member, d.name)
+}

@@ -1,0 +1,28 @@
+//! `kintsugi invite`: a one-time code, as text and as a terminal QR code.
+
+use kintsugi_core::{CodeKind, Device};
+use qrcode::QrCode;
+use qrcode::render::unicode;
+use serde_json::json;
+
+use crate::cli::InviteArgs;
+use crate::output::Output;
+
+pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Result<()> {
+    let kind = if args.device { CodeKind::Device } else { CodeKind::Partner };
+    let code = device.invite(kind).await?.encode();
+    let value = json!({
+        "code": code,
+        "kind": if args.device { "device" } else { "partner" },
+    });
+    out.print(&value, || {
+        let who = match kind {
+            CodeKind::Partner => "your partner: on their phone run `kintsugi join --server URL --name NAME CODE`",
+            CodeKind::Device => "your other device only (it carries your private journal key)",
+        };
+        let qr = QrCode::new(code.as_bytes())
+            .map(|qr| qr.render::<unicode::Dense1x2>().quiet_zone(true).build())
+            .unwrap_or_default();
+        format!("{qr}\n{code}\n\nSingle use; expires in 24 hours. Give it to {who}.")
+    })
+}

@@ -1,0 +1,45 @@
+//! `kintsugi journal`: private entries only this partner's devices can read.
+
+use kintsugi_core::Device;
+use serde_json::json;
+
+use crate::cli::JournalCommand;
+use crate::output::{Output, timestamp};
+
+pub fn run(device: &Device, command: JournalCommand, out: Output) -> anyhow::Result<()> {
+    match command {
+        JournalCommand::Write { text, mood, tags } => {
+            let id = device.write_journal(&text, mood, &tags)?;
+            out.print(&json!({ "id": id }), || id.clone())
+        }
+        JournalCommand::List => {
+            let entries = device.journal()?;
+            let value: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "id": e.id,
+                        "text": e.text,
+                        "mood": e.mood,
+                        "tags": e.tags,
+                        "created_at": timestamp(e.created_at),
+                        "shared": e.shared,
+                    })
+                })
+                .collect();
+            out.print(&value, || {
+                if entries.is_empty() {
+                    return "no entries yet; write one with `kintsugi journal write TEXT`".into();
+                }
+                entries
+                    .iter()
+                    .map(|e| {
+                        let mood = e.mood.map(|m| format!(" mood {m}/5")).unwrap_or_default();
+                        format!("{}  {}{mood}\n  {}", e.id, timestamp(e.created_at), e.text)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! One file per subcommand; this module dispatches to them and holds what they share.
+
+mod boundary;
+mod demo;
+mod devices;
+mod enrol;
+mod export;
+mod invite;
+mod journal;
+mod serve;
+mod sync;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use kintsugi_core::Device;
+
+use crate::cli::{Cli, Command};
+use crate::output::Output;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Output { json: cli.json };
+    let home = cli.home.clone();
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Demo => demo::run(out).await,
+        Command::Init(args) => enrol::init(&home_dir(home)?, args, out).await,
+        Command::Join { enrol, code } => enrol::join(&home_dir(home)?, enrol, &code, out).await,
+        Command::Invite(args) => invite::run(&open(home)?, args, out).await,
+        Command::Boundary(command) => boundary::run(&open(home)?, command, out),
+        Command::Journal(command) => journal::run(&open(home)?, command, out),
+        Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
+        Command::Devices => devices::list(&open(home)?, out).await,
+        Command::Revoke { device } => devices::revoke(&open(home)?, &device, out).await,
+        Command::Export { doc, format, out: file } => export::run(&open(home)?, &doc, format, file.as_deref(), out),
+    }
+}
+
+/// `--home`, else `KINTSUGI_HOME` (clap reads both), else `~/.kintsugi`.
+fn home_dir(home: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match home {
+        Some(home) => Ok(home),
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".kintsugi"))
+            .context("no --home given and $HOME is not set; pass --home DIR"),
+    }
+}
+
+fn open(home: Option<PathBuf>) -> anyhow::Result<Device> {
+    Ok(Device::open(&home_dir(home)?)?)
+}

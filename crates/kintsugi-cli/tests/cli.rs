@@ -1,0 +1,132 @@
+//! The `kintsugi` binary as users drive it: bad inputs get one clear line and lose nothing.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn serve(data: &Path) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Server { child, url: format!("http://127.0.0.1:{port}") };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("server did not start");
+}
+
+fn ks(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kintsugi"))
+        .arg("--home")
+        .arg(home)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run kintsugi")
+}
+
+/// The run failed with exactly one line on stderr that contains `hint`.
+fn assert_one_line_error(out: &Output, hint: &str) {
+    assert!(!out.status.success(), "expected failure");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(hint), "{stderr:?} should mention {hint:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON value on stdout")
+}
+
+#[test]
+fn commands_on_an_empty_home_say_to_init_first() {
+    let home = tempfile::tempdir().expect("tempdir");
+    assert_one_line_error(&ks(home.path(), &["boundary", "list"]), "kintsugi init");
+}
+
+#[test]
+fn unreachable_server_is_one_line_and_the_edit_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("alice");
+    let server = serve(&dir.path().join("server"));
+    json(&ks(&home, &["init", "--server", &server.url, "--name", "Alice"]));
+    drop(server);
+    json(&ks(&home, &["boundary", "add", "No lies about where I am"]));
+    assert_one_line_error(&ks(&home, &["sync"]), "cannot reach the sync server");
+    let list = json(&ks(&home, &["boundary", "list"]));
+    assert_eq!(list[0]["text"], "No lies about where I am");
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_write_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("alice");
+    let server = serve(&dir.path().join("server"));
+    json(&ks(&home, &["init", "--server", &server.url, "--name", "Alice"]));
+    assert_one_line_error(&ks(&home, &["boundary", "edit", "ffffffff", "x"]), "boundary list");
+    assert_one_line_error(&ks(&home, &["boundary", "add", "   "]), "needs some text");
+    assert_one_line_error(&ks(&home, &["journal", "write", "x", "--mood", "9"]), "mood");
+    assert_one_line_error(
+        &ks(&dir.path().join("bob"), &["join", "--server", &server.url, "--name", "Bob", "KS1AAAA"]),
+        "invite code",
+    );
+    assert_one_line_error(
+        &ks(&home, &["init", "--server", &server.url, "--name", "Alice"]),
+        "already holds",
+    );
+    assert_eq!(json(&ks(&home, &["boundary", "list"])).as_array().map(Vec::len), Some(0));
+    assert_eq!(json(&ks(&home, &["journal", "list"])).as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_used_invite_code_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(&dir.path().join("server"));
+    let alice = dir.path().join("alice");
+    json(&ks(&alice, &["init", "--server", &server.url, "--name", "Alice"]));
+    let code = json(&ks(&alice, &["invite", "--partner"]))["code"].as_str().expect("code").to_string();
+    json(&ks(&dir.path().join("bob"), &["join", "--server", &server.url, "--name", "Bob", &code]));
+    let again = ks(&dir.path().join("eve"), &["join", "--server", &server.url, "--name", "Eve", &code]);
+    assert_one_line_error(&again, "ask for a new one");
+}
+
+#[test]
+fn a_corrupt_home_is_reported_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("alice");
+    let server = serve(&dir.path().join("server"));
+    json(&ks(&home, &["init", "--server", &server.url, "--name", "Alice"]));
+    json(&ks(&home, &["boundary", "add", "Keep this"]));
+    let db = home.join("store").join("db");
+    let mut bytes = std::fs::read(&db).expect("read db");
+    for b in bytes.iter_mut() {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&db, &bytes).expect("corrupt db");
+    assert_one_line_error(&ks(&home, &["boundary", "list"]), "damaged");
+    assert_eq!(std::fs::read(&db).expect("read db"), bytes, "the damaged folder is left for recovery");
+}

@@ -1,0 +1,255 @@
+//! The gRPC services and what they share: the store, the settings, the clock and the fan-out.
+//!
+//! One file per service (`pairing`, `space`, `sync`) plus `subscribe` for the long-lived
+//! stream. Handlers validate input, call the store through `State::blocking` (sled is
+//! synchronous; async code must not block), wait for durability where a reply promises it,
+//! and turn their `ServiceError` into a `tonic::Status` only at the edge. Every task that
+//! outlives a request (streams, compaction) holds an `Arc<State>`; `run` waits until all of
+//! them have let go before it flushes and closes the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::ServiceError;
+use crate::fanout::FanOut;
+use crate::store::{Durable, Store};
+
+pub(crate) mod pairing;
+pub(crate) mod space;
+pub(crate) mod subscribe;
+pub(crate) mod sync;
+
+pub(crate) use pairing::PairingApi;
+pub(crate) use space::SpaceApi;
+pub(crate) use sync::SyncApi;
+
+/// The longest sealed (client-encrypted) name the server keeps.
+pub(crate) const MAX_SEALED_NAME_BYTES: usize = 1024;
+
+/// What every handler needs.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) fanout: FanOut,
+    /// Turns true when the server shuts down; long-lived streams end then.
+    pub(crate) stop: watch::Receiver<bool>,
+    /// Never sent on: `run` learns that every holder of the state is gone when the channel
+    /// closes.
+    _alive: mpsc::Sender<()>,
+}
+
+impl State {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        stop: watch::Receiver<bool>,
+        alive: mpsc::Sender<()>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+            fanout: FanOut::new(),
+            stop,
+            _alive: alive,
+        }
+    }
+
+    /// Runs store work on tokio's blocking pool. The closure holds the state, so shutdown
+    /// waits for it even if the request that started it was cancelled.
+    pub(crate) async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&state)).await?
+    }
+
+    /// Settles once every write made so far is on disk.
+    pub(crate) async fn durable(&self) -> Result<(), ServiceError> {
+        let promise: Durable = self.store.durable();
+        Ok(promise.await?)
+    }
+
+    /// Whether the server is shutting down.
+    pub(crate) fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+}
+
+/// A 16-byte id from a request field, or a message naming the field.
+pub(crate) fn parse_id<T>(
+    bytes: &[u8],
+    field: &str,
+    parse: fn(&[u8]) -> Option<T>,
+) -> Result<T, ServiceError> {
+    parse(bytes).ok_or_else(|| {
+        ServiceError::invalid(format!("{field} must be 16 bytes, got {}", bytes.len()))
+    })
+}
+
+/// Refuses a sealed name over the size limit. Names are opaque ciphertext; empty is allowed.
+pub(crate) fn check_sealed_name(bytes: &[u8], field: &str) -> Result<(), ServiceError> {
+    if bytes.len() > MAX_SEALED_NAME_BYTES {
+        return Err(ServiceError::invalid(format!(
+            "{field} is {} bytes; sealed names are at most {MAX_SEALED_NAME_BYTES} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Deletes, once an hour, log entries that snapshots cover and that have outlived the
+/// retention window since the last `PutSnapshot`.
+pub(crate) fn spawn_compaction(state: Arc<State>) {
+    const PERIOD: Duration = Duration::from_secs(60 * 60);
+    tokio::spawn(async move {
+        let mut stop = state.stop.clone();
+        loop {
+            if state.stopping() {
+                break;
+            }
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(PERIOD) => {}
+            }
+            let now = state.clock.now();
+            let retention = retention_secs(&state.config);
+            let swept = state
+                .blocking(move |state| Ok(state.store.compact_all(now, retention)?))
+                .await;
+            match swept {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "compaction deleted covered log entries"),
+                Err(error) => tracing::warn!(%error, "compaction failed; will try again"),
+            }
+        }
+    });
+}
+
+/// The retention window in whole seconds.
+pub(crate) fn retention_secs(config: &Config) -> i64 {
+    i64::try_from(config.snapshot_retention.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A service state on a scratch store with a manual clock, for handler tests.
+    #![allow(clippy::expect_used)]
+
+    use kintsugi_proto::v1::{
+        AcceptInviteRequest, CreateInviteRequest, CreateInviteResponse, CreateSpaceRequest,
+    };
+
+    use super::*;
+    use crate::auth::AuthedDevice;
+    use crate::clock::ManualClock;
+    use crate::ids::{DeviceId, DeviceToken, MemberId, SpaceId};
+    use crate::store::SledStore;
+
+    #[derive(Debug)]
+    pub(crate) struct Harness {
+        pub(crate) state: Arc<State>,
+        pub(crate) clock: Arc<ManualClock>,
+        pub(crate) stop: watch::Sender<bool>,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Creates a space; returns its first device as the interceptor would describe it.
+    pub(crate) async fn founder(h: &Harness) -> AuthedDevice {
+        let space = SpaceId::random();
+        let created = PairingApi::new(h.state.clone())
+            .create_space(CreateSpaceRequest {
+                space_id: space.to_vec(),
+                sealed_member_name: vec![],
+                sealed_device_name: vec![],
+            })
+            .await
+            .expect("created");
+        AuthedDevice {
+            space_id: space,
+            member_id: MemberId::from_slice(&created.member_id).expect("16 bytes"),
+            device_id: DeviceId::from_slice(&created.device_id).expect("16 bytes"),
+        }
+    }
+
+    /// Redeems an invite; returns the new device.
+    pub(crate) async fn join(
+        h: &Harness,
+        invite: &CreateInviteResponse,
+    ) -> Result<AuthedDevice, tonic::Status> {
+        let joined = PairingApi::new(h.state.clone())
+            .accept_invite(AcceptInviteRequest {
+                invite_id: invite.invite_id.clone(),
+                secret: invite.secret.clone(),
+                sealed_member_name: vec![],
+                sealed_device_name: vec![],
+            })
+            .await?;
+        let token = DeviceToken::from_hex(&joined.token).expect("hex token");
+        let device = h
+            .state
+            .store
+            .device_by_token_hash(&token.hash())
+            .expect("read")
+            .expect("found");
+        Ok(AuthedDevice {
+            space_id: device.space_id,
+            member_id: device.member_id,
+            device_id: device.device_id,
+        })
+    }
+
+    /// Invites and joins a device of `kind` for `inviter`.
+    pub(crate) async fn invite_and_join(
+        h: &Harness,
+        inviter: AuthedDevice,
+        kind: kintsugi_proto::v1::InviteKind,
+    ) -> AuthedDevice {
+        let request = CreateInviteRequest { kind: kind as i32 };
+        let invite = SpaceApi::new(h.state.clone())
+            .create_invite(inviter, request)
+            .await
+            .expect("invite");
+        join(h, &invite).await.expect("joined")
+    }
+
+    pub(crate) fn harness() -> Harness {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let store = Arc::new(SledStore::open(dir.path()).expect("the store opens"));
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        let (stop, stop_rx) = watch::channel(false);
+        let (alive, _) = mpsc::channel(1);
+        let mut config = Config::new(dir.path());
+        config.heartbeat = Duration::from_secs(3600);
+        let state = State::new(store, config, clock.clone(), stop_rx, alive);
+        Harness {
+            state: Arc::new(state),
+            clock,
+            stop,
+            _dir: dir,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::DocId;
+
+    #[test]
+    fn ids_and_names_are_checked_with_the_field_named() {
+        let error = parse_id(&[1, 2], "doc_id", DocId::from_slice).expect_err("too short");
+        assert_eq!(error.to_string(), "doc_id must be 16 bytes, got 2");
+        assert!(check_sealed_name(&[0; 1024], "name").is_ok());
+        assert!(check_sealed_name(&[0; 1025], "name").is_err());
+    }
+}

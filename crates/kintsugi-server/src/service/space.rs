@@ -1,0 +1,241 @@
+//! `SpaceService`: invites, the device list and revocation, for an authenticated device.
+//!
+//! An invite is an id plus a 32-byte secret that the inviting device shows its partner (or
+//! its owner's other device) as a code; the server keeps the secret's hash, an expiry and a
+//! counter of wrong attempts. A member may revoke only their own devices: revoking the
+//! partner's phone would be a way to shut them out of the shared agreement. A revoked device
+//! stays listed, so both partners can see that it happened.
+
+use std::sync::Arc;
+
+use kintsugi_proto::v1::space_service_server::SpaceService;
+use kintsugi_proto::v1::{
+    CreateInviteRequest, CreateInviteResponse, Device, ListDevicesRequest, ListDevicesResponse,
+    RevokeDeviceRequest, RevokeDeviceResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::{State, parse_id};
+use crate::auth::{AuthedDevice, authed};
+use crate::error::ServiceError;
+use crate::fanout::SpaceEvent;
+use crate::ids::{DeviceId, InviteId, SecretHash, random_secret};
+use crate::store::{InviteKind, NewInvite, Revocation};
+
+/// The space handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct SpaceApi {
+    state: Arc<State>,
+}
+
+impl SpaceApi {
+    pub(crate) fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
+    pub(crate) async fn create_invite(
+        &self,
+        who: AuthedDevice,
+        request: CreateInviteRequest,
+    ) -> Result<CreateInviteResponse, ServiceError> {
+        let kind = match kintsugi_proto::v1::InviteKind::try_from(request.kind) {
+            Ok(kintsugi_proto::v1::InviteKind::Partner) => InviteKind::Partner,
+            Ok(kintsugi_proto::v1::InviteKind::Device) => InviteKind::Device,
+            _ => {
+                return Err(ServiceError::invalid(
+                    "invite kind must be INVITE_KIND_PARTNER or INVITE_KIND_DEVICE",
+                ));
+            }
+        };
+        let now = self.state.clock.now();
+        let ttl = i64::try_from(self.state.config.invite_ttl.as_secs()).unwrap_or(i64::MAX);
+        let secret = random_secret();
+        let invite = NewInvite {
+            invite_id: InviteId::random(),
+            space_id: who.space_id,
+            member_id: who.member_id,
+            kind,
+            secret_hash: SecretHash::of(&secret),
+            expires_at: now.saturating_add(ttl),
+            now,
+        };
+        let (invite_id, expires_at) = (invite.invite_id, invite.expires_at);
+        self.state
+            .blocking(move |state| {
+                if kind == InviteKind::Partner && state.store.member_count(who.space_id)? >= 2 {
+                    return Err(ServiceError::FailedPrecondition(
+                        "this space already has two partners; invite a device instead".into(),
+                    ));
+                }
+                Ok(state.store.create_invite(invite)?)
+            })
+            .await?;
+        self.state.durable().await?;
+        tracing::info!(space = %who.space_id, invite = %invite_id, ?kind, "invite created");
+        Ok(CreateInviteResponse {
+            invite_id: invite_id.to_vec(),
+            secret: secret.to_vec(),
+            expires_at,
+        })
+    }
+
+    pub(crate) async fn list_devices(
+        &self,
+        who: AuthedDevice,
+    ) -> Result<ListDevicesResponse, ServiceError> {
+        let devices = self
+            .state
+            .blocking(move |state| Ok(state.store.list_devices(who.space_id)?))
+            .await?;
+        Ok(ListDevicesResponse {
+            devices: devices
+                .into_iter()
+                .map(|device| Device {
+                    device_id: device.device_id.to_vec(),
+                    member_id: device.member_id.to_vec(),
+                    sealed_device_name: device.sealed_device_name,
+                    sealed_member_name: device.sealed_member_name,
+                    revoked: device.revoked,
+                    created_at: device.created_at,
+                })
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn revoke_device(
+        &self,
+        who: AuthedDevice,
+        request: RevokeDeviceRequest,
+    ) -> Result<RevokeDeviceResponse, ServiceError> {
+        let target = parse_id(&request.device_id, "device_id", DeviceId::from_slice)?;
+        let outcome = self
+            .state
+            .blocking(move |state| {
+                Ok(state
+                    .store
+                    .revoke_device(who.space_id, who.member_id, target)?)
+            })
+            .await?;
+        match outcome {
+            Revocation::Revoked | Revocation::AlreadyRevoked => {
+                self.state.durable().await?;
+                if outcome == Revocation::Revoked {
+                    tracing::info!(space = %who.space_id, device = %target, by = %who.device_id, "device revoked");
+                }
+                // Ends the device's open Subscribe stream, if it has one.
+                self.state
+                    .fanout
+                    .publish(who.space_id, SpaceEvent::Revoked { device_id: target });
+                Ok(RevokeDeviceResponse {})
+            }
+            Revocation::NotFound => Err(ServiceError::NotFound(
+                "no such device in your space; list the devices to see their ids".into(),
+            )),
+            Revocation::OtherMember => Err(ServiceError::PermissionDenied(
+                "you can revoke only your own devices; your partner revokes theirs".into(),
+            )),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl SpaceService for SpaceApi {
+    async fn create_invite(
+        &self,
+        request: Request<CreateInviteRequest>,
+    ) -> Result<Response<CreateInviteResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(
+            self.create_invite(who, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_devices(
+        &self,
+        request: Request<ListDevicesRequest>,
+    ) -> Result<Response<ListDevicesResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(self.list_devices(who).await?))
+    }
+
+    async fn revoke_device(
+        &self,
+        request: Request<RevokeDeviceRequest>,
+    ) -> Result<Response<RevokeDeviceResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(
+            self.revoke_device(who, request.into_inner()).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::{Harness, founder, harness, join};
+
+    fn kind(kind: kintsugi_proto::v1::InviteKind) -> CreateInviteRequest {
+        CreateInviteRequest { kind: kind as i32 }
+    }
+
+    #[tokio::test]
+    async fn an_invite_expires_after_its_time_to_live() {
+        let h = harness();
+        let api = SpaceApi::new(h.state.clone());
+        let me = founder(&h).await;
+        let invite = api
+            .create_invite(me, kind(kintsugi_proto::v1::InviteKind::Device))
+            .await
+            .expect("invite");
+        assert_eq!(invite.expires_at, h.clock_now() + 86_400);
+        h.clock.advance(86_400);
+        let status = join(&h, &invite).await.expect_err("expired");
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(status.message(), "invite code expired; ask for a new one");
+    }
+
+    #[tokio::test]
+    async fn a_third_partner_is_refused_and_partners_cannot_revoke_each_other() {
+        let h = harness();
+        let api = SpaceApi::new(h.state.clone());
+        let me = founder(&h).await;
+        let invite = api
+            .create_invite(me, kind(kintsugi_proto::v1::InviteKind::Partner))
+            .await
+            .expect("invite");
+        let partner = join(&h, &invite).await.expect("partner joins");
+        assert_ne!(partner.member_id, me.member_id);
+        let third = api
+            .create_invite(me, kind(kintsugi_proto::v1::InviteKind::Partner))
+            .await;
+        assert_eq!(
+            Status::from(third.expect_err("full")).code(),
+            tonic::Code::FailedPrecondition
+        );
+        let revoke = RevokeDeviceRequest {
+            device_id: partner.device_id.to_vec(),
+        };
+        let refused = api
+            .revoke_device(me, revoke.clone())
+            .await
+            .expect_err("not mine");
+        assert_eq!(Status::from(refused).code(), tonic::Code::PermissionDenied);
+        api.revoke_device(partner, revoke)
+            .await
+            .expect("a member revokes their own device");
+        let listed = api.list_devices(me).await.expect("list").devices;
+        assert_eq!(listed.len(), 2);
+        assert!(
+            listed
+                .iter()
+                .any(|d| d.revoked && d.device_id == partner.device_id.to_vec())
+        );
+    }
+
+    impl Harness {
+        fn clock_now(&self) -> i64 {
+            use crate::clock::Clock;
+            self.clock.now()
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! `Subscribe`: one long-lived stream per device, catch-up first, then live envelopes.
+//!
+//! The order matters. The stream first joins the space's fan-out channel, then reads every
+//! readable document from the store from the cursor the device sent, then forwards live
+//! events. Whatever is pushed while catching up is therefore either read from the store or
+//! received live (or both: the per-document position drops the overlap). If a live event
+//! does not start right after the position (two pushes to one document can publish out of
+//! order), the gap is filled from the store instead of being skipped.
+//!
+//! The stream is a bounded channel fed by a spawned task, which is back-pressure: a slow
+//! client slows its own task, and if it falls behind the fan-out buffer, the stream ends
+//! with `Unavailable` and the device resubscribes with its cursors. The task also ends the
+//! stream on server shutdown (otherwise graceful shutdown would wait on it forever) and when
+//! the device is revoked.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kintsugi_proto::v1 as proto;
+use kintsugi_proto::v1::subscribe_event::Event;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::State;
+use super::sync::{DocPage, changes_to_proto, read_doc_page};
+use crate::auth::{AuthedDevice, REVOKED_DEVICE};
+use crate::error::ServiceError;
+use crate::fanout::SpaceEvent;
+use crate::ids::{DocId, ServerSeq};
+use crate::store::{DocMeta, SequencedEnvelope};
+
+/// Events buffered between the task and the client's connection.
+const STREAM_BUFFER: usize = 64;
+const FELL_BEHIND: &str = "subscriber fell behind; resubscribe with your cursors";
+const SHUTTING_DOWN: &str = "the server is shutting down; resubscribe with your cursors later";
+
+type Sent = Result<proto::SubscribeEvent, Status>;
+
+/// Why the stream ends: the client left (nothing to tell), or with a status.
+enum End {
+    ClientGone,
+    With(Status),
+}
+
+impl From<ServiceError> for End {
+    fn from(error: ServiceError) -> Self {
+        End::With(error.into())
+    }
+}
+
+/// Starts a subscription and returns its stream.
+pub(crate) fn open(
+    state: Arc<State>,
+    who: AuthedDevice,
+    request: proto::SubscribeRequest,
+) -> Result<ReceiverStream<Sent>, ServiceError> {
+    let mut positions = HashMap::new();
+    for cursor in request.cursors {
+        let doc = super::parse_id(&cursor.doc_id, "cursor doc_id", DocId::from_slice)?;
+        positions.insert(doc, cursor.after_seq);
+    }
+    // Join the fan-out before reading the store, so nothing falls between the two.
+    let live = state.fanout.subscribe(who.space_id);
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let stop = state.stop.clone();
+    let subscription = Subscription {
+        state,
+        who,
+        positions,
+        live,
+        tx,
+        stop,
+    };
+    tokio::spawn(subscription.run());
+    tracing::debug!(space = %who.space_id, device = %who.device_id, "subscribed");
+    Ok(ReceiverStream::new(rx))
+}
+
+struct Subscription {
+    state: Arc<State>,
+    who: AuthedDevice,
+    /// Per document, the highest seq the device has (from its cursor or sent here).
+    positions: HashMap<DocId, u64>,
+    live: broadcast::Receiver<SpaceEvent>,
+    tx: mpsc::Sender<Sent>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Subscription {
+    async fn run(mut self) {
+        let end = match self.serve().await {
+            Ok(()) => return,
+            Err(end) => end,
+        };
+        if let End::With(status) = end {
+            tracing::debug!(device = %self.who.device_id, code = ?status.code(), "subscription ended");
+            // Best effort: a client that stopped reading does not get to hold the task.
+            let _ = self.tx.try_send(Err(status));
+        }
+    }
+
+    async fn serve(&mut self) -> Result<(), End> {
+        self.catch_up().await?;
+        // Clamped: tokio's interval panics on a zero period, and on one so long it overflows.
+        let period = (self.state.config.heartbeat).clamp(
+            Duration::from_millis(100),
+            Duration::from_secs(24 * 60 * 60),
+        );
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.stop.changed() => return Err(End::With(Status::unavailable(SHUTTING_DOWN))),
+                _ = self.tx.closed() => return Err(End::ClientGone),
+                _ = heartbeat.tick() => {
+                    let beat = proto::Heartbeat { server_time: self.state.clock.now() };
+                    self.send(Event::Heartbeat(beat)).await?;
+                }
+                event = self.live.recv() => match event {
+                    Ok(SpaceEvent::Appended { doc_id, meta, envelopes }) => {
+                        self.forward(doc_id, meta, &envelopes).await?;
+                    }
+                    Ok(SpaceEvent::Revoked { device_id }) if device_id == self.who.device_id => {
+                        return Err(End::With(Status::unauthenticated(REVOKED_DEVICE)));
+                    }
+                    Ok(SpaceEvent::Revoked { .. }) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        return Err(End::With(Status::unavailable(FELL_BEHIND)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(End::With(Status::unavailable(SHUTTING_DOWN)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends every readable document from the device's cursor to its head.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        let space = self.who.space_id;
+        let docs = self
+            .state
+            .blocking(move |state| Ok(state.store.list_docs(space)?))
+            .await?;
+        for (doc, meta) in docs {
+            if !meta.readable_by(self.who.member_id) {
+                continue;
+            }
+            if self.position(doc) >= meta.head_seq.0 {
+                continue;
+            }
+            self.send_from_store(doc).await?;
+        }
+        Ok(())
+    }
+
+    /// Pages one document out of the store from its position until nothing more is left.
+    async fn send_from_store(&mut self, doc: DocId) -> Result<(), End> {
+        let limit = self.state.config.pull_page_limit.max(1) as usize;
+        let budget = self.state.config.page_budget_bytes();
+        let key = (self.who.space_id, doc, self.who.member_id);
+        loop {
+            if self.state.stopping() {
+                return Err(End::With(Status::unavailable(SHUTTING_DOWN)));
+            }
+            let after = self.position(doc);
+            let page: Option<DocPage> = self
+                .state
+                .blocking(move |state| {
+                    read_doc_page(state.store.as_ref(), key, after, limit, budget)
+                })
+                .await?;
+            let Some(page) = page.filter(|page| !page.is_empty()) else {
+                return Ok(());
+            };
+            let event = proto::DocEnvelopes {
+                doc_id: doc.to_vec(),
+                snapshot: page.proto_snapshot(),
+                envelopes: changes_to_proto(&page.envelopes),
+            };
+            self.send(Event::Envelopes(event)).await?;
+            self.positions.insert(doc, page.position(after));
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Forwards a live append, if the device may read the document and lacks the entries.
+    async fn forward(
+        &mut self,
+        doc: DocId,
+        meta: DocMeta,
+        envelopes: &[SequencedEnvelope],
+    ) -> Result<(), End> {
+        if !meta.readable_by(self.who.member_id) {
+            return Ok(());
+        }
+        let position = self.position(doc);
+        let newer: Vec<&SequencedEnvelope> = envelopes
+            .iter()
+            .filter(|e| e.server_seq.0 > position)
+            .collect();
+        let Some(first) = newer.first() else {
+            return Ok(());
+        };
+        let contiguous = newer
+            .windows(2)
+            .all(|pair| pair[1].server_seq == pair[0].server_seq.next());
+        if first.server_seq != ServerSeq(position).next() || !contiguous {
+            return self.send_from_store(doc).await;
+        }
+        // Split big appends so no event exceeds the message limit.
+        let budget = self.state.config.page_budget_bytes();
+        let mut chunk: Vec<SequencedEnvelope> = Vec::new();
+        let mut bytes = 0usize;
+        for entry in newer {
+            let size = entry.envelope.wire_size();
+            if !chunk.is_empty() && bytes.saturating_add(size) > budget {
+                self.send_chunk(doc, std::mem::take(&mut chunk)).await?;
+                bytes = 0;
+            }
+            bytes = bytes.saturating_add(size);
+            chunk.push(entry.clone());
+        }
+        self.send_chunk(doc, chunk).await
+    }
+
+    async fn send_chunk(&mut self, doc: DocId, chunk: Vec<SequencedEnvelope>) -> Result<(), End> {
+        let Some(last) = chunk.last().map(|e| e.server_seq.0) else {
+            return Ok(());
+        };
+        let event = proto::DocEnvelopes {
+            doc_id: doc.to_vec(),
+            snapshot: None,
+            envelopes: changes_to_proto(&chunk),
+        };
+        self.send(Event::Envelopes(event)).await?;
+        self.positions.insert(doc, last);
+        Ok(())
+    }
+
+    fn position(&self, doc: DocId) -> u64 {
+        self.positions.get(&doc).copied().unwrap_or(0)
+    }
+
+    /// Sends one event, waiting for room in the buffer unless the server stops meanwhile.
+    async fn send(&mut self, event: Event) -> Result<(), End> {
+        let event = proto::SubscribeEvent { event: Some(event) };
+        tokio::select! {
+            sent = self.tx.send(Ok(event)) => sent.map_err(|_| End::ClientGone),
+            _ = self.stop.changed() => Err(End::With(Status::unavailable(SHUTTING_DOWN))),
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! `SyncService`: push, pull and snapshots of encrypted document logs.
+//!
+//! Push validates every envelope, appends the batch in one store transaction (idempotent on
+//! device and client_seq), waits until it is on disk, and only then replies and relays it to
+//! subscribers: an acknowledged change is never lost, and no subscriber sees a change that
+//! could be. Pull pages through the log and puts the snapshot first where compaction pruned
+//! the entries after the cursor. The audience check (`DocMeta::readable_by`) guards every
+//! call, so a partner's device never reads another member's private journal, even encrypted.
+
+use std::sync::Arc;
+
+use kintsugi_proto::v1 as proto;
+use kintsugi_proto::v1::sync_service_server::SyncService;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::{State, parse_id, retention_secs};
+use crate::auth::{AuthedDevice, authed};
+use crate::error::ServiceError;
+use crate::fanout::SpaceEvent;
+use crate::ids::{DeviceId, DocId, MemberId, ServerSeq, SpaceId};
+use crate::store::{
+    AppendEnvelopes, Audience, DocMeta, Envelope, NewSnapshot, SequencedEnvelope, Store,
+    StoreError, StoredSnapshot,
+};
+
+/// The sync handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncApi {
+    state: Arc<State>,
+}
+
+/// One page of a readable document: what Pull returns and what Subscribe sends.
+#[derive(Debug)]
+pub(crate) struct DocPage {
+    pub(crate) meta: DocMeta,
+    pub(crate) snapshot: Option<StoredSnapshot>,
+    pub(crate) envelopes: Vec<SequencedEnvelope>,
+    pub(crate) more: bool,
+}
+
+impl DocPage {
+    /// The cursor a client reaches by applying this page after `after`.
+    pub(crate) fn position(&self, after: u64) -> u64 {
+        let snapshot = self.snapshot.as_ref().map_or(0, |s| s.covers_seq.0);
+        let last = self.envelopes.last().map_or(0, |e| e.server_seq.0);
+        after.max(snapshot).max(last)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.envelopes.is_empty()
+    }
+
+    pub(crate) fn proto_snapshot(&self) -> Option<proto::Snapshot> {
+        self.snapshot.as_ref().map(|s| proto::Snapshot {
+            envelope: Some(to_proto(
+                &s.envelope,
+                ServerSeq(0),
+                proto::EnvelopeKind::Snapshot,
+            )),
+            covers_seq: s.covers_seq.0,
+        })
+    }
+}
+
+/// An envelope as the protocol carries it.
+pub(crate) fn to_proto(
+    envelope: &Envelope,
+    seq: ServerSeq,
+    kind: proto::EnvelopeKind,
+) -> proto::Envelope {
+    proto::Envelope {
+        device_id: envelope.device_id.to_vec(),
+        client_seq: envelope.client_seq,
+        kind: kind as i32,
+        nonce: envelope.nonce.clone(),
+        ciphertext: envelope.ciphertext.clone(),
+        server_seq: seq.0,
+    }
+}
+
+/// Log entries as the protocol carries them.
+pub(crate) fn changes_to_proto(entries: &[SequencedEnvelope]) -> Vec<proto::Envelope> {
+    entries
+        .iter()
+        .map(|e| to_proto(&e.envelope, e.server_seq, proto::EnvelopeKind::Change))
+        .collect()
+}
+
+/// Reads one page of a document for `member`, or `None` if the document does not exist.
+/// Runs on a blocking thread. If compaction prunes entries while the page is read, the page
+/// would have a hole; rereading the metadata afterwards notices, and the page is read again.
+pub(crate) fn read_doc_page(
+    store: &dyn Store,
+    (space, doc, member): (SpaceId, DocId, MemberId),
+    after: u64,
+    limit: usize,
+    budget_bytes: usize,
+) -> Result<Option<DocPage>, ServiceError> {
+    for _ in 0..3 {
+        let Some(meta) = store.doc_meta(space, doc)? else {
+            return Ok(None);
+        };
+        if !meta.readable_by(member) {
+            return Err(StoreError::PrivateDocument.into());
+        }
+        let mut snapshot = None;
+        let mut start = after;
+        if after < meta.pruned_through.0 {
+            let stored = store.snapshot(space, doc)?.ok_or_else(|| {
+                StoreError::Corrupt("a document's log is pruned but its snapshot is missing".into())
+            })?;
+            start = start.max(stored.covers_seq.0);
+            snapshot = Some(stored);
+        }
+        let used = snapshot.as_ref().map_or(0, |s| s.envelope.wire_size());
+        let page = store.read_envelopes(
+            space,
+            doc,
+            ServerSeq(start),
+            limit,
+            budget_bytes.saturating_sub(used),
+        )?;
+        // Entries after `start` were deleted while we read if the log is now pruned past it.
+        let pruned_meanwhile = store
+            .doc_meta(space, doc)?
+            .is_some_and(|now| start < now.pruned_through.0);
+        if !pruned_meanwhile {
+            return Ok(Some(DocPage {
+                meta,
+                snapshot,
+                envelopes: page.envelopes,
+                more: page.more,
+            }));
+        }
+    }
+    Err(ServiceError::Unavailable(
+        "the document is being compacted; pull again".into(),
+    ))
+}
+
+/// Checks one envelope of a push or snapshot. `label` names it in messages.
+fn check_envelope(
+    envelope: &proto::Envelope,
+    label: &str,
+    caller: DeviceId,
+    kind: proto::EnvelopeKind,
+    max_bytes: usize,
+) -> Result<Envelope, ServiceError> {
+    let device = parse_id(
+        &envelope.device_id,
+        &format!("{label}: device_id"),
+        DeviceId::from_slice,
+    )?;
+    if device != caller {
+        return Err(ServiceError::PermissionDenied(format!(
+            "{label}: device_id is not the calling device; a device sends only its own envelopes"
+        )));
+    }
+    if envelope.client_seq == 0 {
+        return Err(ServiceError::invalid(format!(
+            "{label}: client_seq must be at least 1"
+        )));
+    }
+    if envelope.kind != kind as i32 {
+        return Err(ServiceError::invalid(format!(
+            "{label}: kind must be {}",
+            kind.as_str_name()
+        )));
+    }
+    if envelope.nonce.len() != 24 {
+        return Err(ServiceError::invalid(format!(
+            "{label}: nonce must be 24 bytes, got {}",
+            envelope.nonce.len()
+        )));
+    }
+    if envelope.ciphertext.is_empty() {
+        return Err(ServiceError::invalid(format!(
+            "{label}: ciphertext is empty"
+        )));
+    }
+    if envelope.ciphertext.len() > max_bytes {
+        return Err(ServiceError::invalid(format!(
+            "{label}: ciphertext is {} bytes, over the limit of {max_bytes}; split the change \
+             or store a snapshot",
+            envelope.ciphertext.len()
+        )));
+    }
+    Ok(Envelope {
+        device_id: device,
+        client_seq: envelope.client_seq,
+        nonce: envelope.nonce.clone(),
+        ciphertext: envelope.ciphertext.clone(),
+    })
+}
+
+impl SyncApi {
+    pub(crate) fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
+    pub(crate) async fn push(
+        &self,
+        who: AuthedDevice,
+        request: proto::PushRequest,
+    ) -> Result<proto::PushResponse, ServiceError> {
+        let config = &self.state.config;
+        let doc = parse_id(&request.doc_id, "doc_id", DocId::from_slice)?;
+        let audience = match proto::Audience::try_from(request.audience) {
+            Ok(proto::Audience::Shared) => Audience::Shared,
+            Ok(proto::Audience::Private) => Audience::Private,
+            _ => {
+                return Err(ServiceError::invalid(
+                    "audience must be AUDIENCE_SHARED or AUDIENCE_PRIVATE",
+                ));
+            }
+        };
+        let count = request.envelopes.len();
+        if count == 0 || count > config.max_envelopes_per_push {
+            return Err(ServiceError::invalid(format!(
+                "a push carries 1 to {} envelopes, got {count}; split it",
+                config.max_envelopes_per_push
+            )));
+        }
+        let envelopes = request
+            .envelopes
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let label = format!("envelope {i}");
+                check_envelope(
+                    e,
+                    &label,
+                    who.device_id,
+                    proto::EnvelopeKind::Change,
+                    config.max_envelope_bytes,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(request);
+        let append = AppendEnvelopes {
+            space_id: who.space_id,
+            doc_id: doc,
+            audience,
+            member_id: who.member_id,
+            envelopes,
+            now: self.state.clock.now(),
+        };
+        let appended = self
+            .state
+            .blocking(move |state| Ok(state.store.append_envelopes(append)?))
+            .await?;
+        self.state.durable().await?;
+        tracing::debug!(space = %who.space_id, doc = %doc, fresh = appended.fresh.len(), "push stored");
+        let server_seqs = appended.server_seqs.iter().map(|s| s.0).collect();
+        if !appended.fresh.is_empty() {
+            let event = SpaceEvent::Appended {
+                doc_id: doc,
+                meta: appended.meta,
+                envelopes: Arc::new(appended.fresh),
+            };
+            self.state.fanout.publish(who.space_id, event);
+        }
+        Ok(proto::PushResponse { server_seqs })
+    }
+
+    pub(crate) async fn pull(
+        &self,
+        who: AuthedDevice,
+        request: proto::PullRequest,
+    ) -> Result<proto::PullResponse, ServiceError> {
+        let doc = parse_id(&request.doc_id, "doc_id", DocId::from_slice)?;
+        let page_limit = self.state.config.pull_page_limit.max(1);
+        let limit = if request.limit == 0 {
+            page_limit
+        } else {
+            request.limit.min(page_limit)
+        } as usize;
+        let budget = self.state.config.page_budget_bytes();
+        let after = request.after_seq;
+        let key = (who.space_id, doc, who.member_id);
+        let page = self
+            .state
+            .blocking(move |state| read_doc_page(state.store.as_ref(), key, after, limit, budget))
+            .await?;
+        let Some(page) = page else {
+            return Ok(proto::PullResponse::default());
+        };
+        Ok(proto::PullResponse {
+            snapshot: page.proto_snapshot(),
+            envelopes: changes_to_proto(&page.envelopes),
+            more: page.more,
+            head_seq: page.meta.head_seq.0,
+        })
+    }
+
+    pub(crate) async fn put_snapshot(
+        &self,
+        who: AuthedDevice,
+        request: proto::PutSnapshotRequest,
+    ) -> Result<proto::PutSnapshotResponse, ServiceError> {
+        let doc = parse_id(&request.doc_id, "doc_id", DocId::from_slice)?;
+        if request.covers_seq == 0 {
+            return Err(ServiceError::invalid("covers_seq must be at least 1"));
+        }
+        let envelope = request
+            .envelope
+            .as_ref()
+            .ok_or_else(|| ServiceError::invalid("a snapshot needs its envelope"))?;
+        let max_bytes = self.state.config.max_snapshot_bytes();
+        let envelope = check_envelope(
+            envelope,
+            "snapshot envelope",
+            who.device_id,
+            proto::EnvelopeKind::Snapshot,
+            max_bytes,
+        )?;
+        let now = self.state.clock.now();
+        let snapshot = NewSnapshot {
+            space_id: who.space_id,
+            doc_id: doc,
+            member_id: who.member_id,
+            covers_seq: ServerSeq(request.covers_seq),
+            envelope,
+            now,
+        };
+        self.state
+            .blocking(move |state| Ok(state.store.put_snapshot(snapshot)?))
+            .await?;
+        self.state.durable().await?;
+        // Compaction after the snapshot is durable, so nothing is deleted that only a lost
+        // snapshot would have covered.
+        let retention = retention_secs(&self.state.config);
+        let pruned = self
+            .state
+            .blocking(move |state| Ok(state.store.compact(who.space_id, doc, now, retention)?))
+            .await?;
+        tracing::debug!(space = %who.space_id, doc = %doc, pruned_through = %pruned, "snapshot stored");
+        Ok(proto::PutSnapshotResponse {})
+    }
+}
+
+#[tonic::async_trait]
+impl SyncService for SyncApi {
+    async fn push(
+        &self,
+        request: Request<proto::PushRequest>,
+    ) -> Result<Response<proto::PushResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(self.push(who, request.into_inner()).await?))
+    }
+
+    async fn pull(
+        &self,
+        request: Request<proto::PullRequest>,
+    ) -> Result<Response<proto::PullResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(self.pull(who, request.into_inner()).await?))
+    }
+
+    type SubscribeStream = ReceiverStream<Result<proto::SubscribeEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let who = authed(&request)?;
+        let stream = super::subscribe::open(self.state.clone(), who, request.into_inner())?;
+        Ok(Response::new(stream))
+    }
+
+    async fn put_snapshot(
+        &self,
+        request: Request<proto::PutSnapshotRequest>,
+    ) -> Result<Response<proto::PutSnapshotResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(
+            self.put_snapshot(who, request.into_inner()).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;

@@ -1,0 +1,371 @@
+//! Handler tests for `SyncService` on a scratch store with a manual clock.
+
+use kintsugi_proto::v1::InviteKind;
+use kintsugi_proto::v1::subscribe_event::Event;
+use tokio_stream::StreamExt;
+
+use super::*;
+use crate::service::testing::{Harness, founder, harness, invite_and_join};
+
+fn change(device: AuthedDevice, client_seq: u64, text: &str) -> proto::Envelope {
+    proto::Envelope {
+        device_id: device.device_id.to_vec(),
+        client_seq,
+        kind: proto::EnvelopeKind::Change as i32,
+        nonce: vec![9; 24],
+        ciphertext: text.as_bytes().to_vec(),
+        server_seq: 0,
+    }
+}
+
+fn push_request(
+    doc: DocId,
+    audience: proto::Audience,
+    envelopes: Vec<proto::Envelope>,
+) -> proto::PushRequest {
+    proto::PushRequest {
+        doc_id: doc.to_vec(),
+        audience: audience as i32,
+        envelopes,
+    }
+}
+
+fn pull_request(doc: DocId, after_seq: u64, limit: u32) -> proto::PullRequest {
+    proto::PullRequest {
+        doc_id: doc.to_vec(),
+        after_seq,
+        limit,
+    }
+}
+
+async fn push(
+    api: &SyncApi,
+    who: AuthedDevice,
+    doc: DocId,
+    range: std::ops::RangeInclusive<u64>,
+) -> Vec<u64> {
+    let envelopes = range
+        .map(|i| change(who, i, &format!("change {i}")))
+        .collect();
+    let request = push_request(doc, proto::Audience::Shared, envelopes);
+    api.push(who, request).await.expect("pushed").server_seqs
+}
+
+fn code(result: Result<impl std::fmt::Debug, ServiceError>) -> tonic::Code {
+    Status::from(result.expect_err("refused")).code()
+}
+
+fn seqs(response: &proto::PullResponse) -> Vec<u64> {
+    response.envelopes.iter().map(|e| e.server_seq).collect()
+}
+
+#[tokio::test]
+async fn pushed_changes_come_back_in_order_and_paged() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    assert_eq!(push(&api, me, doc, 1..=3).await, [1, 2, 3]);
+    assert_eq!(push(&api, me, doc, 4..=5).await, [4, 5]);
+    let page = api.pull(me, pull_request(doc, 0, 2)).await.expect("pulled");
+    assert_eq!(
+        (seqs(&page), page.more, page.head_seq),
+        (vec![1, 2], true, 5)
+    );
+    let page = api.pull(me, pull_request(doc, 2, 0)).await.expect("pulled");
+    assert_eq!((seqs(&page), page.more), (vec![3, 4, 5], false));
+    assert_eq!(page.envelopes[0].ciphertext, b"change 3");
+    assert_eq!(page.envelopes[0].kind, proto::EnvelopeKind::Change as i32);
+    let unknown = api
+        .pull(me, pull_request(DocId::random(), 0, 0))
+        .await
+        .expect("pulled");
+    assert_eq!(unknown, proto::PullResponse::default());
+}
+
+#[tokio::test]
+async fn retried_push_is_stored_once() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    assert_eq!(push(&api, me, doc, 1..=2).await, [1, 2]);
+    assert_eq!(push(&api, me, doc, 1..=3).await, [1, 2, 3]);
+    let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
+    assert_eq!(seqs(&page), [1, 2, 3]);
+    let reused = push_request(
+        doc,
+        proto::Audience::Shared,
+        vec![change(me, 2, "different")],
+    );
+    assert_eq!(code(api.push(me, reused).await), tonic::Code::AlreadyExists);
+}
+
+#[tokio::test]
+async fn malformed_pushes_are_refused_with_the_problem_named() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let other = founder(&h).await;
+    let doc = DocId::random();
+    let refuse = |request: proto::PushRequest| {
+        let api = api.clone();
+        async move { Status::from(api.push(me, request).await.expect_err("refused")) }
+    };
+    let shared = proto::Audience::Shared;
+    let foreign = refuse(push_request(doc, shared, vec![change(other, 1, "x")])).await;
+    assert_eq!(foreign.code(), tonic::Code::PermissionDenied);
+    let mut short_nonce = change(me, 1, "x");
+    short_nonce.nonce.pop();
+    let status = refuse(push_request(
+        doc,
+        shared,
+        vec![change(me, 2, "x"), short_nonce],
+    ))
+    .await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "envelope 1: nonce must be 24 bytes, got 23"
+    );
+    let status = refuse(push_request(doc, shared, vec![])).await;
+    assert!(
+        status
+            .message()
+            .starts_with("a push carries 1 to 1000 envelopes")
+    );
+    let status = refuse(push_request(
+        doc,
+        proto::Audience::Unspecified,
+        vec![change(me, 1, "x")],
+    ))
+    .await;
+    assert!(status.message().starts_with("audience must be"));
+    let mut zero = change(me, 0, "x");
+    let status = refuse(push_request(doc, shared, vec![zero.clone()])).await;
+    assert!(status.message().contains("client_seq must be at least 1"));
+    zero.client_seq = 1;
+    zero.kind = proto::EnvelopeKind::Snapshot as i32;
+    let status = refuse(push_request(doc, shared, vec![zero])).await;
+    assert!(
+        status
+            .message()
+            .contains("kind must be ENVELOPE_KIND_CHANGE")
+    );
+    let empty = change(me, 1, "");
+    let status = refuse(push_request(doc, shared, vec![empty])).await;
+    assert!(status.message().contains("ciphertext is empty"));
+    let mut huge = change(me, 1, "");
+    huge.ciphertext = vec![1; h.state.config.max_envelope_bytes + 1];
+    let status = refuse(push_request(doc, shared, vec![huge])).await;
+    assert!(status.message().contains("over the limit"));
+    let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
+    assert!(
+        page.envelopes.is_empty(),
+        "nothing of a refused push is stored"
+    );
+}
+
+#[tokio::test]
+async fn private_journal_never_reaches_partner() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let partner = invite_and_join(&h, me, InviteKind::Partner).await;
+    let journal = DocId::random();
+    let request = push_request(
+        journal,
+        proto::Audience::Private,
+        vec![change(me, 1, "dear diary")],
+    );
+    api.push(me, request).await.expect("pushed");
+    assert_eq!(
+        code(api.pull(partner, pull_request(journal, 0, 0)).await),
+        tonic::Code::PermissionDenied
+    );
+    let theirs = push_request(
+        journal,
+        proto::Audience::Private,
+        vec![change(partner, 1, "x")],
+    );
+    assert_eq!(
+        code(api.push(partner, theirs).await),
+        tonic::Code::PermissionDenied
+    );
+    let snapshot = proto::PutSnapshotRequest {
+        doc_id: journal.to_vec(),
+        covers_seq: 1,
+        envelope: Some(proto::Envelope {
+            kind: proto::EnvelopeKind::Snapshot as i32,
+            ..change(partner, 2, "x")
+        }),
+    };
+    assert_eq!(
+        code(api.put_snapshot(partner, snapshot).await),
+        tonic::Code::PermissionDenied
+    );
+    let mine = push_request(journal, proto::Audience::Shared, vec![change(me, 2, "x")]);
+    let status = Status::from(api.push(me, mine).await.expect_err("audience is fixed"));
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(status.message().starts_with("document audience is fixed"));
+    let laptop = invite_and_join(&h, me, InviteKind::Device).await;
+    let page = api
+        .pull(laptop, pull_request(journal, 0, 0))
+        .await
+        .expect("my other device reads it");
+    assert_eq!(seqs(&page), [1]);
+}
+
+fn snapshot_request(
+    who: AuthedDevice,
+    doc: DocId,
+    covers_seq: u64,
+    client_seq: u64,
+) -> proto::PutSnapshotRequest {
+    let mut envelope = change(who, client_seq, "the whole document");
+    envelope.kind = proto::EnvelopeKind::Snapshot as i32;
+    proto::PutSnapshotRequest {
+        doc_id: doc.to_vec(),
+        covers_seq,
+        envelope: Some(envelope),
+    }
+}
+
+#[tokio::test]
+async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=5).await;
+    api.put_snapshot(me, snapshot_request(me, doc, 3, 100))
+        .await
+        .expect("stored");
+    let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
+    assert!(page.snapshot.is_none(), "within retention the log is whole");
+    assert_eq!(seqs(&page), [1, 2, 3, 4, 5]);
+
+    h.clock.advance(31 * 24 * 60 * 60);
+    api.put_snapshot(me, snapshot_request(me, doc, 4, 101))
+        .await
+        .expect("stored");
+    let page = api.pull(me, pull_request(doc, 2, 0)).await.expect("pulled");
+    let snapshot = page.snapshot.as_ref().expect("the snapshot comes first");
+    assert_eq!(snapshot.covers_seq, 4);
+    let envelope = snapshot.envelope.as_ref().expect("an envelope");
+    assert_eq!(envelope.kind, proto::EnvelopeKind::Snapshot as i32);
+    assert_eq!((seqs(&page), page.head_seq), (vec![5], 5));
+    let page = api.pull(me, pull_request(doc, 4, 0)).await.expect("pulled");
+    assert!(page.snapshot.is_none());
+    assert_eq!(seqs(&page), [5]);
+    let beyond = api
+        .put_snapshot(me, snapshot_request(me, doc, 9, 102))
+        .await;
+    assert_eq!(code(beyond), tonic::Code::InvalidArgument);
+    let unknown = api
+        .put_snapshot(me, snapshot_request(me, DocId::random(), 1, 103))
+        .await;
+    assert_eq!(code(unknown), tonic::Code::NotFound);
+}
+
+async fn next_envelopes(
+    stream: &mut ReceiverStream<Result<proto::SubscribeEvent, Status>>,
+) -> proto::DocEnvelopes {
+    loop {
+        let event = stream
+            .next()
+            .await
+            .expect("the stream is open")
+            .expect("not an error");
+        if let Some(Event::Envelopes(envelopes)) = event.event {
+            return envelopes;
+        }
+    }
+}
+
+fn subscribe(
+    h: &Harness,
+    who: AuthedDevice,
+    cursors: Vec<proto::DocCursor>,
+) -> ReceiverStream<Result<proto::SubscribeEvent, Status>> {
+    super::super::subscribe::open(h.state.clone(), who, proto::SubscribeRequest { cursors })
+        .expect("subscribed")
+}
+
+#[tokio::test]
+async fn subscribe_catches_up_from_cursors_then_goes_live() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let partner = invite_and_join(&h, me, InviteKind::Partner).await;
+    let agreement = DocId::random();
+    push(&api, me, agreement, 1..=3).await;
+    let journal = DocId::random();
+    let private = push_request(
+        journal,
+        proto::Audience::Private,
+        vec![change(me, 4, "secret")],
+    );
+    api.push(me, private).await.expect("pushed");
+
+    let cursor = proto::DocCursor {
+        doc_id: agreement.to_vec(),
+        after_seq: 1,
+    };
+    let mut stream = subscribe(&h, partner, vec![cursor]);
+    let caught_up = next_envelopes(&mut stream).await;
+    assert_eq!(caught_up.doc_id, agreement.to_vec());
+    let got: Vec<u64> = caught_up.envelopes.iter().map(|e| e.server_seq).collect();
+    assert_eq!(got, [2, 3], "catch-up starts after the cursor");
+
+    let private = push_request(
+        journal,
+        proto::Audience::Private,
+        vec![change(me, 5, "more secret")],
+    );
+    api.push(me, private).await.expect("pushed");
+    push(&api, me, agreement, 6..=6).await;
+    let live = next_envelopes(&mut stream).await;
+    assert_eq!(
+        live.doc_id,
+        agreement.to_vec(),
+        "the private journal is never delivered"
+    );
+    assert_eq!(
+        live.envelopes
+            .iter()
+            .map(|e| e.server_seq)
+            .collect::<Vec<_>>(),
+        [4]
+    );
+}
+
+#[tokio::test]
+async fn subscribe_ends_on_shutdown_and_on_revocation() {
+    let h = harness();
+    let me = founder(&h).await;
+    let laptop = invite_and_join(&h, me, InviteKind::Device).await;
+    let mut stream = subscribe(&h, laptop, vec![]);
+    let spaces = crate::service::SpaceApi::new(h.state.clone());
+    let revoke = proto::RevokeDeviceRequest {
+        device_id: laptop.device_id.to_vec(),
+    };
+    spaces.revoke_device(me, revoke).await.expect("revoked");
+    let ended = stream
+        .next()
+        .await
+        .expect("an event")
+        .expect_err("an error");
+    assert_eq!(ended.code(), tonic::Code::Unauthenticated);
+    assert!(stream.next().await.is_none());
+
+    let mut stream = subscribe(&h, me, vec![]);
+    h.stop.send(true).expect("the stream task listens");
+    let ended = stream
+        .next()
+        .await
+        .expect("an event")
+        .expect_err("an error");
+    assert_eq!(ended.code(), tonic::Code::Unavailable);
+    assert!(stream.next().await.is_none());
+}

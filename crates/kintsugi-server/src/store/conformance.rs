@@ -1,0 +1,220 @@
+//! The conformance suite every `Store` backend runs: one promise per test.
+//!
+//! A backend proves itself with one line in its test module:
+//! `store_conformance_tests!(|dir: &Path| MyStore::open(dir).expect("opens"));`
+//! The macro expands to one `#[test]` per function below, each on a fresh scratch folder, so
+//! sled today and a networked database later are held to exactly the same behaviour. These
+//! are test helpers: they panic on failure by design.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::*;
+use crate::ids::DeviceToken;
+
+mod documents;
+mod lifecycle;
+mod pairing;
+
+pub use documents::*;
+pub use lifecycle::*;
+pub use pairing::*;
+
+/// Expands to the conformance tests for the backend that `$open` (a closure taking the data
+/// folder) opens.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($open:expr) => {
+        mod store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn open_store(dir: &::std::path::Path) -> ::std::boxed::Box<dyn $crate::store::Store> {
+                let open = $crate::store::conformance::opener($open);
+                ::std::boxed::Box::new(open(dir))
+            }
+
+            $crate::store_conformance_tests!(@tests open_store;
+                appends_get_sequential_seqs,
+                retried_append_is_stored_once,
+                audience_is_fixed_by_first_push,
+                reads_page_by_count_and_bytes,
+                snapshot_prunes_only_after_retention,
+                invites_are_single_use,
+                wrong_invite_secrets_are_counted,
+                revoked_devices_stay_listed,
+                stats_count_what_is_stored,
+                data_survives_close_and_reopen,
+                space_ids_are_unique
+            );
+        }
+    };
+    (@tests $open:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::store::conformance::$name(&$open);
+            }
+        )*
+    };
+}
+
+/// Pins the closure's argument type, so `|dir| Store::open(dir)` needs no annotation.
+pub fn opener<S: Store, F: Fn(&Path) -> S>(open: F) -> F {
+    open
+}
+
+/// How the suite opens a backend.
+pub type Open<'a> = &'a dyn Fn(&Path) -> Box<dyn Store>;
+
+/// A folder under the system's temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let unique = format!(
+            "kintsugi-conformance-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            SpaceId::random()
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).expect("a scratch folder");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Default for ScratchDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const NOW: i64 = 1_700_000_000;
+
+struct Founded {
+    space: SpaceId,
+    member: MemberId,
+    device: DeviceId,
+    token: DeviceToken,
+}
+
+fn found_space(store: &dyn Store) -> Founded {
+    let founded = Founded {
+        space: SpaceId::random(),
+        member: MemberId::random(),
+        device: DeviceId::random(),
+        token: DeviceToken::generate(),
+    };
+    store
+        .create_space(NewSpace {
+            space_id: founded.space,
+            member_id: founded.member,
+            device_id: founded.device,
+            token_hash: founded.token.hash(),
+            sealed_member_name: b"sealed member".to_vec(),
+            sealed_device_name: b"sealed device".to_vec(),
+            now: NOW,
+        })
+        .expect("the space is created");
+    founded
+}
+
+fn envelope(device: DeviceId, client_seq: u64, text: &str) -> Envelope {
+    Envelope {
+        device_id: device,
+        client_seq,
+        nonce: vec![client_seq as u8; 24],
+        ciphertext: text.as_bytes().to_vec(),
+    }
+}
+
+fn append(
+    store: &dyn Store,
+    f: &Founded,
+    doc: DocId,
+    audience: Audience,
+    member: MemberId,
+    envelopes: Vec<Envelope>,
+    now: i64,
+) -> Result<Appended, StoreError> {
+    store.append_envelopes(AppendEnvelopes {
+        space_id: f.space,
+        doc_id: doc,
+        audience,
+        member_id: member,
+        envelopes,
+        now,
+    })
+}
+
+fn seqs(appended: &Appended) -> Vec<u64> {
+    appended.server_seqs.iter().map(|s| s.0).collect()
+}
+
+fn read_all(store: &dyn Store, f: &Founded, doc: DocId, after: u64) -> Vec<SequencedEnvelope> {
+    store
+        .read_envelopes(f.space, doc, ServerSeq(after), usize::MAX, usize::MAX)
+        .expect("read")
+        .envelopes
+}
+
+struct Invite {
+    id: InviteId,
+    secret: [u8; 32],
+}
+
+fn invite(store: &dyn Store, f: &Founded, kind: InviteKind, expires_at: i64) -> Invite {
+    let invite = Invite {
+        id: InviteId::random(),
+        secret: crate::ids::random_secret(),
+    };
+    store
+        .create_invite(NewInvite {
+            invite_id: invite.id,
+            space_id: f.space,
+            member_id: f.member,
+            kind,
+            secret_hash: SecretHash::of(&invite.secret),
+            expires_at,
+            now: NOW,
+        })
+        .expect("the invite is stored");
+    invite
+}
+
+fn redeem(
+    store: &dyn Store,
+    invite: &Invite,
+    secret: &[u8],
+    now: i64,
+    token: &DeviceToken,
+) -> Redeemed {
+    store
+        .redeem_invite(RedeemInvite {
+            invite_id: invite.id,
+            secret_hash: SecretHash::of(secret),
+            now,
+            max_failed_attempts: 3,
+            new_member_id: MemberId::random(),
+            new_device_id: DeviceId::random(),
+            token_hash: token.hash(),
+            sealed_member_name: b"partner".to_vec(),
+            sealed_device_name: b"phone".to_vec(),
+        })
+        .expect("redeem runs")
+}

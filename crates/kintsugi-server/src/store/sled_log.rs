@@ -1,0 +1,337 @@
+//! Documents in the sled backend: the append-only log, its dedup index, snapshots, compaction.
+//!
+//! An append runs in one transaction over `docs`, `log` and `dedup`: the document record
+//! carries `head_seq`, so two concurrent pushes to one document conflict and sled retries one
+//! of them, which keeps seqs dense (1, 2, 3 ...) and in commit order. Compaction first records
+//! `pruned_through` and only then deletes entries, so a crash in between leaves extra entries,
+//! never a gap that no snapshot explains.
+
+use prost::Message;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::records::{self, DedupRecord, DocRecord, LogRecord, SnapshotRecord};
+use super::sled_store::{SledStore, abort, settled};
+use super::{
+    AppendEnvelopes, Appended, DocMeta, EnvelopePage, NewSnapshot, SequencedEnvelope, StoreError,
+    StoreStats, StoredSnapshot,
+};
+use crate::ids::{DocId, ServerSeq, SpaceId};
+
+fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
+    Ok(DocMeta {
+        audience: records::audience_from_i32(record.audience)?,
+        owner: records::member_id("docs", &record.owner_member_id)?,
+        head_seq: ServerSeq(record.head_seq),
+        pruned_through: ServerSeq(record.pruned_through),
+        created_at: record.created_at,
+    })
+}
+
+fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
+    DocRecord {
+        audience: records::audience_to_i32(meta.audience),
+        owner_member_id: meta.owner.to_vec(),
+        head_seq: meta.head_seq.0,
+        pruned_through: meta.pruned_through.0,
+        created_at: meta.created_at,
+    }
+    .encode_to_vec()
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<DocMeta, StoreError> {
+    meta_from_record(records::decode("docs", bytes)?)
+}
+
+/// An envelope prepared outside the transaction, because sled may run the closure twice.
+struct Prepared {
+    log_record: Vec<u8>,
+    dedup_key: [u8; 56],
+    content_hash: Vec<u8>,
+    client_seq: u64,
+}
+
+impl SledStore {
+    pub(super) fn read_doc_meta(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<DocMeta>, StoreError> {
+        match self.trees.docs.get(records::doc_key(space, doc))? {
+            Some(bytes) => decode_meta(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn scan_docs(&self, space: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
+        let mut docs = Vec::new();
+        for item in self.trees.docs.scan_prefix(space.as_bytes()) {
+            let (key, value) = item?;
+            let (_, doc) = records::split_pair_key("docs", &key)?;
+            docs.push((DocId(doc), decode_meta(&value)?));
+        }
+        Ok(docs)
+    }
+
+    pub(super) fn append_to_log(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
+        let AppendEnvelopes {
+            space_id: space,
+            doc_id: doc,
+            audience,
+            member_id: member,
+            envelopes,
+            now,
+        } = append;
+        let doc_key = records::doc_key(space, doc);
+        let prepared: Vec<Prepared> = envelopes
+            .iter()
+            .map(|envelope| Prepared {
+                log_record: LogRecord {
+                    device_id: envelope.device_id.to_vec(),
+                    client_seq: envelope.client_seq,
+                    nonce: envelope.nonce.clone(),
+                    ciphertext: envelope.ciphertext.clone(),
+                    appended_at: now,
+                }
+                .encode_to_vec(),
+                dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
+                content_hash: records::content_hash(envelope),
+                client_seq: envelope.client_seq,
+            })
+            .collect();
+        let t = &self.trees;
+        let (server_seqs, fresh_positions, meta) = settled(
+            (&t.docs, &t.log, &t.dedup).transaction(|(docs, log, dedup)| {
+                let mut meta = match docs.get(doc_key)? {
+                    Some(bytes) => {
+                        decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?
+                    }
+                    None => DocMeta {
+                        audience,
+                        owner: member,
+                        head_seq: ServerSeq(0),
+                        pruned_through: ServerSeq(0),
+                        created_at: now,
+                    },
+                };
+                // Ownership before audience: a mismatch message would tell a stranger that the
+                // document is private.
+                if !meta.readable_by(member) {
+                    return abort(StoreError::PrivateDocument);
+                }
+                if meta.audience != audience {
+                    return abort(StoreError::AudienceFixed {
+                        recorded: meta.audience,
+                    });
+                }
+                let mut seqs = Vec::with_capacity(prepared.len());
+                let mut fresh = Vec::new();
+                for (position, item) in prepared.iter().enumerate() {
+                    if let Some(bytes) = dedup.get(item.dedup_key)? {
+                        let seen: DedupRecord = records::decode("dedup", &bytes)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        if seen.content_hash != item.content_hash {
+                            return abort(StoreError::ClientSeqReused {
+                                client_seq: item.client_seq,
+                            });
+                        }
+                        seqs.push(ServerSeq(seen.server_seq));
+                        continue;
+                    }
+                    let seq = meta.head_seq.next();
+                    meta.head_seq = seq;
+                    log.insert(
+                        &records::log_key(space, doc, seq)[..],
+                        item.log_record.clone(),
+                    )?;
+                    let seen = DedupRecord {
+                        server_seq: seq.0,
+                        content_hash: item.content_hash.clone(),
+                    };
+                    dedup.insert(&item.dedup_key[..], seen.encode_to_vec())?;
+                    seqs.push(seq);
+                    fresh.push(position);
+                }
+                docs.insert(&doc_key[..], meta_to_record(&meta))?;
+                Ok((seqs, fresh, meta))
+            }),
+        )?;
+        let mut envelopes: Vec<Option<_>> = envelopes.into_iter().map(Some).collect();
+        let fresh = fresh_positions
+            .into_iter()
+            .filter_map(|position| {
+                let envelope = envelopes.get_mut(position)?.take()?;
+                let server_seq = *server_seqs.get(position)?;
+                Some(SequencedEnvelope {
+                    server_seq,
+                    envelope,
+                })
+            })
+            .collect();
+        Ok(Appended {
+            server_seqs,
+            fresh,
+            meta,
+        })
+    }
+
+    pub(super) fn read_log(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+        after: ServerSeq,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<EnvelopePage, StoreError> {
+        let mut page = EnvelopePage::default();
+        if after.0 == u64::MAX {
+            return Ok(page);
+        }
+        let start = records::log_key(space, doc, after.next());
+        let end = records::log_key(space, doc, ServerSeq(u64::MAX));
+        let mut bytes = 0usize;
+        for item in self.trees.log.range(start..=end) {
+            let (key, value) = item?;
+            if page.envelopes.len() >= max_count {
+                page.more = true;
+                break;
+            }
+            let envelope = records::decode::<LogRecord>("log", &value)?.envelope()?;
+            let size = envelope.wire_size();
+            // Always at least one entry, or a client could never get past a big one.
+            if !page.envelopes.is_empty() && bytes.saturating_add(size) > max_bytes {
+                page.more = true;
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            page.envelopes.push(SequencedEnvelope {
+                server_seq: records::seq_of_log_key(&key)?,
+                envelope,
+            });
+        }
+        Ok(page)
+    }
+
+    pub(super) fn read_snapshot(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let Some(bytes) = self.trees.snapshots.get(records::doc_key(space, doc))? else {
+            return Ok(None);
+        };
+        let record: SnapshotRecord = records::decode("snapshots", &bytes)?;
+        let (covers_seq, stored_at) = (ServerSeq(record.covers_seq), record.stored_at);
+        Ok(Some(StoredSnapshot {
+            covers_seq,
+            stored_at,
+            envelope: record.envelope()?,
+        }))
+    }
+
+    pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError> {
+        let key = records::doc_key(snapshot.space_id, snapshot.doc_id);
+        let record = SnapshotRecord {
+            covers_seq: snapshot.covers_seq.0,
+            device_id: snapshot.envelope.device_id.to_vec(),
+            client_seq: snapshot.envelope.client_seq,
+            nonce: snapshot.envelope.nonce.clone(),
+            ciphertext: snapshot.envelope.ciphertext.clone(),
+            stored_at: snapshot.now,
+        }
+        .encode_to_vec();
+        let t = &self.trees;
+        settled((&t.docs, &t.snapshots).transaction(|(docs, snapshots)| {
+            let Some(bytes) = docs.get(key)? else {
+                return abort(StoreError::UnknownDocument);
+            };
+            let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            if !meta.readable_by(snapshot.member_id) {
+                return abort(StoreError::PrivateDocument);
+            }
+            if snapshot.covers_seq > meta.head_seq {
+                return abort(StoreError::SnapshotBeyondHead {
+                    covers_seq: snapshot.covers_seq.0,
+                    head_seq: meta.head_seq.0,
+                });
+            }
+            if let Some(bytes) = snapshots.get(key)? {
+                let stored: SnapshotRecord = records::decode("snapshots", &bytes)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                if stored.covers_seq >= snapshot.covers_seq.0 {
+                    return Ok(false);
+                }
+            }
+            snapshots.insert(&key[..], record.clone())?;
+            Ok(true)
+        }))
+    }
+
+    /// Returns the new `pruned_through` and how many entries were deleted.
+    pub(super) fn compact_doc(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+        now: i64,
+        retention_secs: i64,
+    ) -> Result<(ServerSeq, u64), StoreError> {
+        let Some(meta) = self.read_doc_meta(space, doc)? else {
+            return Ok((ServerSeq(0), 0));
+        };
+        let Some(snapshot) = self.read_snapshot(space, doc)? else {
+            return Ok((meta.pruned_through, 0));
+        };
+        let start = records::log_key(space, doc, meta.pruned_through.next());
+        let end = records::log_key(space, doc, snapshot.covers_seq);
+        let mut through = meta.pruned_through;
+        let mut doomed = sled::Batch::default();
+        let mut removed = 0u64;
+        for item in self.trees.log.range(start..=end) {
+            let (key, value) = item?;
+            let record: LogRecord = records::decode("log", &value)?;
+            // Entries are appended in seq order, so the first one still inside the retention
+            // window ends the prunable prefix; pruning stays one contiguous range.
+            if now.saturating_sub(record.appended_at) <= retention_secs {
+                break;
+            }
+            through = records::seq_of_log_key(&key)?;
+            doomed.remove(key);
+            removed += 1;
+        }
+        if removed == 0 {
+            return Ok((meta.pruned_through, 0));
+        }
+        let key = records::doc_key(space, doc);
+        settled(self.trees.docs.transaction(|docs| {
+            let Some(bytes) = docs.get(key)? else {
+                return abort(StoreError::UnknownDocument);
+            };
+            let mut meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
+            meta.pruned_through = meta.pruned_through.max(through);
+            docs.insert(&key[..], meta_to_record(&meta))?;
+            Ok(())
+        }))?;
+        self.trees.log.apply_batch(doomed)?;
+        Ok((through, removed))
+    }
+
+    pub(super) fn count(&self) -> Result<StoreStats, StoreError> {
+        let t = &self.trees;
+        let mut bytes = 0u64;
+        for value in t.log.iter().values() {
+            let record: LogRecord = records::decode("log", &value?)?;
+            bytes += (record.nonce.len() + record.ciphertext.len()) as u64;
+        }
+        for value in t.snapshots.iter().values() {
+            let record: SnapshotRecord = records::decode("snapshots", &value?)?;
+            bytes += (record.nonce.len() + record.ciphertext.len()) as u64;
+        }
+        Ok(StoreStats {
+            spaces: t.spaces.len() as u64,
+            devices: t.devices.len() as u64,
+            documents: t.docs.len() as u64,
+            envelopes: (t.log.len() + t.snapshots.len()) as u64,
+            bytes,
+        })
+    }
+}

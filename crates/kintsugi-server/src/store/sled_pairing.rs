@@ -1,0 +1,265 @@
+//! Spaces, members, devices and invites in the sled backend.
+//!
+//! A member count lives in the space record because sled transactions cannot scan, and the
+//! partner limit must be checked in the same transaction that adds the partner: otherwise two
+//! partner invites redeemed at once could both succeed. Redeeming an invite is one
+//! transaction that either uses the invite up and adds the device with its token, or only
+//! records the failed attempt.
+
+use prost::Message;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::records::{self, DeviceRecord, InviteRecord, MemberRecord, SpaceRecord};
+use super::sled_store::{SledStore, abort, settled};
+use super::{
+    DeviceInfo, InviteKind, NewInvite, NewSpace, RedeemInvite, Redeemed, Revocation, StoreError,
+};
+use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
+
+fn device_record(member: MemberId, name: &[u8], token: SecretHash, now: i64) -> Vec<u8> {
+    DeviceRecord {
+        member_id: member.to_vec(),
+        sealed_name: name.to_vec(),
+        token_hash: token.0.to_vec(),
+        revoked: false,
+        created_at: now,
+    }
+    .encode_to_vec()
+}
+
+impl SledStore {
+    fn device_info(
+        &self,
+        space: SpaceId,
+        device: DeviceId,
+    ) -> Result<Option<DeviceInfo>, StoreError> {
+        let Some(bytes) = self
+            .trees
+            .devices
+            .get(records::pair_key(space, device.as_bytes()))?
+        else {
+            return Ok(None);
+        };
+        let record: DeviceRecord = records::decode("devices", &bytes)?;
+        self.to_device_info(space, device, record).map(Some)
+    }
+
+    fn to_device_info(
+        &self,
+        space: SpaceId,
+        device: DeviceId,
+        record: DeviceRecord,
+    ) -> Result<DeviceInfo, StoreError> {
+        let member = records::member_id("devices", &record.member_id)?;
+        let member_name = match self
+            .trees
+            .members
+            .get(records::pair_key(space, member.as_bytes()))?
+        {
+            Some(bytes) => records::decode::<MemberRecord>("members", &bytes)?.sealed_name,
+            None => Vec::new(),
+        };
+        Ok(DeviceInfo {
+            space_id: space,
+            member_id: member,
+            device_id: device,
+            token_hash: SecretHash::from_slice(&record.token_hash)
+                .ok_or_else(|| StoreError::Corrupt("a token hash is not 32 bytes".into()))?,
+            sealed_device_name: record.sealed_name,
+            sealed_member_name: member_name,
+            revoked: record.revoked,
+            created_at: record.created_at,
+        })
+    }
+
+    pub(super) fn insert_space(&self, space: NewSpace) -> Result<(), StoreError> {
+        let t = &self.trees;
+        let space_record = SpaceRecord {
+            created_at: space.now,
+            member_ids: vec![space.member_id.to_vec()],
+        }
+        .encode_to_vec();
+        let member_record = MemberRecord {
+            sealed_name: space.sealed_member_name.clone(),
+            created_at: space.now,
+        }
+        .encode_to_vec();
+        let device = device_record(
+            space.member_id,
+            &space.sealed_device_name,
+            space.token_hash,
+            space.now,
+        );
+        let device_key = records::pair_key(space.space_id, space.device_id.as_bytes());
+        settled((&t.spaces, &t.members, &t.devices, &t.tokens).transaction(
+            |(spaces, members, devices, tokens)| {
+                if spaces.get(space.space_id.as_bytes())?.is_some() {
+                    return abort(StoreError::SpaceExists);
+                }
+                spaces.insert(&space.space_id.as_bytes()[..], space_record.clone())?;
+                let member_key = records::pair_key(space.space_id, space.member_id.as_bytes());
+                members.insert(&member_key[..], member_record.clone())?;
+                devices.insert(&device_key[..], device.clone())?;
+                tokens.insert(&space.token_hash.0[..], &device_key[..])?;
+                Ok(())
+            },
+        ))
+    }
+
+    pub(super) fn find_device_by_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<DeviceInfo>, StoreError> {
+        let Some(key) = self.trees.tokens.get(token_hash.0)? else {
+            return Ok(None);
+        };
+        let (space, device) = records::split_pair_key("tokens", &key)?;
+        self.device_info(space, DeviceId(device))
+    }
+
+    pub(super) fn count_members(&self, space_id: SpaceId) -> Result<usize, StoreError> {
+        let bytes = self
+            .trees
+            .spaces
+            .get(space_id.as_bytes())?
+            .ok_or(StoreError::UnknownSpace)?;
+        Ok(records::decode::<SpaceRecord>("spaces", &bytes)?
+            .member_ids
+            .len())
+    }
+
+    pub(super) fn insert_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
+        let record = InviteRecord {
+            space_id: invite.space_id.to_vec(),
+            member_id: invite.member_id.to_vec(),
+            kind: records::invite_kind_to_i32(invite.kind),
+            secret_hash: invite.secret_hash.0.to_vec(),
+            expires_at: invite.expires_at,
+            failed_attempts: 0,
+            created_at: invite.now,
+        };
+        self.trees
+            .invites
+            .insert(invite.invite_id.as_bytes(), record.encode_to_vec())?;
+        Ok(())
+    }
+
+    pub(super) fn redeem(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
+        let t = &self.trees;
+        settled(
+            (&t.invites, &t.spaces, &t.members, &t.devices, &t.tokens).transaction(
+                |(invites, spaces, members, devices, tokens)| {
+                    let invite_key = &redeem.invite_id.as_bytes()[..];
+                    let Some(bytes) = invites.get(invite_key)? else {
+                        return Ok(Redeemed::Unknown);
+                    };
+                    let mut invite: InviteRecord = records::decode("invites", &bytes)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    if redeem.now >= invite.expires_at {
+                        invites.remove(invite_key)?;
+                        return Ok(Redeemed::Expired);
+                    }
+                    let Some(stored) = SecretHash::from_slice(&invite.secret_hash) else {
+                        return abort(StoreError::Corrupt(
+                            "an invite's secret hash is not 32 bytes".into(),
+                        ));
+                    };
+                    if !stored.matches(&redeem.secret_hash) {
+                        invite.failed_attempts = invite.failed_attempts.saturating_add(1);
+                        if invite.failed_attempts >= redeem.max_failed_attempts {
+                            invites.remove(invite_key)?;
+                        } else {
+                            invites.insert(invite_key, invite.encode_to_vec())?;
+                        }
+                        return Ok(Redeemed::WrongSecret);
+                    }
+                    let inner = || -> Result<_, StoreError> {
+                        let space =
+                            records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
+                        let inviter = records::member_id("invites", &invite.member_id)?;
+                        let kind = records::invite_kind_from_i32(invite.kind)?;
+                        Ok((space, inviter, kind))
+                    };
+                    let (space, inviter, kind) =
+                        inner().map_err(ConflictableTransactionError::Abort)?;
+                    invites.remove(invite_key)?;
+                    let Some(bytes) = spaces.get(space.as_bytes())? else {
+                        return Ok(Redeemed::Unknown);
+                    };
+                    let mut space_record: SpaceRecord = records::decode("spaces", &bytes)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    let member = match kind {
+                        InviteKind::Partner => {
+                            if space_record.member_ids.len() >= 2 {
+                                return Ok(Redeemed::SpaceFull);
+                            }
+                            space_record.member_ids.push(redeem.new_member_id.to_vec());
+                            spaces.insert(&space.as_bytes()[..], space_record.encode_to_vec())?;
+                            let member_record = MemberRecord {
+                                sealed_name: redeem.sealed_member_name.clone(),
+                                created_at: redeem.now,
+                            };
+                            let key = records::pair_key(space, redeem.new_member_id.as_bytes());
+                            members.insert(&key[..], member_record.encode_to_vec())?;
+                            redeem.new_member_id
+                        }
+                        InviteKind::Device => inviter,
+                    };
+                    let device_key = records::pair_key(space, redeem.new_device_id.as_bytes());
+                    let device = device_record(
+                        member,
+                        &redeem.sealed_device_name,
+                        redeem.token_hash,
+                        redeem.now,
+                    );
+                    devices.insert(&device_key[..], device)?;
+                    tokens.insert(&redeem.token_hash.0[..], &device_key[..])?;
+                    Ok(Redeemed::Joined {
+                        space_id: space,
+                        member_id: member,
+                        device_id: redeem.new_device_id,
+                        kind,
+                    })
+                },
+            ),
+        )
+    }
+
+    pub(super) fn scan_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
+        let mut devices = Vec::new();
+        for item in self.trees.devices.scan_prefix(space_id.as_bytes()) {
+            let (key, value) = item?;
+            let (space, device) = records::split_pair_key("devices", &key)?;
+            let record: DeviceRecord = records::decode("devices", &value)?;
+            devices.push(self.to_device_info(space, DeviceId(device), record)?);
+        }
+        devices.sort_by_key(|d| (d.created_at, d.device_id));
+        Ok(devices)
+    }
+
+    pub(super) fn revoke(
+        &self,
+        space_id: SpaceId,
+        member_id: MemberId,
+        device_id: DeviceId,
+    ) -> Result<Revocation, StoreError> {
+        let key = records::pair_key(space_id, device_id.as_bytes());
+        settled(self.trees.devices.transaction(|devices| {
+            let Some(bytes) = devices.get(key)? else {
+                return Ok(Revocation::NotFound);
+            };
+            let mut record: DeviceRecord =
+                records::decode("devices", &bytes).map_err(ConflictableTransactionError::Abort)?;
+            if record.member_id != member_id.as_bytes() {
+                return Ok(Revocation::OtherMember);
+            }
+            if record.revoked {
+                return Ok(Revocation::AlreadyRevoked);
+            }
+            record.revoked = true;
+            devices.insert(&key[..], record.encode_to_vec())?;
+            Ok(Revocation::Revoked)
+        }))
+    }
+}
