@@ -34,7 +34,12 @@ impl TestServer {
             let _ = stopped.await;
         };
         let task = tokio::spawn(kintsugi_server::run(listener, Config::new(data), shutdown));
-        TestServer { addr, data: data.to_path_buf(), stop: Some(stop), task: Some(task) }
+        TestServer {
+            addr,
+            data: data.to_path_buf(),
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -47,7 +52,9 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stopped cleanly");
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 
@@ -77,20 +84,30 @@ impl World {
     }
 
     fn enrolment<'a>(&self, home: &'a Path, url: &'a str, name: &'a str) -> Enrolment<'a> {
-        Enrolment { dir: home, server_url: url, member_name: name, device_name: "phone", clock: system_clock() }
+        Enrolment {
+            dir: home,
+            server_url: url,
+            member_name: name,
+            device_name: "phone",
+            clock: system_clock(),
+        }
     }
 
     /// A new space whose first partner is `name`.
     pub async fn init(&self, name: &str) -> Device {
         let (home, url) = (self.home(name), self.server.url());
-        Device::init(self.enrolment(&home, &url, name)).await.expect("init")
+        Device::init(self.enrolment(&home, &url, name))
+            .await
+            .expect("init")
     }
 
     /// `inviter` invites a partner (or links a device) and `home` joins with the code.
     pub async fn join(&self, inviter: &Device, kind: CodeKind, home: &str, name: &str) -> Device {
         let code = inviter.invite(kind).await.expect("invite").encode();
         let (dir, url) = (self.home(home), self.server.url());
-        Device::join(self.enrolment(&dir, &url, name), &code).await.expect("join")
+        Device::join(self.enrolment(&dir, &url, name), &code)
+            .await
+            .expect("join")
     }
 
     /// Alice and Bob, paired.
@@ -111,7 +128,10 @@ pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if entry.file_type().expect("type").is_dir() {
                 stack.push(entry.path());
             } else {
-                out.push((entry.path(), std::fs::read(entry.path()).expect("read file")));
+                out.push((
+                    entry.path(),
+                    std::fs::read(entry.path()).expect("read file"),
+                ));
             }
         }
     }

@@ -13,13 +13,18 @@ use tonic::Code;
 async fn partners_merge_concurrent_offline_edits_of_one_boundary() {
     let mut world = World::new().await;
     let (alice, bob) = world.couple().await;
-    let id = alice.add_boundary("No contact with X", "contact").expect("add");
+    let id = alice
+        .add_boundary("No contact with X", "contact")
+        .expect("add");
     alice.sync().await.expect("alice sync");
     bob.sync().await.expect("bob sync");
 
     world.server.stop().await;
-    alice.edit_boundary(&id, "No contact with X, including social media").expect("alice edit");
-    bob.edit_boundary(&id, "Absolutely no contact with X").expect("bob edit");
+    alice
+        .edit_boundary(&id, "No contact with X, including social media")
+        .expect("alice edit");
+    bob.edit_boundary(&id, "Absolutely no contact with X")
+        .expect("bob edit");
     world.server.start_again().await;
 
     for device in [&alice, &bob, &alice, &bob] {
@@ -30,16 +35,25 @@ async fn partners_merge_concurrent_offline_edits_of_one_boundary() {
         let list = device.boundaries().expect("list");
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].text, want);
-        assert_eq!(list[0].status, Status::Proposed, "neither partner approved the merged text");
+        assert_eq!(
+            list[0].status,
+            Status::Proposed,
+            "neither partner approved the merged text"
+        );
     }
-    assert_eq!(alice.heads(DocKind::Agreement).expect("heads"), bob.heads(DocKind::Agreement).expect("heads"));
+    assert_eq!(
+        alice.heads(DocKind::Agreement).expect("heads"),
+        bob.heads(DocKind::Agreement).expect("heads")
+    );
 }
 
 #[tokio::test]
 async fn boundary_becomes_agreed_when_both_approve_its_current_text() {
     let world = World::new().await;
     let (alice, bob) = world.couple().await;
-    let id = alice.add_boundary("We tell each other when we feel unsafe", "honesty").expect("add");
+    let id = alice
+        .add_boundary("We tell each other when we feel unsafe", "honesty")
+        .expect("add");
     alice.sync().await.expect("sync");
     bob.sync().await.expect("sync");
     assert_eq!(bob.boundary(&id).expect("show").status, Status::Proposed);
@@ -48,33 +62,63 @@ async fn boundary_becomes_agreed_when_both_approve_its_current_text() {
     alice.sync().await.expect("sync");
     let seen = alice.boundary(&id).expect("show");
     assert_eq!(seen.status, Status::Agreed);
-    assert_eq!(seen.approved_by, vec!["Alice".to_string(), "Bob".to_string()]);
+    assert_eq!(
+        seen.approved_by,
+        vec!["Alice".to_string(), "Bob".to_string()]
+    );
 }
 
 #[tokio::test]
 async fn private_journal_never_reaches_partner() {
     let world = World::new().await;
     let (alice, bob) = world.couple().await;
-    alice.write_journal("alice private marker", Some(3), &[]).expect("write");
+    alice
+        .write_journal("alice private marker", Some(3), &[])
+        .expect("write");
     alice.sync().await.expect("sync");
     bob.sync().await.expect("sync");
-    assert!(bob.journal().expect("journal").is_empty(), "bob reads only his own journal");
+    assert!(
+        bob.journal().expect("journal").is_empty(),
+        "bob reads only his own journal"
+    );
 
     // Bob's device asks the server for Alice's journal directly: refused.
     let mut conn = bob.connect().await.expect("connect");
     let alice_journal = alice.doc_id(DocKind::Journal).as_bytes().to_vec();
     let status = conn
         .sync
-        .pull(PullRequest { doc_id: alice_journal.clone(), after_seq: 0, limit: 10 })
+        .pull(PullRequest {
+            doc_id: alice_journal.clone(),
+            after_seq: 0,
+            limit: 10,
+        })
         .await
         .expect_err("pull of the partner's private journal");
     assert_eq!(status.code(), Code::PermissionDenied);
-    let push = PushRequest { doc_id: alice_journal, audience: Audience::Private as i32, envelopes: vec![] };
-    let status = conn.sync.push(push).await.expect_err("push to the partner's journal");
-    assert!(matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument), "{status:?}");
+    let push = PushRequest {
+        doc_id: alice_journal,
+        audience: Audience::Private as i32,
+        envelopes: vec![],
+    };
+    let status = conn
+        .sync
+        .push(push)
+        .await
+        .expect_err("push to the partner's journal");
+    assert!(
+        matches!(
+            status.code(),
+            Code::PermissionDenied | Code::InvalidArgument
+        ),
+        "{status:?}"
+    );
 
     for (path, bytes) in files_under(&world.home("Bob")) {
-        assert!(!contains(&bytes, b"alice private marker"), "{} holds alice's journal", path.display());
+        assert!(
+            !contains(&bytes, b"alice private marker"),
+            "{} holds alice's journal",
+            path.display()
+        );
     }
 }
 
@@ -97,12 +141,26 @@ async fn retried_push_is_stored_once() {
         audience: Audience::Shared as i32,
         envelopes: vec![envelope],
     };
-    let first = conn.sync.push(push.clone()).await.expect("push").into_inner();
-    let retry = conn.sync.push(push).await.expect("retried push").into_inner();
+    let first = conn
+        .sync
+        .push(push.clone())
+        .await
+        .expect("push")
+        .into_inner();
+    let retry = conn
+        .sync
+        .push(push)
+        .await
+        .expect("retried push")
+        .into_inner();
     assert_eq!(first.server_seqs, retry.server_seqs);
     let pulled = conn
         .sync
-        .pull(PullRequest { doc_id: doc.as_bytes().to_vec(), after_seq: 0, limit: 100 })
+        .pull(PullRequest {
+            doc_id: doc.as_bytes().to_vec(),
+            after_seq: 0,
+            limit: 100,
+        })
         .await
         .expect("pull")
         .into_inner();
@@ -113,13 +171,20 @@ async fn retried_push_is_stored_once() {
 async fn second_device_links_with_a_code_and_receives_everything() {
     let world = World::new().await;
     let (alice, bob) = world.couple().await;
-    alice.add_boundary("Phones stay unlocked around each other", "transparency").expect("add");
-    alice.write_journal("only my devices may read this", None, &[]).expect("journal");
-    bob.add_boundary("We check in every Sunday", "routine").expect("add");
+    alice
+        .add_boundary("Phones stay unlocked around each other", "transparency")
+        .expect("add");
+    alice
+        .write_journal("only my devices may read this", None, &[])
+        .expect("journal");
+    bob.add_boundary("We check in every Sunday", "routine")
+        .expect("add");
     alice.sync().await.expect("sync");
     bob.sync().await.expect("sync");
 
-    let tablet = world.join(&alice, CodeKind::Device, "alice-tablet", "Alice").await;
+    let tablet = world
+        .join(&alice, CodeKind::Device, "alice-tablet", "Alice")
+        .await;
     assert_eq!(tablet.identity().member, alice.identity().member);
     tablet.sync().await.expect("tablet sync");
     assert_eq!(tablet.boundaries().expect("list").len(), 2);
@@ -132,11 +197,20 @@ async fn second_device_links_with_a_code_and_receives_everything() {
 async fn revoked_device_is_refused() {
     let world = World::new().await;
     let alice = world.init("Alice").await;
-    let lost = world.join(&alice, CodeKind::Device, "alice-lost-phone", "Alice").await;
+    let lost = world
+        .join(&alice, CodeKind::Device, "alice-lost-phone", "Alice")
+        .await;
     lost.sync().await.expect("sync before revocation");
-    alice.revoke(&lost.identity().device.to_string()).await.expect("revoke");
+    alice
+        .revoke(&lost.identity().device.to_string())
+        .await
+        .expect("revoke");
     let devices = alice.devices().await.expect("devices");
-    assert!(devices.iter().any(|d| d.id == lost.identity().device.to_string() && d.revoked));
+    assert!(
+        devices
+            .iter()
+            .any(|d| d.id == lost.identity().device.to_string() && d.revoked)
+    );
     let err = lost.sync().await.expect_err("revoked device syncs");
     assert!(matches!(err, CoreError::Unauthenticated(_)), "{err}");
     alice.sync().await.expect("the other devices keep syncing");
@@ -146,7 +220,11 @@ async fn revoked_device_is_refused() {
 async fn used_or_wrong_invite_codes_are_refused_clearly() {
     let world = World::new().await;
     let alice = world.init("Alice").await;
-    let code = alice.invite(CodeKind::Partner).await.expect("invite").encode();
+    let code = alice
+        .invite(CodeKind::Partner)
+        .await
+        .expect("invite")
+        .encode();
     let url = world.server.url();
     let enrol = |dir| kintsugi_core::Enrolment {
         dir,
@@ -156,10 +234,16 @@ async fn used_or_wrong_invite_codes_are_refused_clearly() {
         clock: kintsugi_core::system_clock(),
     };
     let (bob, carol) = (world.home("Bob"), world.home("Carol"));
-    kintsugi_core::Device::join(enrol(&bob), &code).await.expect("first use");
-    let err = kintsugi_core::Device::join(enrol(&carol), &code).await.expect_err("second use");
+    kintsugi_core::Device::join(enrol(&bob), &code)
+        .await
+        .expect("first use");
+    let err = kintsugi_core::Device::join(enrol(&carol), &code)
+        .await
+        .expect_err("second use");
     assert!(matches!(err, CoreError::InviteRefused(_)), "{err}");
-    let err = kintsugi_core::Device::join(enrol(&carol), "KS1NOTACODE").await.expect_err("garbage");
+    let err = kintsugi_core::Device::join(enrol(&carol), "KS1NOTACODE")
+        .await
+        .expect_err("garbage");
     assert!(matches!(err, CoreError::InvalidCode(_)), "{err}");
 }
 
@@ -167,9 +251,18 @@ async fn used_or_wrong_invite_codes_are_refused_clearly() {
 async fn nothing_the_server_writes_holds_plaintext_or_automerge_bytes() {
     let mut world = World::new().await;
     let (alice, bob) = world.couple().await;
-    alice.add_boundary("boundary-marker-QZXV no dating apps", "apps").expect("add");
-    alice.write_journal("journal-marker-JKWP felt hopeful", Some(4), &["hope".into()]).expect("journal");
-    bob.write_journal("journal-marker-HMRT ashamed", Some(1), &[]).expect("journal");
+    alice
+        .add_boundary("boundary-marker-QZXV no dating apps", "apps")
+        .expect("add");
+    alice
+        .write_journal(
+            "journal-marker-JKWP felt hopeful",
+            Some(4),
+            &["hope".into()],
+        )
+        .expect("journal");
+    bob.write_journal("journal-marker-HMRT ashamed", Some(1), &[])
+        .expect("journal");
     for device in [&alice, &bob, &alice] {
         device.sync().await.expect("sync");
     }
@@ -178,7 +271,12 @@ async fn nothing_the_server_writes_holds_plaintext_or_automerge_bytes() {
     assert!(!files.is_empty());
     for (path, bytes) in files {
         for needle in [&b"marker-"[..], b"Alice", b"Bob", &[0x85, 0x6f, 0x4a, 0x83]] {
-            assert!(!contains(&bytes, needle), "{} holds {:?}", path.display(), String::from_utf8_lossy(needle));
+            assert!(
+                !contains(&bytes, needle),
+                "{} holds {:?}",
+                path.display(),
+                String::from_utf8_lossy(needle)
+            );
         }
     }
 }
@@ -189,7 +287,9 @@ async fn sync_without_server_fails_clearly_and_loses_nothing() {
     let (alice, bob) = world.couple().await;
     alice.sync().await.expect("sync");
     world.server.stop().await;
-    alice.add_boundary("No secrets about money", "money").expect("offline edit");
+    alice
+        .add_boundary("No secrets about money", "money")
+        .expect("offline edit");
     let err = alice.sync().await.expect_err("server is down");
     assert!(matches!(err, CoreError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("kept on this device"), "{err}");
@@ -199,7 +299,10 @@ async fn sync_without_server_fails_clearly_and_loses_nothing() {
     assert_eq!(report.pushed, 1);
     assert_eq!(alice.pending_changes(), 0);
     bob.sync().await.expect("bob sync");
-    assert_eq!(bob.boundaries().expect("list")[0].text, "No secrets about money");
+    assert_eq!(
+        bob.boundaries().expect("list")[0].text,
+        "No secrets about money"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +326,11 @@ async fn a_forged_envelope_is_refused_and_changes_nothing() {
     };
     let forged = seal(&SecretKey::random(), &ctx, b"not a change");
     conn.sync
-        .push(PushRequest { doc_id: doc.as_bytes().to_vec(), audience: Audience::Shared as i32, envelopes: vec![forged] })
+        .push(PushRequest {
+            doc_id: doc.as_bytes().to_vec(),
+            audience: Audience::Shared as i32,
+            envelopes: vec![forged],
+        })
         .await
         .expect("the blind server accepts any ciphertext");
 
@@ -255,9 +362,13 @@ async fn live_sync_delivers_a_partners_change_without_polling() {
         })
     };
     // Wait until Bob's stream is connected, then change something on Alice's phone.
-    let first = tokio::time::timeout(Duration::from_secs(20), received.recv()).await.expect("connected");
+    let first = tokio::time::timeout(Duration::from_secs(20), received.recv())
+        .await
+        .expect("connected");
     assert!(first.is_some_and(|e| e.starts_with("Synced")));
-    alice.add_boundary("We answer each other's calls", "contact").expect("add");
+    alice
+        .add_boundary("We answer each other's calls", "contact")
+        .expect("add");
     alice.sync().await.expect("push");
     let delivered = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(event) = received.recv().await {
@@ -272,5 +383,8 @@ async fn live_sync_delivers_a_partners_change_without_polling() {
     assert!(delivered);
     assert_eq!(bob.boundaries().expect("list").len(), 1);
     let _ = stop.send(());
-    watcher.await.expect("watch task").expect("watch ends cleanly");
+    watcher
+        .await
+        .expect("watch task")
+        .expect("watch ends cleanly");
 }

@@ -10,7 +10,11 @@ pub struct Output {
 
 impl Output {
     /// Prints `value` as JSON, or `text` for people.
-    pub fn print<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
         if self.json {
             println!("{}", serde_json::to_string(value)?);
         } else {
@@ -34,6 +38,9 @@ impl Output {
 pub fn timestamp(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| millis.to_string())
 }

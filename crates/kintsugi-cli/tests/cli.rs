@@ -16,12 +16,16 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn serve(data: &Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(data)
         .stdout(Stdio::null())
@@ -30,10 +34,15 @@ fn serve(data: &Path) -> Server {
         .expect("spawn server");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, url: format!("http://127.0.0.1:{port}") };
+            return Server {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("server did not start");
 }
 
@@ -58,7 +67,11 @@ fn assert_one_line_error(out: &Output, hint: &str) {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("one JSON value on stdout")
 }
 
@@ -73,7 +86,10 @@ fn unreachable_server_is_one_line_and_the_edit_is_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("alice");
     let server = serve(&dir.path().join("server"));
-    json(&ks(&home, &["init", "--server", &server.url, "--name", "Alice"]));
+    json(&ks(
+        &home,
+        &["init", "--server", &server.url, "--name", "Alice"],
+    ));
     drop(server);
     json(&ks(&home, &["boundary", "add", "No lies about where I am"]));
     assert_one_line_error(&ks(&home, &["sync"]), "cannot reach the sync server");
@@ -86,20 +102,42 @@ fn bad_inputs_get_clear_errors_and_write_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("alice");
     let server = serve(&dir.path().join("server"));
-    json(&ks(&home, &["init", "--server", &server.url, "--name", "Alice"]));
-    assert_one_line_error(&ks(&home, &["boundary", "edit", "ffffffff", "x"]), "boundary list");
-    assert_one_line_error(&ks(&home, &["boundary", "add", "   "]), "needs some text");
-    assert_one_line_error(&ks(&home, &["journal", "write", "x", "--mood", "9"]), "mood");
+    json(&ks(
+        &home,
+        &["init", "--server", &server.url, "--name", "Alice"],
+    ));
     assert_one_line_error(
-        &ks(&dir.path().join("bob"), &["join", "--server", &server.url, "--name", "Bob", "KS1AAAA"]),
+        &ks(&home, &["boundary", "edit", "ffffffff", "x"]),
+        "boundary list",
+    );
+    assert_one_line_error(&ks(&home, &["boundary", "add", "   "]), "needs some text");
+    assert_one_line_error(
+        &ks(&home, &["journal", "write", "x", "--mood", "9"]),
+        "mood",
+    );
+    assert_one_line_error(
+        &ks(
+            &dir.path().join("bob"),
+            &["join", "--server", &server.url, "--name", "Bob", "KS1AAAA"],
+        ),
         "invite code",
     );
     assert_one_line_error(
         &ks(&home, &["init", "--server", &server.url, "--name", "Alice"]),
         "already holds",
     );
-    assert_eq!(json(&ks(&home, &["boundary", "list"])).as_array().map(Vec::len), Some(0));
-    assert_eq!(json(&ks(&home, &["journal", "list"])).as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        json(&ks(&home, &["boundary", "list"]))
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    assert_eq!(
+        json(&ks(&home, &["journal", "list"]))
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 }
 
 #[test]
@@ -107,10 +145,22 @@ fn a_used_invite_code_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = serve(&dir.path().join("server"));
     let alice = dir.path().join("alice");
-    json(&ks(&alice, &["init", "--server", &server.url, "--name", "Alice"]));
-    let code = json(&ks(&alice, &["invite", "--partner"]))["code"].as_str().expect("code").to_string();
-    json(&ks(&dir.path().join("bob"), &["join", "--server", &server.url, "--name", "Bob", &code]));
-    let again = ks(&dir.path().join("eve"), &["join", "--server", &server.url, "--name", "Eve", &code]);
+    json(&ks(
+        &alice,
+        &["init", "--server", &server.url, "--name", "Alice"],
+    ));
+    let code = json(&ks(&alice, &["invite", "--partner"]))["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    json(&ks(
+        &dir.path().join("bob"),
+        &["join", "--server", &server.url, "--name", "Bob", &code],
+    ));
+    let again = ks(
+        &dir.path().join("eve"),
+        &["join", "--server", &server.url, "--name", "Eve", &code],
+    );
     assert_one_line_error(&again, "ask for a new one");
 }
 
@@ -119,7 +169,10 @@ fn a_corrupt_home_is_reported_and_left_as_it_was() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("alice");
     let server = serve(&dir.path().join("server"));
-    json(&ks(&home, &["init", "--server", &server.url, "--name", "Alice"]));
+    json(&ks(
+        &home,
+        &["init", "--server", &server.url, "--name", "Alice"],
+    ));
     json(&ks(&home, &["boundary", "add", "Keep this"]));
     let db = home.join("store").join("db");
     let mut bytes = std::fs::read(&db).expect("read db");
@@ -128,5 +181,9 @@ fn a_corrupt_home_is_reported_and_left_as_it_was() {
     }
     std::fs::write(&db, &bytes).expect("corrupt db");
     assert_one_line_error(&ks(&home, &["boundary", "list"]), "damaged");
-    assert_eq!(std::fs::read(&db).expect("read db"), bytes, "the damaged folder is left for recovery");
+    assert_eq!(
+        std::fs::read(&db).expect("read db"),
+        bytes,
+        "the damaged folder is left for recovery"
+    );
 }

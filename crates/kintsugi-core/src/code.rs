@@ -71,7 +71,9 @@ impl InviteCode {
             .collect::<String>()
             .to_ascii_uppercase();
         let body = cleaned.strip_prefix(PREFIX).ok_or_else(not_a_code)?;
-        let bytes = data_encoding::BASE32_NOPAD.decode(body.as_bytes()).map_err(|_| not_a_code())?;
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(body.as_bytes())
+            .map_err(|_| not_a_code())?;
         if bytes.len() < BASE_LEN + CHECKSUM_LEN {
             return Err(CoreError::InvalidCode(
                 "the invite code is incomplete; copy all of it".into(),
@@ -150,7 +152,10 @@ mod tests {
         chars[10] = if chars[10] == 'B' { 'C' } else { 'B' };
         let typo: String = chars.into_iter().collect();
         let err = InviteCode::parse(&typo).expect_err("typo").to_string();
-        assert!(err.contains("typo") || err.contains("not a Kintsugi"), "{err}");
+        assert!(
+            err.contains("typo") || err.contains("not a Kintsugi"),
+            "{err}"
+        );
         assert!(InviteCode::parse("hello").is_err());
         assert!(InviteCode::parse("KS1").is_err());
         assert!(InviteCode::parse(&text[..40]).is_err());

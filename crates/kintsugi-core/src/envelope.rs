@@ -65,14 +65,25 @@ pub fn open(
         .map_err(|_| CoreError::Tampered(format!("unknown envelope kind {}", envelope.kind)))?;
     let device = DeviceId::from_slice(&envelope.device_id)
         .map_err(|_| CoreError::Tampered("malformed device id".into()))?;
-    let ctx = EnvelopeContext { space, doc, device, client_seq: envelope.client_seq, kind };
-    let plaintext = decrypt(key, &envelope.nonce, &ctx.associated_data(), &envelope.ciphertext)
-        .ok_or_else(|| {
-            CoreError::Tampered(format!(
-                "envelope {} of device {device} does not decrypt",
-                envelope.server_seq
-            ))
-        })?;
+    let ctx = EnvelopeContext {
+        space,
+        doc,
+        device,
+        client_seq: envelope.client_seq,
+        kind,
+    };
+    let plaintext = decrypt(
+        key,
+        &envelope.nonce,
+        &ctx.associated_data(),
+        &envelope.ciphertext,
+    )
+    .ok_or_else(|| {
+        CoreError::Tampered(format!(
+            "envelope {} of device {device} does not decrypt",
+            envelope.server_seq
+        ))
+    })?;
     Ok((ctx, plaintext))
 }
 
@@ -100,7 +111,13 @@ fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8
     // Encryption fails only for inputs beyond 256 GiB, which no envelope comes near.
     #[allow(clippy::expect_used)]
     cipher
-        .encrypt(XNonce::from_slice(nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("XChaCha20-Poly1305 encrypts any realistic input")
 }
 
@@ -109,7 +126,15 @@ fn decrypt(key: &SecretKey, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Opti
         return None;
     }
     let cipher = XChaCha20Poly1305::new(key.expose().into());
-    cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad }).ok()
+    cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
 }
 
 #[cfg(test)]
@@ -139,25 +164,51 @@ mod tests {
     fn moved_or_altered_envelopes_fail_to_open() {
         let key = SecretKey::random();
         let env = seal(&key, &ctx(), b"hello");
-        assert!(open(&key, ctx().space, DocId([9; 16]), &env).is_err(), "moved document");
-        assert!(open(&key, SpaceId([9; 16]), ctx().doc, &env).is_err(), "moved space");
+        assert!(
+            open(&key, ctx().space, DocId([9; 16]), &env).is_err(),
+            "moved document"
+        );
+        assert!(
+            open(&key, SpaceId([9; 16]), ctx().doc, &env).is_err(),
+            "moved space"
+        );
         let mut replayed = env.clone();
         replayed.client_seq = 8;
-        assert!(open(&key, ctx().space, ctx().doc, &replayed).is_err(), "other position");
+        assert!(
+            open(&key, ctx().space, ctx().doc, &replayed).is_err(),
+            "other position"
+        );
         let mut flipped = env.clone();
         flipped.ciphertext[0] ^= 1;
-        assert!(open(&key, ctx().space, ctx().doc, &flipped).is_err(), "tampered bytes");
+        assert!(
+            open(&key, ctx().space, ctx().doc, &flipped).is_err(),
+            "tampered bytes"
+        );
         let mut snapshot = env;
         snapshot.kind = EnvelopeKind::Snapshot as i32;
-        assert!(open(&key, ctx().space, ctx().doc, &snapshot).is_err(), "other kind");
-        assert!(open(&SecretKey::random(), ctx().space, ctx().doc, &seal(&key, &ctx(), b"x")).is_err());
+        assert!(
+            open(&key, ctx().space, ctx().doc, &snapshot).is_err(),
+            "other kind"
+        );
+        assert!(
+            open(
+                &SecretKey::random(),
+                ctx().space,
+                ctx().doc,
+                &seal(&key, &ctx(), b"x")
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn names_round_trip_only_in_their_space() {
         let key = SecretKey::random().names_key();
         let sealed = seal_name(&key, SpaceId([1; 16]), "Alice");
-        assert_eq!(open_name(&key, SpaceId([1; 16]), &sealed).as_deref(), Some("Alice"));
+        assert_eq!(
+            open_name(&key, SpaceId([1; 16]), &sealed).as_deref(),
+            Some("Alice")
+        );
         assert_eq!(open_name(&key, SpaceId([2; 16]), &sealed), None);
         assert!(!sealed.windows(5).any(|w| w == b"Alice"));
     }

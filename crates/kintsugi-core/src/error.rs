@@ -37,7 +37,11 @@ pub enum CoreError {
     #[error("{0}")]
     InvalidInput(String),
     #[error("no {what} with id {id}; list them with `kintsugi {list}`")]
-    UnknownId { what: &'static str, id: String, list: &'static str },
+    UnknownId {
+        what: &'static str,
+        id: String,
+        list: &'static str,
+    },
     #[error(
         "a change from the server failed authentication ({0}); it was refused and nothing was applied: the server or the network may be tampering with data"
     )]
@@ -54,7 +58,10 @@ pub enum CoreError {
 
 impl CoreError {
     pub(crate) fn damaged(dir: &std::path::Path, reason: impl ToString) -> Self {
-        Self::LocalStoreDamaged { dir: dir.to_path_buf(), reason: reason.to_string() }
+        Self::LocalStoreDamaged {
+            dir: dir.to_path_buf(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -39,7 +39,8 @@ impl SecretKey {
         let mut out = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
         #[allow(clippy::expect_used)]
-        hk.expand_multi_info(info, &mut out).expect("32 bytes is a valid HKDF length");
+        hk.expand_multi_info(info, &mut out)
+            .expect("32 bytes is a valid HKDF length");
         SecretKey(out)
     }
 

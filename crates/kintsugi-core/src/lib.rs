@@ -15,8 +15,8 @@ pub mod store;
 pub mod sync;
 
 pub use code::{CodeKind, InviteCode};
-pub use device::{Clock, Device, DeviceView, Identity, system_clock};
 pub use device::pairing::Enrolment;
+pub use device::{Clock, Device, DeviceView, Identity, system_clock};
 pub use docs::DocKind;
 pub use docs::agreement::{BoundaryView, Status};
 pub use docs::journal::EntryView;

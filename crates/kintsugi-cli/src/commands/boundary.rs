@@ -14,16 +14,22 @@ pub fn run(device: &Device, command: BoundaryCommand, out: Output) -> anyhow::Re
         }
         BoundaryCommand::Edit { id, text } => {
             let id = device.edit_boundary(&id, &text)?;
-            out.print(&json!({ "id": id }), || format!("edited {id}; your partner is asked to approve it again"))
+            out.print(&json!({ "id": id }), || {
+                format!("edited {id}; your partner is asked to approve it again")
+            })
         }
         BoundaryCommand::Approve { id } => {
             let id = device.approve_boundary(&id)?;
             let status = device.boundary(&id)?.status;
-            out.print(&json!({ "id": id, "status": status }), || format!("approved {id}"))
+            out.print(&json!({ "id": id, "status": status }), || {
+                format!("approved {id}")
+            })
         }
         BoundaryCommand::Retire { id } => {
             let id = device.retire_boundary(&id)?;
-            out.print(&json!({ "id": id, "status": "retired" }), || format!("retired {id}"))
+            out.print(&json!({ "id": id, "status": "retired" }), || {
+                format!("retired {id}")
+            })
         }
         BoundaryCommand::List => {
             let list = device.boundaries()?;
@@ -69,6 +75,16 @@ fn json_list(list: &[BoundaryView]) -> serde_json::Value {
 }
 
 fn line(b: &BoundaryView) -> String {
-    let status = serde_json::to_value(b.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    format!("{}  {:<8}  {}  [{}; approved by {}]", b.id, status, b.text, b.category, b.approved_by.join(", "))
+    let status = serde_json::to_value(b.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    format!(
+        "{}  {:<8}  {}  [{}; approved by {}]",
+        b.id,
+        status,
+        b.text,
+        b.category,
+        b.approved_by.join(", ")
+    )
 }

@@ -23,7 +23,9 @@ struct DemoServer {
 }
 
 async fn start_server(addr: SocketAddr, data: &Path) -> anyhow::Result<(DemoServer, SocketAddr)> {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async {
@@ -51,7 +53,9 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
 
     let (server, addr) = start_server("127.0.0.1:0".parse()?, &data).await?;
     let url = format!("http://{addr}");
-    say(&format!("1. A private sync server is running at {url}. It stores only ciphertext."));
+    say(&format!(
+        "1. A private sync server is running at {url}. It stores only ciphertext."
+    ));
 
     let enrol = |name: &'static str, dir: &'static str| Enrolment {
         dir: tmp.path().join(dir).leak(),
@@ -63,7 +67,10 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
     let alice = Device::init(enrol("Alice", "alice")).await?;
     let code = alice.invite(CodeKind::Partner).await?.encode();
     let bob = Device::join(enrol("Bob", "bob"), &code).await?;
-    say(&format!("2. Alice made a space and invited Bob with a one-time code ({}...). Bob joined.", &code[..12]));
+    say(&format!(
+        "2. Alice made a space and invited Bob with a one-time code ({}...). Bob joined.",
+        &code[..12]
+    ));
 
     let id = alice.add_boundary("No contact with X", "contact")?;
     alice.sync().await?;
@@ -77,7 +84,11 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
     say("   Alice: \"No contact with X, including social media\"");
     bob.edit_boundary(&id, "Absolutely no contact with X")?;
     say("   Bob:   \"Absolutely no contact with X\"");
-    bob.write_journal("I am scared this will not work, but I want it to.", Some(2), &[])?;
+    bob.write_journal(
+        "I am scared this will not work, but I want it to.",
+        Some(2),
+        &[],
+    )?;
     say("   Bob also wrote in his private journal.");
     match bob.sync().await {
         Err(e) => say(&format!("   Bob tried to sync: {e}")),
@@ -100,21 +111,31 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
     show("   Alice sees: ", &a);
     show("   Bob sees:   ", &b);
     let same = a.iter().map(|x| &x.text).eq(b.iter().map(|x| &x.text));
-    say(&format!("   Same on both phones: {}", if same { "yes" } else { "NO" }));
+    say(&format!(
+        "   Same on both phones: {}",
+        if same { "yes" } else { "NO" }
+    ));
     say(&format!(
         "   Alice's journal holds {} entries: Bob's private journal never reached her.",
         alice.journal()?.len()
     ));
     server.stop().await?;
     let (files, leaks) = scan_for_plaintext(&data, &["contact with X", "scared"])?;
-    say(&format!("7. The server's data folder: {files} files, {leaks} containing any of the text."));
-    anyhow::ensure!(same && leaks == 0, "the demo did not converge or the server saw plaintext");
+    say(&format!(
+        "7. The server's data folder: {files} files, {leaks} containing any of the text."
+    ));
+    anyhow::ensure!(
+        same && leaks == 0,
+        "the demo did not converge or the server saw plaintext"
+    );
     Ok(())
 }
 
 fn show(prefix: &str, list: &[BoundaryView]) {
     for b in list {
-        let status = serde_json::to_value(b.status).ok().and_then(|v| v.as_str().map(String::from));
+        let status = serde_json::to_value(b.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from));
         println!("{prefix}\"{}\" ({})", b.text, status.unwrap_or_default());
     }
 }
@@ -132,7 +153,10 @@ fn scan_for_plaintext(dir: &Path, needles: &[&str]) -> anyhow::Result<(usize, us
             }
             files += 1;
             let bytes = std::fs::read(entry.path())?;
-            if needles.iter().any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes())) {
+            if needles
+                .iter()
+                .any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
+            {
                 leaks += 1;
             }
         }

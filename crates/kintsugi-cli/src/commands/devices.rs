@@ -6,7 +6,9 @@ use crate::output::Output;
 
 pub async fn list(device: &Device, out: Output) -> anyhow::Result<()> {
     let devices = device.devices().await?;
-    out.print(&devices, || devices.iter().map(line).collect::<Vec<_>>().join("\n"))
+    out.print(&devices, || {
+        devices.iter().map(line).collect::<Vec<_>>().join("\n")
+    })
 }
 
 pub async fn revoke(device: &Device, id: &str, out: Output) -> anyhow::Result<()> {
@@ -22,6 +24,10 @@ fn line(d: &DeviceView) -> String {
     if d.revoked {
         flags.push("revoked");
     }
-    let flags = if flags.is_empty() { String::new() } else { format!(" ({})", flags.join(", ")) };
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", flags.join(", "))
+    };
     format!("{}  {}'s {}{flags}", d.id, d.member, d.name)
 }

@@ -11,13 +11,21 @@ use crate::output::Output;
 pub async fn init(home: &Path, args: EnrolArgs, out: Output) -> anyhow::Result<()> {
     let device_name = device_name(&args);
     let device = Device::init(enrolment(home, &args, &device_name)).await?;
-    print_identity(&device, out, "created a new space; invite your partner with `kintsugi invite`")
+    print_identity(
+        &device,
+        out,
+        "created a new space; invite your partner with `kintsugi invite`",
+    )
 }
 
 pub async fn join(home: &Path, args: EnrolArgs, code: &str, out: Output) -> anyhow::Result<()> {
     let device_name = device_name(&args);
     let device = Device::join(enrolment(home, &args, &device_name), code).await?;
-    print_identity(&device, out, "joined the space; run `kintsugi sync` to receive what is there")
+    print_identity(
+        &device,
+        out,
+        "joined the space; run `kintsugi sync` to receive what is there",
+    )
 }
 
 fn enrolment<'a>(home: &'a Path, args: &'a EnrolArgs, device_name: &'a str) -> Enrolment<'a> {
@@ -40,7 +48,10 @@ fn print_identity(device: &Device, out: Output, next: &str) -> anyhow::Result<()
         "device_name": id.device_name,
     });
     out.print(&value, || {
-        format!("{} on {} ({}): {next}", id.member_name, id.device_name, id.device)
+        format!(
+            "{} on {} ({}): {next}",
+            id.member_name, id.device_name, id.device
+        )
     })
 }
 

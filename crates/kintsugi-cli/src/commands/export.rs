@@ -9,7 +9,13 @@ use kintsugi_core::{Device, DocKind};
 use crate::cli::ExportFormat;
 use crate::output::Output;
 
-pub fn run(device: &Device, doc: &str, format: ExportFormat, file: Option<&Path>, out: Output) -> anyhow::Result<()> {
+pub fn run(
+    device: &Device,
+    doc: &str,
+    format: ExportFormat,
+    file: Option<&Path>,
+    out: Output,
+) -> anyhow::Result<()> {
     let kind = DocKind::parse(doc)?;
     let bytes = match format {
         ExportFormat::Json => {
@@ -21,11 +27,15 @@ pub fn run(device: &Device, doc: &str, format: ExportFormat, file: Option<&Path>
     };
     match file {
         Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
-            out.print(&serde_json::json!({ "file": path, "bytes": bytes.len() }), || {
-                format!("wrote {} bytes to {}", bytes.len(), path.display())
-            })
+            std::fs::write(path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            out.print(
+                &serde_json::json!({ "file": path, "bytes": bytes.len() }),
+                || format!("wrote {} bytes to {}", bytes.len(), path.display()),
+            )
         }
-        None => std::io::stdout().write_all(&bytes).context("cannot write to stdout"),
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .context("cannot write to stdout"),
     }
 }

@@ -9,7 +9,11 @@ use crate::cli::InviteArgs;
 use crate::output::Output;
 
 pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Result<()> {
-    let kind = if args.device { CodeKind::Device } else { CodeKind::Partner };
+    let kind = if args.device {
+        CodeKind::Device
+    } else {
+        CodeKind::Partner
+    };
     let code = device.invite(kind).await?.encode();
     let value = json!({
         "code": code,
@@ -17,7 +21,9 @@ pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Resu
     });
     out.print(&value, || {
         let who = match kind {
-            CodeKind::Partner => "your partner: on their phone run `kintsugi join --server URL --name NAME CODE`",
+            CodeKind::Partner => {
+                "your partner: on their phone run `kintsugi join --server URL --name NAME CODE`"
+            }
             CodeKind::Device => "your other device only (it carries your private journal key)",
         };
         let qr = QrCode::new(code.as_bytes())

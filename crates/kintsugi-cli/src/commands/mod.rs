@@ -32,7 +32,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
         Command::Revoke { device } => devices::revoke(&open(home)?, &device, out).await,
-        Command::Export { doc, format, out: file } => export::run(&open(home)?, &doc, format, file.as_deref(), out),
+        Command::Export {
+            doc,
+            format,
+            out: file,
+        } => export::run(&open(home)?, &doc, format, file.as_deref(), out),
     }
 }
 

@@ -7,9 +7,12 @@ use tokio::net::TcpListener;
 use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (is another server running there?)", args.listen))?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another server running there?)",
+            args.listen
+        )
+    })?;
     let addr = listener.local_addr().context("listening address")?;
     tracing::info!(%addr, data = %args.data.display(), "kintsugi sync server listening");
     kintsugi_server::run(listener, Config::new(&args.data), shutdown_signal()).await?;

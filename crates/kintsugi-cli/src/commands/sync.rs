@@ -8,7 +8,10 @@ pub async fn run(device: &Device, watch: bool, out: Output) -> anyhow::Result<()
     if !watch {
         let report = device.sync().await?;
         return out.print(&report, || {
-            format!("pushed {} change(s), received {} change(s)", report.pushed, report.pulled)
+            format!(
+                "pushed {} change(s), received {} change(s)",
+                report.pushed, report.pulled
+            )
         });
     }
     out.note("syncing live; press Ctrl-C to stop");
@@ -27,14 +30,21 @@ pub async fn run(device: &Device, watch: bool, out: Output) -> anyhow::Result<()
             out.note(describe(&event));
         })
         .await?;
-    out.print(&total, || format!("stopped: pushed {}, received {}", total.pushed, total.pulled))
+    out.print(&total, || {
+        format!(
+            "stopped: pushed {}, received {}",
+            total.pushed, total.pulled
+        )
+    })
 }
 
 fn describe(event: &WatchEvent) -> String {
     match event {
         WatchEvent::Synced(r) => format!("connected: pushed {}, received {}", r.pushed, r.pulled),
         WatchEvent::Pushed(n) => format!("pushed {n} change(s)"),
-        WatchEvent::Received { doc, changes } => format!("received {changes} change(s) to the {}", doc.name()),
+        WatchEvent::Received { doc, changes } => {
+            format!("received {changes} change(s) to the {}", doc.name())
+        }
         WatchEvent::Disconnected { reason, retry_in } => {
             format!("{reason}; retrying in {:.1} s", retry_in.as_secs_f32())
         }

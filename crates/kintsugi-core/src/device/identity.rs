@@ -42,7 +42,8 @@ impl Identity {
             device_name: r.device_name.clone(),
             keys: Keyring {
                 space: SecretKey::from_slice(&r.space_key).ok_or_else(|| id_error("space key"))?,
-                member: SecretKey::from_slice(&r.member_key).ok_or_else(|| id_error("member key"))?,
+                member: SecretKey::from_slice(&r.member_key)
+                    .ok_or_else(|| id_error("member key"))?,
             },
         })
     }

@@ -49,7 +49,10 @@ pub struct Device {
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Device").field("dir", &self.store.dir()).field("identity", &self.identity).finish()
+        f.debug_struct("Device")
+            .field("dir", &self.store.dir())
+            .field("identity", &self.identity)
+            .finish()
     }
 }
 
@@ -70,9 +73,17 @@ impl Device {
             return Err(CoreError::NotInitialised(dir.to_path_buf()));
         }
         let store = LocalStore::open(dir)?;
-        let record = store.identity()?.ok_or_else(|| CoreError::NotInitialised(dir.to_path_buf()))?;
-        let identity = Identity::from_record(&record).map_err(|reason| CoreError::damaged(dir, reason))?;
-        Ok(Self { store, identity, clock, changed: Arc::default() })
+        let record = store
+            .identity()?
+            .ok_or_else(|| CoreError::NotInitialised(dir.to_path_buf()))?;
+        let identity =
+            Identity::from_record(&record).map_err(|reason| CoreError::damaged(dir, reason))?;
+        Ok(Self {
+            store,
+            identity,
+            clock,
+            changed: Arc::default(),
+        })
     }
 
     pub fn identity(&self) -> &Identity {
@@ -117,18 +128,28 @@ impl Device {
             .map_err(|e| CoreError::damaged(dir, format!("{} changes: {e}", kind.name())))?;
         let change_keys: Vec<Vec<u8>> = stored.changes.into_iter().map(|(k, _)| k).collect();
         let loaded = if change_keys.len() > LOCAL_COMPACTION_AFTER {
-            self.store.replace_doc(id, &doc.save(), &change_keys, None)?;
-            LoadedDoc { doc, change_keys: Vec::new() }
+            self.store
+                .replace_doc(id, &doc.save(), &change_keys, None)?;
+            LoadedDoc {
+                doc,
+                change_keys: Vec::new(),
+            }
         } else {
             LoadedDoc { doc, change_keys }
         };
         let mut loaded = loaded;
-        loaded.doc.set_actor(ActorId::from(*self.identity.device.as_bytes()));
+        loaded
+            .doc
+            .set_actor(ActorId::from(*self.identity.device.as_bytes()));
         Ok(loaded)
     }
 
     /// Reads a document without changing it.
-    pub(crate) fn read<T>(&self, kind: DocKind, f: impl FnOnce(&Automerge) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(
+        &self,
+        kind: DocKind,
+        f: impl FnOnce(&Automerge) -> Result<T>,
+    ) -> Result<T> {
         f(&self.load(kind)?.doc)
     }
 
@@ -153,16 +174,17 @@ impl Device {
         let id = kind.id(&self.identity.keys);
         let key = kind.key(&self.identity.keys);
         let plaintext = change.raw_bytes();
-        self.store.commit_local_change(id, plaintext, kind.audience() as i32, |client_seq| {
-            let ctx = EnvelopeContext {
-                space: self.identity.space,
-                doc: id,
-                device: self.identity.device,
-                client_seq,
-                kind: EnvelopeKind::Change,
-            };
-            seal(&key, &ctx, plaintext)
-        })?;
+        self.store
+            .commit_local_change(id, plaintext, kind.audience() as i32, |client_seq| {
+                let ctx = EnvelopeContext {
+                    space: self.identity.space,
+                    doc: id,
+                    device: self.identity.device,
+                    client_seq,
+                    kind: EnvelopeKind::Change,
+                };
+                seal(&key, &ctx, plaintext)
+            })?;
         self.changed.notify_one();
         Ok(success.result)
     }

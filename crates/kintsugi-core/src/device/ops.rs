@@ -8,9 +8,9 @@ use autosurgeon::Text;
 use serde::Serialize;
 
 use super::Device;
+use crate::docs::DocKind;
 use crate::docs::agreement::{self, BoundaryView};
 use crate::docs::journal::{self, Entry, EntryView};
-use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
 
 /// A device of the space as the devices list shows it.
@@ -36,7 +36,9 @@ impl Device {
         let category = category.trim();
         let id = new_entry_id();
         let (member, now) = (self.identity.member_key(), self.now());
-        self.edit(DocKind::Agreement, |tx| agreement::add(tx, &id, &text, category, &member, now))?;
+        self.edit(DocKind::Agreement, |tx| {
+            agreement::add(tx, &id, &text, category, &member, now)
+        })?;
         Ok(id)
     }
 
@@ -72,7 +74,7 @@ impl Device {
     }
 
     pub fn boundaries(&self) -> Result<Vec<BoundaryView>> {
-        self.read(DocKind::Agreement, |doc| agreement::list(doc))
+        self.read(DocKind::Agreement, agreement::list)
     }
 
     pub fn boundary(&self, id: &str) -> Result<BoundaryView> {
@@ -81,7 +83,11 @@ impl Device {
             agreement::list(doc)?
                 .into_iter()
                 .find(|b| b.id == id)
-                .ok_or_else(|| CoreError::UnknownId { what: "boundary", id, list: "boundary list" })
+                .ok_or(CoreError::UnknownId {
+                    what: "boundary",
+                    id,
+                    list: "boundary list",
+                })
         })
     }
 
@@ -92,7 +98,11 @@ impl Device {
         let entry = Entry {
             text: Text::with_value(&text),
             mood,
-            tags: tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+            tags: tags
+                .iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
             created_at: self.now(),
             shared_at: None,
         };
@@ -101,7 +111,7 @@ impl Device {
     }
 
     pub fn journal(&self) -> Result<Vec<EntryView>> {
-        self.read(DocKind::Journal, |doc| journal::list(doc))
+        self.read(DocKind::Journal, journal::list)
     }
 
     /// The document as JSON, every value as Automerge holds it.
@@ -133,6 +143,8 @@ impl Device {
 
     /// Whether the document holds a value at its root `key` (used by tests of audiences).
     pub fn has_root(&self, kind: DocKind, key: &str) -> Result<bool> {
-        self.read(kind, |doc| Ok(doc.get(automerge::ROOT, key).ok().flatten().is_some()))
+        self.read(kind, |doc| {
+            Ok(doc.get(automerge::ROOT, key).ok().flatten().is_some())
+        })
     }
 }

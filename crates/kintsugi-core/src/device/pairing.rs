@@ -35,13 +35,19 @@ pub struct Enrolment<'a> {
 
 impl std::fmt::Debug for Enrolment<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enrolment").field("dir", &self.dir).field("server_url", &self.server_url).finish_non_exhaustive()
+        f.debug_struct("Enrolment")
+            .field("dir", &self.dir)
+            .field("server_url", &self.server_url)
+            .finish_non_exhaustive()
     }
 }
 
 impl Enrolment<'_> {
     fn check(&self) -> Result<LocalStore> {
-        for (what, name) in [("name", self.member_name), ("device name", self.device_name)] {
+        for (what, name) in [
+            ("name", self.member_name),
+            ("device name", self.device_name),
+        ] {
             let len = name.trim().chars().count();
             if len == 0 || len > MAX_NAME_CHARS {
                 return Err(CoreError::InvalidInput(format!(
@@ -62,7 +68,10 @@ impl Device {
     /// Creates a new space on the server; this device is its first partner's first device.
     pub async fn init(enrolment: Enrolment<'_>) -> Result<Device> {
         let store = enrolment.check()?;
-        let keys = Keyring { space: SecretKey::random(), member: SecretKey::random() };
+        let keys = Keyring {
+            space: SecretKey::random(),
+            member: SecretKey::random(),
+        };
         let space = SpaceId::random();
         let names = keys.space.names_key();
         let url = enrolment.server_url;
@@ -107,14 +116,17 @@ impl Device {
             })
             .await
             .map_err(|status| match status.code() {
-                Code::NotFound | Code::FailedPrecondition | Code::PermissionDenied | Code::ResourceExhausted => {
-                    CoreError::InviteRefused(status.message().to_string())
-                }
+                Code::NotFound
+                | Code::FailedPrecondition
+                | Code::PermissionDenied
+                | Code::ResourceExhausted => CoreError::InviteRefused(status.message().to_string()),
                 _ => status_error(url, status),
             })?
             .into_inner();
         if SpaceId::from_slice(&response.space_id)? != code.space {
-            return Err(CoreError::Protocol("the server joined a different space than the code names".into()));
+            return Err(CoreError::Protocol(
+                "the server joined a different space than the code names".into(),
+            ));
         }
         let identity = Identity {
             server_url: url.to_string(),
@@ -124,17 +136,41 @@ impl Device {
             token: response.token,
             member_name: enrolment.member_name.trim().to_string(),
             device_name: enrolment.device_name.trim().to_string(),
-            keys: Keyring { space: code.space_key.clone(), member: member_key },
+            keys: Keyring {
+                space: code.space_key.clone(),
+                member: member_key,
+            },
         };
-        Self::enrolled(store, identity, enrolment.clock, code.kind == CodeKind::Partner)
+        Self::enrolled(
+            store,
+            identity,
+            enrolment.clock,
+            code.kind == CodeKind::Partner,
+        )
     }
 
-    fn enrolled(store: LocalStore, identity: Identity, clock: Clock, new_member: bool) -> Result<Device> {
+    fn enrolled(
+        store: LocalStore,
+        identity: Identity,
+        clock: Clock,
+        new_member: bool,
+    ) -> Result<Device> {
         store.save_identity(&identity.to_record())?;
-        let device = Device { store, identity, clock, changed: Default::default() };
+        let device = Device {
+            store,
+            identity,
+            clock,
+            changed: Default::default(),
+        };
         if new_member {
-            let (member, name, now) = (device.identity.member_key(), device.identity.member_name.clone(), device.now());
-            device.edit(DocKind::Agreement, |tx| agreement::add_member(tx, &member, &name, now))?;
+            let (member, name, now) = (
+                device.identity.member_key(),
+                device.identity.member_name.clone(),
+                device.now(),
+            );
+            device.edit(DocKind::Agreement, |tx| {
+                agreement::add_member(tx, &member, &name, now)
+            })?;
         }
         Ok(device)
     }
@@ -148,15 +184,25 @@ impl Device {
         };
         let response = conn
             .space
-            .create_invite(CreateInviteRequest { kind: invite_kind as i32 })
+            .create_invite(CreateInviteRequest {
+                kind: invite_kind as i32,
+            })
             .await
             .map_err(|s| conn.error(s))?
             .into_inner();
         let bad = |what: &str| CoreError::Protocol(format!("invite {what} has the wrong length"));
         Ok(InviteCode {
             kind,
-            invite_id: response.invite_id.as_slice().try_into().map_err(|_| bad("id"))?,
-            secret: response.secret.as_slice().try_into().map_err(|_| bad("secret"))?,
+            invite_id: response
+                .invite_id
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("id"))?,
+            secret: response
+                .secret
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("secret"))?,
             space: self.identity.space,
             space_key: self.identity.keys.space.clone(),
             member_key: (kind == CodeKind::Device).then(|| self.identity.keys.member.clone()),
@@ -166,8 +212,12 @@ impl Device {
     /// Every device of the space, with names opened locally.
     pub async fn devices(&self) -> Result<Vec<DeviceView>> {
         let mut conn = self.connect().await?;
-        let response =
-            conn.space.list_devices(ListDevicesRequest {}).await.map_err(|s| conn.error(s))?.into_inner();
+        let response = conn
+            .space
+            .list_devices(ListDevicesRequest {})
+            .await
+            .map_err(|s| conn.error(s))?
+            .into_inner();
         let names = self.identity.keys.space.names_key();
         let space = self.identity.space;
         response
@@ -177,8 +227,10 @@ impl Device {
                 let id = DeviceId::from_slice(&d.device_id)?;
                 Ok(DeviceView {
                     id: id.to_string(),
-                    name: open_name(&names, space, &d.sealed_device_name).unwrap_or_else(|| "(unreadable)".into()),
-                    member: open_name(&names, space, &d.sealed_member_name).unwrap_or_else(|| "(unreadable)".into()),
+                    name: open_name(&names, space, &d.sealed_device_name)
+                        .unwrap_or_else(|| "(unreadable)".into()),
+                    member: open_name(&names, space, &d.sealed_member_name)
+                        .unwrap_or_else(|| "(unreadable)".into()),
                     revoked: d.revoked,
                     this_device: id == self.identity.device,
                 })
@@ -190,20 +242,38 @@ impl Device {
     pub async fn revoke(&self, typed: &str) -> Result<DeviceView> {
         let devices = self.devices().await?;
         let typed = typed.trim().to_lowercase();
-        let matches: Vec<&DeviceView> =
-            devices.iter().filter(|d| !typed.is_empty() && d.id.starts_with(&typed)).collect();
+        let matches: Vec<&DeviceView> = devices
+            .iter()
+            .filter(|d| !typed.is_empty() && d.id.starts_with(&typed))
+            .collect();
         let device = match matches.as_slice() {
             [one] => (*one).clone(),
-            [] => return Err(CoreError::UnknownId { what: "device", id: typed, list: "devices" }),
-            _ => return Err(CoreError::InvalidInput(format!("{typed} matches several devices; type more of the id"))),
+            [] => {
+                return Err(CoreError::UnknownId {
+                    what: "device",
+                    id: typed,
+                    list: "devices",
+                });
+            }
+            _ => {
+                return Err(CoreError::InvalidInput(format!(
+                    "{typed} matches several devices; type more of the id"
+                )));
+            }
         };
-        let id = DeviceId::parse_hex(&device.id).ok_or_else(|| CoreError::Protocol("device id".into()))?;
+        let id = DeviceId::parse_hex(&device.id)
+            .ok_or_else(|| CoreError::Protocol("device id".into()))?;
         let mut conn = self.connect().await?;
         conn.space
-            .revoke_device(RevokeDeviceRequest { device_id: id.as_bytes().to_vec() })
+            .revoke_device(RevokeDeviceRequest {
+                device_id: id.as_bytes().to_vec(),
+            })
             .await
             .map_err(|s| conn.error(s))?;
-        Ok(DeviceView { revoked: true, ..device })
+        Ok(DeviceView {
+            revoked: true,
+            ..device
+        })
     }
 
     /// An authenticated connection to this device's server, for tools and tests that speak the

@@ -97,7 +97,13 @@ pub fn add(
         category: category.to_string(),
         proposed_by: member.to_string(),
         created_at: now,
-        approvals: HashMap::from([(member.to_string(), Approval { text: text.to_string(), at: now })]),
+        approvals: HashMap::from([(
+            member.to_string(),
+            Approval {
+                text: text.to_string(),
+                at: now,
+            },
+        )]),
         retired_at: None,
     };
     reconcile_prop(tx, &boundaries, id, &boundary).map_err(reconcile_error)
@@ -109,9 +115,14 @@ pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> 
     let boundary = boundary_obj(tx, id)?;
     let text_obj = match tx.get(&boundary, "text") {
         Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => obj,
-        _ => return Err(CoreError::InvalidChange(format!("boundary {id} has no text"))),
+        _ => {
+            return Err(CoreError::InvalidChange(format!(
+                "boundary {id} has no text"
+            )));
+        }
     };
-    tx.update_text(&text_obj, text).map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+    tx.update_text(&text_obj, text)
+        .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
     approve_text(tx, id, text, member, now)
 }
 
@@ -124,14 +135,23 @@ pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: i64) -> Result<()
 /// Retires a boundary: it stays in the agreement and its history, marked retired.
 pub fn retire(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
-    tx.put(&boundary, "retired_at", now).map_err(|e| CoreError::InvalidChange(e.to_string()))
+    tx.put(&boundary, "retired_at", now)
+        .map_err(|e| CoreError::InvalidChange(e.to_string()))
 }
 
 /// Records a partner in the agreement, so status can ask for every partner's approval.
 pub fn add_member(tx: &mut impl Doc, member: &str, name: &str, now: i64) -> Result<()> {
     let members = root_map(tx, "members")?;
-    reconcile_prop(tx, &members, member, &Member { name: name.to_string(), joined_at: now })
-        .map_err(reconcile_error)
+    reconcile_prop(
+        tx,
+        &members,
+        member,
+        &Member {
+            name: name.to_string(),
+            joined_at: now,
+        },
+    )
+    .map_err(reconcile_error)
 }
 
 /// Every boundary, oldest first, with derived status and names.
@@ -140,7 +160,12 @@ pub fn list(doc: &impl ReadDoc) -> Result<Vec<BoundaryView>> {
         hydrate_prop(doc, automerge::ROOT, "boundaries").map_err(hydrate_error)?;
     let members: HashMap<String, Member> =
         hydrate_prop(doc, automerge::ROOT, "members").map_err(hydrate_error)?;
-    let name = |id: &str| members.get(id).map(|m| m.name.clone()).unwrap_or_else(|| id.to_string());
+    let name = |id: &str| {
+        members
+            .get(id)
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
     let mut views: Vec<BoundaryView> = boundaries
         .into_iter()
         .map(|(id, b)| {
@@ -177,19 +202,30 @@ pub fn status(boundary: &Boundary, members: &HashMap<String, Member>) -> Status 
         && members
             .keys()
             .all(|m| boundary.approvals.get(m).is_some_and(|a| a.text == current));
-    if all_approved { Status::Agreed } else { Status::Proposed }
+    if all_approved {
+        Status::Agreed
+    } else {
+        Status::Proposed
+    }
 }
 
 /// Resolves a full id or a unique prefix of one, as people type them.
 pub fn resolve_id(doc: &impl ReadDoc, typed: &str) -> Result<String> {
     let boundaries = root_map(doc, "boundaries")?;
-    let unknown = || CoreError::UnknownId { what: "boundary", id: typed.to_string(), list: "boundary list" };
+    let unknown = || CoreError::UnknownId {
+        what: "boundary",
+        id: typed.to_string(),
+        list: "boundary list",
+    };
     let typed = typed.trim();
     if typed.is_empty() {
         return Err(unknown());
     }
-    let matches: Vec<String> =
-        doc.map_range(&boundaries, ..).map(|item| item.key.to_string()).filter(|k| k.starts_with(typed)).collect();
+    let matches: Vec<String> = doc
+        .map_range(&boundaries, ..)
+        .map(|item| item.key.to_string())
+        .filter(|k| k.starts_with(typed))
+        .collect();
     match matches.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(unknown()),
@@ -209,7 +245,11 @@ fn boundary_obj(doc: &impl ReadDoc, id: &str) -> Result<automerge::ObjId> {
     let boundaries = root_map(doc, "boundaries")?;
     match doc.get(&boundaries, id) {
         Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => Ok(obj),
-        _ => Err(CoreError::UnknownId { what: "boundary", id: id.to_string(), list: "boundary list" }),
+        _ => Err(CoreError::UnknownId {
+            what: "boundary",
+            id: id.to_string(),
+            list: "boundary list",
+        }),
     }
 }
 
@@ -217,10 +257,22 @@ fn approve_text(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64)
     let boundary = boundary_obj(tx, id)?;
     let approvals = match tx.get(&boundary, "approvals") {
         Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
-        _ => return Err(CoreError::InvalidChange(format!("boundary {id} has no approvals"))),
+        _ => {
+            return Err(CoreError::InvalidChange(format!(
+                "boundary {id} has no approvals"
+            )));
+        }
     };
-    reconcile_prop(tx, &approvals, member, &Approval { text: text.to_string(), at: now })
-        .map_err(reconcile_error)
+    reconcile_prop(
+        tx,
+        &approvals,
+        member,
+        &Approval {
+            text: text.to_string(),
+            at: now,
+        },
+    )
+    .map_err(reconcile_error)
 }
 
 pub(crate) fn hydrate_error(e: autosurgeon::HydrateError) -> CoreError {

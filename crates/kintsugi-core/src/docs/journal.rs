@@ -42,7 +42,9 @@ pub struct EntryView {
 pub fn check_entry(text: &str, mood: Option<i64>) -> Result<String> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(CoreError::InvalidInput("a journal entry needs some text".into()));
+        return Err(CoreError::InvalidInput(
+            "a journal entry needs some text".into(),
+        ));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(CoreError::InvalidInput(format!(
@@ -52,7 +54,9 @@ pub fn check_entry(text: &str, mood: Option<i64>) -> Result<String> {
     if let Some(m) = mood
         && !(1..=5).contains(&m)
     {
-        return Err(CoreError::InvalidInput(format!("mood must be 1 to 5, not {m}")));
+        return Err(CoreError::InvalidInput(format!(
+            "mood must be 1 to 5, not {m}"
+        )));
     }
     Ok(text.to_string())
 }

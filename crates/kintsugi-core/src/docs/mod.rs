@@ -12,7 +12,7 @@ pub mod agreement;
 pub mod journal;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, Automerge, Change, ObjType, ReadDoc, ROOT};
+use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc};
 use kintsugi_proto::v1::Audience;
 
 use crate::error::{CoreError, Result};
@@ -33,7 +33,12 @@ pub enum DocKind {
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 4] = [DocKind::Agreement, DocKind::Checkins, DocKind::Shared, DocKind::Journal];
+    pub const ALL: [DocKind; 4] = [
+        DocKind::Agreement,
+        DocKind::Checkins,
+        DocKind::Shared,
+        DocKind::Journal,
+    ];
 
     /// The name the document id is derived from; also what the CLI accepts.
     pub fn name(self) -> &'static str {
@@ -46,11 +51,14 @@ impl DocKind {
     }
 
     pub fn parse(name: &str) -> Result<Self> {
-        DocKind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
-            CoreError::InvalidInput(format!(
-                "unknown document {name:?}; use one of: agreement, journal, checkins, shared"
-            ))
-        })
+        DocKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                CoreError::InvalidInput(format!(
+                    "unknown document {name:?}; use one of: agreement, journal, checkins, shared"
+                ))
+            })
     }
 
     pub fn audience(self) -> Audience {
@@ -91,19 +99,23 @@ impl DocKind {
 /// The same first change on every device: actor of 16 zero bytes, time 0, the root maps.
 pub fn genesis(kind: DocKind) -> Automerge {
     let mut doc = Automerge::new().with_actor(ActorId::from([0u8; 16]));
-    let created: std::result::Result<_, automerge::transaction::Failure<automerge::AutomergeError>> =
-        doc.transact_with(
-            |_| CommitOptions::default().with_time(0),
-            |tx| {
-                for root in kind.roots() {
-                    tx.put_object(ROOT, *root, ObjType::Map)?;
-                }
-                Ok(())
-            },
-        );
+    let created: std::result::Result<
+        _,
+        automerge::transaction::Failure<automerge::AutomergeError>,
+    > = doc.transact_with(
+        |_| CommitOptions::default().with_time(0),
+        |tx| {
+            for root in kind.roots() {
+                tx.put_object(ROOT, *root, ObjType::Map)?;
+            }
+            Ok(())
+        },
+    );
     // Creating maps in an empty document cannot fail; the tests below pin the exact bytes.
     #[allow(clippy::expect_used)]
-    created.map_err(|f| f.error).expect("genesis of an empty document");
+    created
+        .map_err(|f| f.error)
+        .expect("genesis of an empty document");
     doc
 }
 
@@ -111,7 +123,9 @@ pub fn genesis(kind: DocKind) -> Automerge {
 pub fn root_map(doc: &impl autosurgeon::ReadDoc, key: &str) -> Result<automerge::ObjId> {
     match doc.get(&ROOT, key) {
         Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Ok(id),
-        _ => Err(CoreError::InvalidChange(format!("the document has no {key} map"))),
+        _ => Err(CoreError::InvalidChange(format!(
+            "the document has no {key} map"
+        ))),
     }
 }
 
@@ -128,7 +142,9 @@ pub fn apply_remote_changes(doc: &mut Automerge, plaintexts: &[Vec<u8>]) -> Resu
         let change = Change::try_from(bytes.as_slice())
             .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
         if change.raw_bytes().len() != bytes.len() {
-            return Err(CoreError::InvalidChange("extra bytes after the change".into()));
+            return Err(CoreError::InvalidChange(
+                "extra bytes after the change".into(),
+            ));
         }
         if doc.get_change_by_hash(&change.hash()).is_none() && !hashes.contains(&change.hash()) {
             hashes.push(change.hash());
@@ -136,7 +152,8 @@ pub fn apply_remote_changes(doc: &mut Automerge, plaintexts: &[Vec<u8>]) -> Resu
         }
     }
     let stored: Vec<Vec<u8>> = fresh.iter().map(|c| c.raw_bytes().to_vec()).collect();
-    doc.apply_changes(fresh).map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+    doc.apply_changes(fresh)
+        .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
     if let Some(missing) = hashes.iter().find(|h| doc.get_change_by_hash(h).is_none()) {
         return Err(CoreError::InvalidChange(format!(
             "change {missing} depends on changes this device has not received"
@@ -168,17 +185,30 @@ mod tests {
             .transact(|tx| tx.put(&entries, "k", "v"))
             .map_err(|f| f.error)
             .expect("edit");
-        let change = source.get_last_local_change().expect("change").raw_bytes().to_vec();
+        let change = source
+            .get_last_local_change()
+            .expect("change")
+            .raw_bytes()
+            .to_vec();
 
         let mut target = genesis(DocKind::Journal);
-        for garbage in [b"not automerge".to_vec(), vec![], [change.clone(), b"x".to_vec()].concat()] {
+        for garbage in [
+            b"not automerge".to_vec(),
+            vec![],
+            [change.clone(), b"x".to_vec()].concat(),
+        ] {
             let mut copy = target.clone();
             assert!(apply_remote_changes(&mut copy, &[garbage]).is_err());
         }
-        let stored = apply_remote_changes(&mut target, std::slice::from_ref(&change)).expect("apply");
+        let stored =
+            apply_remote_changes(&mut target, std::slice::from_ref(&change)).expect("apply");
         assert_eq!(stored.len(), 1);
         assert_eq!(target.get_heads(), source.get_heads());
-        assert!(apply_remote_changes(&mut target, &[change]).expect("again").is_empty());
+        assert!(
+            apply_remote_changes(&mut target, &[change])
+                .expect("again")
+                .is_empty()
+        );
     }
 
     #[test]
@@ -188,8 +218,17 @@ mod tests {
         let entries = root_map(&source, "entries").expect("root");
         let mut changes = Vec::new();
         for i in 0..2 {
-            source.transact(|tx| tx.put(&entries, "k", i)).map_err(|f| f.error).expect("edit");
-            changes.push(source.get_last_local_change().expect("change").raw_bytes().to_vec());
+            source
+                .transact(|tx| tx.put(&entries, "k", i))
+                .map_err(|f| f.error)
+                .expect("edit");
+            changes.push(
+                source
+                    .get_last_local_change()
+                    .expect("change")
+                    .raw_bytes()
+                    .to_vec(),
+            );
         }
         let mut target = genesis(DocKind::Journal);
         assert!(apply_remote_changes(&mut target, &changes[1..]).is_err());

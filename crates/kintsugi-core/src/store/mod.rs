@@ -45,7 +45,10 @@ impl LocalStore {
     /// Opens (or creates) the store in `dir`, readable by this user only.
     pub fn open(dir: &Path) -> Result<Self> {
         create_private_dir(dir)?;
-        let db = sled::Config::new().path(dir.join("store")).open().map_err(|e| open_error(dir, e))?;
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .open()
+            .map_err(|e| open_error(dir, e))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_error(dir, e));
         Ok(Self {
             meta: tree("meta")?,
@@ -65,17 +68,25 @@ impl LocalStore {
     pub fn identity(&self) -> Result<Option<IdentityRecord>> {
         match self.meta.get(IDENTITY_KEY).map_err(|e| self.damaged(e))? {
             None => Ok(None),
-            Some(bytes) => IdentityRecord::decode(&*bytes).map(Some).map_err(|e| self.damaged(e)),
+            Some(bytes) => IdentityRecord::decode(&*bytes)
+                .map(Some)
+                .map_err(|e| self.damaged(e)),
         }
     }
 
     pub fn save_identity(&self, identity: &IdentityRecord) -> Result<()> {
-        self.meta.insert(IDENTITY_KEY, identity.encode_to_vec()).map_err(|e| self.damaged(e))?;
+        self.meta
+            .insert(IDENTITY_KEY, identity.encode_to_vec())
+            .map_err(|e| self.damaged(e))?;
         self.flush()
     }
 
     pub fn load_doc(&self, doc: DocId) -> Result<StoredDoc> {
-        let saved = self.docs.get(doc.as_bytes()).map_err(|e| self.damaged(e))?.map(|v| v.to_vec());
+        let saved = self
+            .docs
+            .get(doc.as_bytes())
+            .map_err(|e| self.damaged(e))?
+            .map(|v| v.to_vec());
         let changes = self
             .changes
             .scan_prefix(doc.as_bytes())
@@ -95,21 +106,24 @@ impl LocalStore {
         seal: impl Fn(u64) -> kintsugi_proto::v1::Envelope,
     ) -> Result<u64> {
         let change_key = self.change_key(doc)?;
-        let result = (&self.meta, &self.changes, &self.outbox).transaction(|(meta, changes, outbox)| {
-            let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
-                Some(v) => decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?,
-                None => 1,
-            };
-            meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
-            changes.insert(change_key.as_slice(), change)?;
-            let record = OutboxRecord {
-                doc_id: doc.as_bytes().to_vec(),
-                audience,
-                envelope: Some(seal(seq)),
-            };
-            outbox.insert(&seq.to_be_bytes(), record.encode_to_vec())?;
-            Ok(seq)
-        });
+        let result =
+            (&self.meta, &self.changes, &self.outbox).transaction(|(meta, changes, outbox)| {
+                let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
+                    Some(v) => {
+                        decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?
+                    }
+                    None => 1,
+                };
+                meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
+                changes.insert(change_key.as_slice(), change)?;
+                let record = OutboxRecord {
+                    doc_id: doc.as_bytes().to_vec(),
+                    audience,
+                    envelope: Some(seal(seq)),
+                };
+                outbox.insert(&seq.to_be_bytes(), record.encode_to_vec())?;
+                Ok(seq)
+            });
         let seq = self.finish(result)?;
         self.flush()?;
         Ok(seq)
@@ -119,7 +133,9 @@ impl LocalStore {
     pub fn reserve_client_seq(&self) -> Result<u64> {
         let result = self.meta.transaction(|meta| {
             let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
-                Some(v) => decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?,
+                Some(v) => {
+                    decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?
+                }
                 None => 1,
             };
             meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
@@ -161,7 +177,11 @@ impl LocalStore {
 
     /// The highest server sequence number applied for `doc`.
     pub fn cursor(&self, doc: DocId) -> Result<u64> {
-        match self.cursors.get(doc.as_bytes()).map_err(|e| self.damaged(e))? {
+        match self
+            .cursors
+            .get(doc.as_bytes())
+            .map_err(|e| self.damaged(e))?
+        {
             None => Ok(0),
             Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("cursor")),
         }
@@ -169,7 +189,10 @@ impl LocalStore {
 
     /// Stores pulled changes and the new cursor together.
     pub fn apply_pulled(&self, doc: DocId, new_changes: &[Vec<u8>], cursor: u64) -> Result<()> {
-        let keys = new_changes.iter().map(|_| self.change_key(doc)).collect::<Result<Vec<_>>>()?;
+        let keys = new_changes
+            .iter()
+            .map(|_| self.change_key(doc))
+            .collect::<Result<Vec<_>>>()?;
         let result = (&self.changes, &self.cursors).transaction(|(changes, cursors)| {
             for (key, change) in keys.iter().zip(new_changes) {
                 changes.insert(key.as_slice(), change.as_slice())?;
@@ -190,30 +213,37 @@ impl LocalStore {
         included_change_keys: &[Vec<u8>],
         cursor: Option<u64>,
     ) -> Result<()> {
-        let result = (&self.docs, &self.changes, &self.cursors).transaction(|(docs, changes, cursors)| {
-            docs.insert(doc.as_bytes(), saved)?;
-            for key in included_change_keys {
-                changes.remove(key.as_slice())?;
-            }
-            if let Some(cursor) = cursor {
-                cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
-            }
-            Ok(())
-        });
+        let result =
+            (&self.docs, &self.changes, &self.cursors).transaction(|(docs, changes, cursors)| {
+                docs.insert(doc.as_bytes(), saved)?;
+                for key in included_change_keys {
+                    changes.remove(key.as_slice())?;
+                }
+                if let Some(cursor) = cursor {
+                    cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
+                }
+                Ok(())
+            });
         self.finish(result)?;
         self.flush()
     }
 
     /// The `covers_seq` of the last snapshot this device gave the server for `doc`.
     pub fn last_snapshot(&self, doc: DocId) -> Result<u64> {
-        match self.meta.get(snapshot_key(doc)).map_err(|e| self.damaged(e))? {
+        match self
+            .meta
+            .get(snapshot_key(doc))
+            .map_err(|e| self.damaged(e))?
+        {
             None => Ok(0),
             Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("snapshot mark")),
         }
     }
 
     pub fn set_last_snapshot(&self, doc: DocId, covers_seq: u64) -> Result<()> {
-        self.meta.insert(snapshot_key(doc), &covers_seq.to_be_bytes()).map_err(|e| self.damaged(e))?;
+        self.meta
+            .insert(snapshot_key(doc), &covers_seq.to_be_bytes())
+            .map_err(|e| self.damaged(e))?;
         self.flush()
     }
 
@@ -240,7 +270,10 @@ impl LocalStore {
     }
 
     fn io(&self, e: sled::Error) -> CoreError {
-        CoreError::LocalIo { dir: self.dir.clone(), reason: e.to_string() }
+        CoreError::LocalIo {
+            dir: self.dir.clone(),
+            reason: e.to_string(),
+        }
     }
 }
 
@@ -265,13 +298,19 @@ fn open_error(dir: &Path, e: sled::Error) -> CoreError {
         {
             CoreError::Busy(dir.to_path_buf())
         }
-        sled::Error::Io(io) => CoreError::LocalIo { dir: dir.to_path_buf(), reason: io.to_string() },
+        sled::Error::Io(io) => CoreError::LocalIo {
+            dir: dir.to_path_buf(),
+            reason: io.to_string(),
+        },
         other => CoreError::damaged(dir, other),
     }
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let io = |e: std::io::Error| CoreError::LocalIo { dir: dir.to_path_buf(), reason: e.to_string() };
+    let io = |e: std::io::Error| CoreError::LocalIo {
+        dir: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
     #[cfg(unix)]
     {
@@ -287,7 +326,10 @@ mod tests {
     use kintsugi_proto::v1::Envelope;
 
     fn envelope(seq: u64) -> Envelope {
-        Envelope { client_seq: seq, ..Default::default() }
+        Envelope {
+            client_seq: seq,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -295,13 +337,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalStore::open(dir.path()).expect("open");
         let doc = DocId([1; 16]);
-        assert_eq!(store.commit_local_change(doc, b"c1", 1, envelope).expect("c1"), 1);
-        assert_eq!(store.commit_local_change(doc, b"c2", 1, envelope).expect("c2"), 2);
+        assert_eq!(
+            store
+                .commit_local_change(doc, b"c1", 1, envelope)
+                .expect("c1"),
+            1
+        );
+        assert_eq!(
+            store
+                .commit_local_change(doc, b"c2", 1, envelope)
+                .expect("c2"),
+            2
+        );
         let outbox = store.outbox().expect("outbox");
-        assert_eq!(outbox.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            outbox.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(outbox[1].1.envelope.as_ref().map(|e| e.client_seq), Some(2));
         let stored = store.load_doc(doc).expect("load");
-        assert_eq!(stored.changes.iter().map(|(_, c)| c.as_slice()).collect::<Vec<_>>(), [b"c1", b"c2"]);
+        assert_eq!(
+            stored
+                .changes
+                .iter()
+                .map(|(_, c)| c.as_slice())
+                .collect::<Vec<_>>(),
+            [b"c1", b"c2"]
+        );
         store.remove_from_outbox(&[1]).expect("remove");
         assert_eq!(store.outbox_len(), 1);
     }
@@ -313,7 +375,10 @@ mod tests {
         {
             let store = LocalStore::open(dir.path()).expect("open");
             store.apply_pulled(doc, &[b"x".to_vec()], 9).expect("apply");
-            assert!(matches!(LocalStore::open(dir.path()), Err(CoreError::Busy(_))));
+            assert!(matches!(
+                LocalStore::open(dir.path()),
+                Err(CoreError::Busy(_))
+            ));
         }
         let store = LocalStore::open(dir.path()).expect("reopen");
         assert_eq!(store.cursor(doc).expect("cursor"), 9);

@@ -24,7 +24,9 @@ pub struct BearerToken(MetadataValue<Ascii>);
 
 impl Interceptor for BearerToken {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request.metadata_mut().insert(kintsugi_proto::AUTHORIZATION, self.0.clone());
+        request
+            .metadata_mut()
+            .insert(kintsugi_proto::AUTHORIZATION, self.0.clone());
         Ok(request)
     }
 }
@@ -49,7 +51,10 @@ impl Connection {
         } else {
             endpoint.timeout(Duration::from_secs(30))
         };
-        let channel = endpoint.connect().await.map_err(|e| transport_error(url, &e))?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| transport_error(url, &e))?;
         let value: MetadataValue<Ascii> = format!("Bearer {token}")
             .parse()
             .map_err(|_| CoreError::Protocol("the stored device token is not valid text".into()))?;
@@ -84,10 +89,16 @@ impl Connection {
 
 /// Checks the server URL: plain `http://` is allowed to this machine only.
 pub fn check_url(url: &str) -> Result<()> {
-    let uri: tonic::codegen::http::Uri = url
-        .parse()
-        .map_err(|_| CoreError::InvalidInput(format!("{url} is not a server URL like https://sync.example.org")))?;
-    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let uri: tonic::codegen::http::Uri = url.parse().map_err(|_| {
+        CoreError::InvalidInput(format!(
+            "{url} is not a server URL like https://sync.example.org"
+        ))
+    })?;
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     match uri.scheme_str() {
         Some("http") => {
             let loopback = host == "localhost"
@@ -124,7 +135,10 @@ fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
         reason = cause.to_string();
         source = cause.source();
     }
-    CoreError::Unreachable { url: url.to_string(), reason }
+    CoreError::Unreachable {
+        url: url.to_string(),
+        reason,
+    }
 }
 
 /// Maps a gRPC status to the error a person sees.
@@ -134,12 +148,21 @@ pub fn status_error(url: &str, status: Status) -> CoreError {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
             if message.is_empty() || status.code() != Code::Unknown =>
         {
-            let reason = if message.is_empty() { status.code().description().to_string() } else { message };
-            CoreError::Unreachable { url: url.to_string(), reason }
+            let reason = if message.is_empty() {
+                status.code().description().to_string()
+            } else {
+                message
+            };
+            CoreError::Unreachable {
+                url: url.to_string(),
+                reason,
+            }
         }
         Code::Unauthenticated => CoreError::Unauthenticated(message),
         Code::PermissionDenied => CoreError::PermissionDenied(message),
-        Code::InvalidArgument | Code::OutOfRange => CoreError::InvalidInput(format!("the server refused the request: {message}")),
+        Code::InvalidArgument | Code::OutOfRange => {
+            CoreError::InvalidInput(format!("the server refused the request: {message}"))
+        }
         _ => CoreError::Server(message),
     }
 }

@@ -16,6 +16,9 @@ const PUSH_BATCH: usize = 500;
 /// Envelopes per pull page.
 const PULL_PAGE: u32 = 1000;
 
+/// A document's audience and its pending envelopes with their client sequence numbers.
+type OutboxBatch = (i32, Vec<(u64, Envelope)>);
+
 /// What one sync did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SyncReport {
@@ -47,12 +50,16 @@ impl Device {
 
     /// Pushes the outbox, document by document, oldest first; returns how many were acknowledged.
     pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<usize> {
-        let mut by_doc: BTreeMap<Vec<u8>, (i32, Vec<(u64, Envelope)>)> = BTreeMap::new();
+        let mut by_doc: BTreeMap<Vec<u8>, OutboxBatch> = BTreeMap::new();
         for (seq, record) in self.store.outbox()? {
             let envelope = record
                 .envelope
                 .ok_or_else(|| CoreError::damaged(self.dir(), "outbox entry without envelope"))?;
-            by_doc.entry(record.doc_id).or_insert((record.audience, Vec::new())).1.push((seq, envelope));
+            by_doc
+                .entry(record.doc_id)
+                .or_insert((record.audience, Vec::new()))
+                .1
+                .push((seq, envelope));
         }
         let mut pushed = 0;
         for (doc_id, (audience, entries)) in by_doc {
@@ -62,9 +69,16 @@ impl Device {
                     audience,
                     envelopes: batch.iter().map(|(_, e)| e.clone()).collect(),
                 };
-                let response = conn.sync.push(request).await.map_err(|s| conn.error(s))?.into_inner();
+                let response = conn
+                    .sync
+                    .push(request)
+                    .await
+                    .map_err(|s| conn.error(s))?
+                    .into_inner();
                 if response.server_seqs.len() != batch.len() {
-                    return Err(CoreError::Protocol("push acknowledged a different number of changes".into()));
+                    return Err(CoreError::Protocol(
+                        "push acknowledged a different number of changes".into(),
+                    ));
                 }
                 let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
                 self.store.remove_from_outbox(&seqs)?;
@@ -81,8 +95,17 @@ impl Device {
         let mut applied = 0;
         loop {
             let after_seq = self.store.cursor(doc_id)?;
-            let request = PullRequest { doc_id: doc_id.as_bytes().to_vec(), after_seq, limit: PULL_PAGE };
-            let page = conn.sync.pull(request).await.map_err(|s| conn.error(s))?.into_inner();
+            let request = PullRequest {
+                doc_id: doc_id.as_bytes().to_vec(),
+                after_seq,
+                limit: PULL_PAGE,
+            };
+            let page = conn
+                .sync
+                .pull(request)
+                .await
+                .map_err(|s| conn.error(s))?
+                .into_inner();
             applied += self.apply_page(kind, page.snapshot, &page.envelopes)?;
             if !page.more || page.envelopes.is_empty() {
                 return Ok(applied);
@@ -117,12 +140,16 @@ impl Device {
         let mut previous = cursor;
         for envelope in &fresh {
             if envelope.server_seq <= previous {
-                return Err(CoreError::Protocol("the server sent envelopes out of order".into()));
+                return Err(CoreError::Protocol(
+                    "the server sent envelopes out of order".into(),
+                ));
             }
             previous = envelope.server_seq;
             let (ctx, plaintext) = open(&key, self.identity.space, doc_id, envelope)?;
             if ctx.kind != EnvelopeKind::Change {
-                return Err(CoreError::Tampered("a snapshot was sent as a change".into()));
+                return Err(CoreError::Tampered(
+                    "a snapshot was sent as a change".into(),
+                ));
             }
             if ctx.device != self.identity.device {
                 applied += 1;
@@ -131,7 +158,8 @@ impl Device {
         }
         let mut doc = self.load(kind)?.doc;
         let new_changes = apply_remote_changes(&mut doc, &plaintexts)?;
-        self.store.apply_pulled(doc_id, &new_changes, last.server_seq)?;
+        self.store
+            .apply_pulled(doc_id, &new_changes, last.server_seq)?;
         Ok(applied)
     }
 }

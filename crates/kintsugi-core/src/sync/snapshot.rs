@@ -36,9 +36,16 @@ impl Device {
             .as_ref()
             .ok_or_else(|| CoreError::Protocol("a snapshot without an envelope".into()))?;
         let doc_id = kind.id(&self.identity.keys);
-        let (ctx, plaintext) = open(&kind.key(&self.identity.keys), self.identity.space, doc_id, envelope)?;
+        let (ctx, plaintext) = open(
+            &kind.key(&self.identity.keys),
+            self.identity.space,
+            doc_id,
+            envelope,
+        )?;
         if ctx.kind != EnvelopeKind::Snapshot {
-            return Err(CoreError::Tampered("a change was sent as a snapshot".into()));
+            return Err(CoreError::Tampered(
+                "a change was sent as a snapshot".into(),
+            ));
         }
         let payload = SnapshotPayload::decode(plaintext.as_slice())
             .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
@@ -58,11 +65,20 @@ impl Device {
             .doc
             .merge(&mut remote)
             .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
-        self.store.replace_doc(doc_id, &loaded.doc.save(), &loaded.change_keys, Some(snapshot.covers_seq))
+        self.store.replace_doc(
+            doc_id,
+            &loaded.doc.save(),
+            &loaded.change_keys,
+            Some(snapshot.covers_seq),
+        )
     }
 
     /// Offers the server a snapshot when the log grew enough since the last one this device sent.
-    pub(crate) async fn maybe_put_snapshot(&self, conn: &mut Connection, kind: DocKind) -> Result<()> {
+    pub(crate) async fn maybe_put_snapshot(
+        &self,
+        conn: &mut Connection,
+        kind: DocKind,
+    ) -> Result<()> {
         let doc_id = kind.id(&self.identity.keys);
         let covers_seq = self.store.cursor(doc_id)?;
         let last = self.store.last_snapshot(doc_id)?;
@@ -73,7 +89,12 @@ impl Device {
     }
 
     /// Seals the whole document and hands it to the server as covering the log to `covers_seq`.
-    pub(crate) async fn put_snapshot(&self, conn: &mut Connection, kind: DocKind, covers_seq: u64) -> Result<()> {
+    pub(crate) async fn put_snapshot(
+        &self,
+        conn: &mut Connection,
+        kind: DocKind,
+        covers_seq: u64,
+    ) -> Result<()> {
         let doc_id = kind.id(&self.identity.keys);
         let doc = self.load(kind)?.doc;
         let payload = SnapshotPayload {
@@ -87,9 +108,20 @@ impl Device {
             client_seq: self.store.reserve_client_seq()?,
             kind: EnvelopeKind::Snapshot,
         };
-        let envelope = seal(&kind.key(&self.identity.keys), &ctx, &payload.encode_to_vec());
-        let request = PutSnapshotRequest { doc_id: doc_id.as_bytes().to_vec(), covers_seq, envelope: Some(envelope) };
-        conn.sync.put_snapshot(request).await.map_err(|s| conn.error(s))?;
+        let envelope = seal(
+            &kind.key(&self.identity.keys),
+            &ctx,
+            &payload.encode_to_vec(),
+        );
+        let request = PutSnapshotRequest {
+            doc_id: doc_id.as_bytes().to_vec(),
+            covers_seq,
+            envelope: Some(envelope),
+        };
+        conn.sync
+            .put_snapshot(request)
+            .await
+            .map_err(|s| conn.error(s))?;
         self.store.set_last_snapshot(doc_id, covers_seq)
     }
 }

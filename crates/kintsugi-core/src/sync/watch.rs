@@ -44,7 +44,9 @@ struct Backoff {
 
 impl Backoff {
     fn new() -> Self {
-        Self { ceiling: FIRST_RETRY }
+        Self {
+            ceiling: FIRST_RETRY,
+        }
     }
 
     fn reset(&mut self) {
@@ -99,12 +101,16 @@ impl Device {
     ) -> Result<()> {
         let report = self.sync().await?;
         on_event(WatchEvent::Synced(report));
-        let mut conn = Connection::open(&self.identity.server_url, &self.identity.token, true).await?;
+        let mut conn =
+            Connection::open(&self.identity.server_url, &self.identity.token, true).await?;
         let cursors = DocKind::ALL
             .into_iter()
             .map(|kind| {
                 let doc = kind.id(&self.identity.keys);
-                Ok(DocCursor { doc_id: doc.as_bytes().to_vec(), after_seq: self.store.cursor(doc)? })
+                Ok(DocCursor {
+                    doc_id: doc.as_bytes().to_vec(),
+                    after_seq: self.store.cursor(doc)?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut stream = conn
