@@ -155,15 +155,23 @@ impl Device {
 
     /// Runs `f` as one Automerge transaction and stores its change with a sealed outbox entry.
     /// Validation errors from `f` roll the transaction back and write nothing.
+    /// `describe` says what changed, from `f`'s result; the message travels encrypted inside the
+    /// change and `history` shows it.
     pub(crate) fn edit<T>(
         &self,
         kind: DocKind,
+        describe: impl FnOnce(&T) -> String,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
         let mut doc = self.load(kind)?.doc;
         let now = self.now();
+        let options = |result: &T| {
+            CommitOptions::default()
+                .with_time(now)
+                .with_message(describe(result))
+        };
         let success = doc
-            .transact_with(|_| CommitOptions::default().with_time(now), f)
+            .transact_with(options, f)
             .map_err(|failure| failure.error)?;
         let Some(hash) = success.hash else {
             return Ok(success.result);

@@ -36,7 +36,8 @@ impl Device {
         let category = category.trim();
         let id = new_entry_id();
         let (member, now) = (self.identity.member_key(), self.now());
-        self.edit(DocKind::Agreement, |tx| {
+        let describe = |_: &()| format!("proposed boundary {id}");
+        self.edit(DocKind::Agreement, describe, |tx| {
             agreement::add(tx, &id, &text, category, &member, now)
         })?;
         Ok(id)
@@ -46,31 +47,43 @@ impl Device {
     pub fn edit_boundary(&self, id: &str, text: &str) -> Result<String> {
         let text = agreement::check_text(text)?;
         let (member, now) = (self.identity.member_key(), self.now());
-        self.edit(DocKind::Agreement, |tx| {
-            let id = agreement::resolve_id(tx, id)?;
-            agreement::edit(tx, &id, &text, &member, now)?;
-            Ok(id)
-        })
+        self.edit(
+            DocKind::Agreement,
+            |id: &String| format!("edited boundary {id}"),
+            |tx| {
+                let id = agreement::resolve_id(tx, id)?;
+                agreement::edit(tx, &id, &text, &member, now)?;
+                Ok(id)
+            },
+        )
     }
 
     /// Approves a boundary's current text.
     pub fn approve_boundary(&self, id: &str) -> Result<String> {
         let (member, now) = (self.identity.member_key(), self.now());
-        self.edit(DocKind::Agreement, |tx| {
-            let id = agreement::resolve_id(tx, id)?;
-            agreement::approve(tx, &id, &member, now)?;
-            Ok(id)
-        })
+        self.edit(
+            DocKind::Agreement,
+            |id: &String| format!("approved boundary {id}"),
+            |tx| {
+                let id = agreement::resolve_id(tx, id)?;
+                agreement::approve(tx, &id, &member, now)?;
+                Ok(id)
+            },
+        )
     }
 
     /// Retires a boundary: kept and shown, never deleted.
     pub fn retire_boundary(&self, id: &str) -> Result<String> {
         let now = self.now();
-        self.edit(DocKind::Agreement, |tx| {
-            let id = agreement::resolve_id(tx, id)?;
-            agreement::retire(tx, &id, now)?;
-            Ok(id)
-        })
+        self.edit(
+            DocKind::Agreement,
+            |id: &String| format!("retired boundary {id}"),
+            |tx| {
+                let id = agreement::resolve_id(tx, id)?;
+                agreement::retire(tx, &id, now)?;
+                Ok(id)
+            },
+        )
     }
 
     pub fn boundaries(&self) -> Result<Vec<BoundaryView>> {
@@ -106,7 +119,11 @@ impl Device {
             created_at: self.now(),
             shared_at: None,
         };
-        self.edit(DocKind::Journal, |tx| journal::write(tx, &id, &entry))?;
+        self.edit(
+            DocKind::Journal,
+            |_: &()| format!("wrote entry {id}"),
+            |tx| journal::write(tx, &id, &entry),
+        )?;
         Ok(id)
     }
 

@@ -162,16 +162,28 @@ impl Device {
             clock,
             changed: Default::default(),
         };
-        if new_member {
-            let (member, name, now) = (
-                device.identity.member_key(),
-                device.identity.member_name.clone(),
-                device.now(),
-            );
-            device.edit(DocKind::Agreement, |tx| {
-                agreement::add_member(tx, &member, &name, now)
-            })?;
-        }
+        let id = &device.identity;
+        let (member, device_id, name, now) = (
+            id.member_key(),
+            id.device.to_string(),
+            id.member_name.clone(),
+            device.now(),
+        );
+        let message = if new_member {
+            format!("{name} joined")
+        } else {
+            format!("{name} linked a device")
+        };
+        device.edit(
+            DocKind::Agreement,
+            |_: &()| message,
+            |tx| {
+                if new_member {
+                    agreement::add_member(tx, &member, &name, now)?;
+                }
+                agreement::add_device(tx, &device_id, &member)
+            },
+        )?;
         Ok(device)
     }
 

@@ -154,6 +154,25 @@ pub fn add_member(tx: &mut impl Doc, member: &str, name: &str, now: i64) -> Resu
     .map_err(reconcile_error)
 }
 
+/// Records which member a device (its Automerge actor) belongs to, for `history`.
+pub fn add_device(tx: &mut impl Doc, device: &str, member: &str) -> Result<()> {
+    let devices = root_map(tx, "devices")?;
+    tx.put(&devices, device, member)
+        .map_err(|e| CoreError::InvalidChange(e.to_string()))
+}
+
+/// Member names by member id.
+pub fn member_names(doc: &impl ReadDoc) -> Result<HashMap<String, String>> {
+    let members: HashMap<String, Member> =
+        hydrate_prop(doc, automerge::ROOT, "members").map_err(hydrate_error)?;
+    Ok(members.into_iter().map(|(id, m)| (id, m.name)).collect())
+}
+
+/// Member ids by device id.
+pub fn device_members(doc: &impl ReadDoc) -> Result<HashMap<String, String>> {
+    hydrate_prop(doc, automerge::ROOT, "devices").map_err(hydrate_error)
+}
+
 /// Every boundary, oldest first, with derived status and names.
 pub fn list(doc: &impl ReadDoc) -> Result<Vec<BoundaryView>> {
     let boundaries: HashMap<String, Boundary> =

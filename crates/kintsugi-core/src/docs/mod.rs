@@ -88,7 +88,7 @@ impl DocKind {
     /// The root maps the genesis change creates. Fixed forever: see the module docs.
     fn roots(self) -> &'static [&'static str] {
         match self {
-            DocKind::Agreement => &["boundaries", "members"],
+            DocKind::Agreement => &["boundaries", "members", "devices"],
             DocKind::Checkins => &["checkins", "therapy"],
             DocKind::Shared => &["entries"],
             DocKind::Journal => &["entries"],
