@@ -40,6 +40,26 @@ pub enum Command {
     /// Your private journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Journal entries either partner shared.
+    #[command(subcommand)]
+    Shared(SharedCommand),
+    /// Your weekly check-in: trust, honest conversations, closeness, forgiveness.
+    Checkin(CheckinArgs),
+    /// Couples-therapy sessions.
+    #[command(subcommand)]
+    Therapy(TherapyCommand),
+    /// How each of you is doing over the weeks, against typical recovery ranges.
+    Progress {
+        /// Also draw the chart to this file (.svg or .png).
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
+    },
+    /// Who changed what and when in a document.
+    History {
+        /// agreement (the default), journal, checkins or shared
+        #[arg(default_value = "agreement")]
+        doc: String,
+    },
     /// Push your changes and pull your partner's.
     Sync {
         /// Stay connected and sync live until interrupted.
@@ -134,6 +154,52 @@ pub enum JournalCommand {
         tags: Vec<String>,
     },
     /// Your entries.
+    List,
+    /// Share one entry with your partner; the rest of your journal stays private.
+    Share { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SharedCommand {
+    /// The journal entries either of you shared.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckinArgs {
+    /// The ISO week, e.g. 2026-W40 (default: this week). A second check-in replaces the first.
+    #[arg(long)]
+    pub week: Option<String>,
+    /// How much you trust your partner this week, 1-10.
+    #[arg(long)]
+    pub trust: i64,
+    /// Honest conversations about the relationship this week.
+    #[arg(long)]
+    pub conversations: i64,
+    /// Emotional closeness, 1-10.
+    #[arg(long)]
+    pub closeness: Option<i64>,
+    /// Forgiveness, 1-10.
+    #[arg(long)]
+    pub forgiveness: Option<i64>,
+    #[arg(long, default_value = "")]
+    pub note: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TherapyCommand {
+    /// Log a session.
+    Log {
+        /// The session's date, e.g. 2026-01-08 (default: today).
+        #[arg(long)]
+        date: Option<String>,
+        /// A partner who attended; repeat for both (default: both).
+        #[arg(long = "attended")]
+        attended: Vec<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Every session logged.
     List,
 }
 

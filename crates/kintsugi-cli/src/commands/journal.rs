@@ -12,6 +12,12 @@ pub fn run(device: &Device, command: JournalCommand, out: Output) -> anyhow::Res
             let id = device.write_journal(&text, mood, &tags)?;
             out.print(&json!({ "id": id }), || id.clone())
         }
+        JournalCommand::Share { id } => {
+            let id = device.share_journal(&id)?;
+            out.print(&json!({ "id": id, "shared": true }), || {
+                format!("shared {id}: your partner can read this entry after you sync; the rest stays private")
+            })
+        }
         JournalCommand::List => {
             let entries = device.journal()?;
             let value: Vec<serde_json::Value> = entries

@@ -1,12 +1,16 @@
 //! One file per subcommand; this module dispatches to them and holds what they share.
 
 mod boundary;
+mod chart;
+mod checkin;
 mod demo;
 mod devices;
 mod enrol;
 mod export;
+mod history;
 mod invite;
 mod journal;
+mod progress;
 mod serve;
 mod sync;
 
@@ -29,6 +33,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invite(args) => invite::run(&open(home)?, args, out).await,
         Command::Boundary(command) => boundary::run(&open(home)?, command, out),
         Command::Journal(command) => journal::run(&open(home)?, command, out),
+        Command::Shared(_) => checkin::shared_list(&open(home)?, out),
+        Command::Checkin(args) => checkin::check_in(&open(home)?, args, out),
+        Command::Therapy(command) => checkin::therapy(&open(home)?, command, out),
+        Command::Progress { chart } => progress::run(&open(home)?, chart.as_deref(), out),
+        Command::History { doc } => history::run(&open(home)?, &doc, out),
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
         Command::Revoke { device } => devices::revoke(&open(home)?, &device, out).await,

@@ -4,6 +4,7 @@
 //! change, sealed envelope and outbox entry are written in one sled transaction; nothing here
 //! needs the network, so every edit works offline and syncs later.
 
+mod domain;
 mod identity;
 mod ops;
 pub mod pairing;
@@ -19,6 +20,7 @@ use crate::docs::{DocKind, genesis};
 use crate::envelope::{EnvelopeContext, seal};
 use crate::error::{CoreError, Result};
 use crate::store::LocalStore;
+pub use domain::HistoryEntry;
 pub use identity::Identity;
 pub use ops::DeviceView;
 

@@ -24,7 +24,7 @@ pub struct DeviceView {
 }
 
 /// A short random id for a new entry: 12 hex characters.
-fn new_entry_id() -> String {
+pub(crate) fn new_entry_id() -> String {
     let bytes: [u8; 6] = rand::random();
     data_encoding::HEXLOWER.encode(&bytes)
 }

@@ -13,7 +13,7 @@ use autosurgeon::{Doc, ReadDoc};
 use autosurgeon::{Hydrate, Reconcile, Text, hydrate_prop, reconcile_prop};
 use serde::Serialize;
 
-use crate::docs::root_map;
+use crate::docs::{resolve_key, root_map};
 use crate::error::{CoreError, Result};
 
 /// Longest boundary text accepted, in characters.
@@ -230,29 +230,7 @@ pub fn status(boundary: &Boundary, members: &HashMap<String, Member>) -> Status 
 
 /// Resolves a full id or a unique prefix of one, as people type them.
 pub fn resolve_id(doc: &impl ReadDoc, typed: &str) -> Result<String> {
-    let boundaries = root_map(doc, "boundaries")?;
-    let unknown = || CoreError::UnknownId {
-        what: "boundary",
-        id: typed.to_string(),
-        list: "boundary list",
-    };
-    let typed = typed.trim();
-    if typed.is_empty() {
-        return Err(unknown());
-    }
-    let matches: Vec<String> = doc
-        .map_range(&boundaries, ..)
-        .map(|item| item.key.to_string())
-        .filter(|k| k.starts_with(typed))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(unknown()),
-        _ if matches.iter().any(|m| m == typed) => Ok(typed.to_string()),
-        _ => Err(CoreError::InvalidInput(format!(
-            "{typed} matches several boundaries; type more of the id"
-        ))),
-    }
+    resolve_key(doc, "boundaries", typed, "boundary", "boundary list")
 }
 
 fn read_boundary(doc: &impl ReadDoc, id: &str) -> Result<Boundary> {

@@ -66,6 +66,34 @@ pub fn write(tx: &mut impl Doc, id: &str, entry: &Entry) -> Result<()> {
     reconcile_prop(tx, &entries, id, entry).map_err(reconcile_error)
 }
 
+/// Resolves an entry id or a unique prefix of one.
+pub fn resolve_id(doc: &impl ReadDoc, typed: &str) -> Result<String> {
+    crate::docs::resolve_key(doc, "entries", typed, "journal entry", "journal list")
+}
+
+/// One entry.
+pub fn get(doc: &impl ReadDoc, id: &str) -> Result<Entry> {
+    let entries = root_map(doc, "entries")?;
+    hydrate_prop(doc, &entries, id).map_err(hydrate_error)
+}
+
+/// Marks an entry as shared at `now`.
+pub fn mark_shared(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
+    let entries = root_map(tx, "entries")?;
+    let entry = match tx.get(&entries, id) {
+        Ok(Some((automerge::Value::Object(_), obj))) => obj,
+        _ => {
+            return Err(CoreError::UnknownId {
+                what: "journal entry",
+                id: id.to_string(),
+                list: "journal list",
+            });
+        }
+    };
+    tx.put(&entry, "shared_at", now)
+        .map_err(|e| CoreError::InvalidChange(e.to_string()))
+}
+
 /// Every entry, oldest first.
 pub fn list(doc: &impl ReadDoc) -> Result<Vec<EntryView>> {
     let entries: HashMap<String, Entry> =

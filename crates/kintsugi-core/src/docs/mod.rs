@@ -9,7 +9,9 @@
 //! existing document, so new root objects must be created lazily instead.
 
 pub mod agreement;
+pub mod checkins;
 pub mod journal;
+pub mod shared;
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc};
@@ -125,6 +127,40 @@ pub fn root_map(doc: &impl autosurgeon::ReadDoc, key: &str) -> Result<automerge:
         Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Ok(id),
         _ => Err(CoreError::InvalidChange(format!(
             "the document has no {key} map"
+        ))),
+    }
+}
+
+/// Resolves a full key of the root map `root`, or a unique prefix of one, as people type ids.
+/// `what` and `list` name the thing and the command that lists them, for the error.
+pub fn resolve_key(
+    doc: &impl autosurgeon::ReadDoc,
+    root: &str,
+    typed: &str,
+    what: &'static str,
+    list: &'static str,
+) -> Result<String> {
+    let map = root_map(doc, root)?;
+    let typed = typed.trim();
+    let unknown = || CoreError::UnknownId {
+        what,
+        id: typed.to_string(),
+        list,
+    };
+    if typed.is_empty() {
+        return Err(unknown());
+    }
+    let matches: Vec<String> = doc
+        .map_range(&map, ..)
+        .map(|item| item.key.to_string())
+        .filter(|k| k.starts_with(typed))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(unknown()),
+        _ if matches.iter().any(|m| m == typed) => Ok(typed.to_string()),
+        _ => Err(CoreError::InvalidInput(format!(
+            "{typed} matches several; type more of the id"
         ))),
     }
 }

@@ -1,0 +1,249 @@
+//! The couple's tools beyond the agreement: weekly check-ins, the therapy log, sharing a journal
+//! entry with the partner, progress, and the history of a document.
+
+use std::collections::HashMap;
+
+use autosurgeon::Text;
+use serde::Serialize;
+
+use super::Device;
+use crate::docs::checkins::{self, Answers, CheckInView, SessionView, TherapySession};
+use crate::docs::shared::{self, SharedEntry, SharedEntryView};
+use crate::docs::{DocKind, agreement, journal};
+use crate::error::{CoreError, Result};
+use crate::progress::{self, Progress, WeekFigures};
+use crate::week::{IsoWeek, date_of_millis, format_date, parse_date};
+
+/// One change in a document's history.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEntry {
+    /// Milliseconds since the epoch, as the author's device recorded it.
+    pub at: i64,
+    /// The partner whose device made the change.
+    pub who: String,
+    pub device: String,
+    pub what: String,
+}
+
+impl Device {
+    /// Records this partner's check-in for `week` (this week when `None`), replacing an earlier
+    /// one for the same week. Returns the week.
+    pub fn check_in(&self, week: Option<&str>, answers: Answers) -> Result<IsoWeek> {
+        let week = match week {
+            Some(text) => IsoWeek::parse(text)?,
+            None => IsoWeek::of_millis(self.now()),
+        };
+        let answers = answers.check()?;
+        let (member, now) = (self.identity.member_key(), self.now());
+        self.edit(
+            DocKind::Checkins,
+            |_: &String| format!("checked in for {week}"),
+            |tx| checkins::record(tx, &member, week, &answers, now),
+        )?;
+        Ok(week)
+    }
+
+    pub fn checkins(&self) -> Result<Vec<CheckInView>> {
+        let names = self.member_names()?;
+        let list = self.read(DocKind::Checkins, checkins::checkins)?;
+        Ok(list
+            .into_iter()
+            .map(|c| CheckInView {
+                name: name_of(&names, &c.member),
+                week: c.week,
+                trust: c.trust,
+                conversations: c.conversations,
+                closeness: c.closeness,
+                forgiveness: c.forgiveness,
+                note: c.note.as_str().to_string(),
+            })
+            .collect())
+    }
+
+    /// Logs a therapy session on `date` (today when `None`). `attended` names partners; empty
+    /// means both, and is stored empty so a partner whose join has not synced yet still counts.
+    pub fn log_therapy(
+        &self,
+        date: Option<&str>,
+        attended: &[String],
+        note: &str,
+    ) -> Result<String> {
+        let date = match date {
+            Some(text) => parse_date(text)?,
+            None => date_of_millis(self.now()),
+        };
+        checkins::check_note(note)?;
+        let names = self.member_names()?;
+        let attended = if attended.is_empty() {
+            let mut all: Vec<String> = names.keys().cloned().collect();
+            all.sort();
+            all
+        } else {
+            attended
+                .iter()
+                .map(|name| member_named(&names, name))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let id = super::ops::new_entry_id();
+        let session = TherapySession {
+            date: format_date(date),
+            attended,
+            note: Text::with_value(note.trim()),
+            logged_by: self.identity.member_key(),
+            at: self.now(),
+        };
+        self.edit(
+            DocKind::Checkins,
+            |_: &()| format!("logged therapy session {id}"),
+            |tx| checkins::log_session(tx, &id, &session),
+        )?;
+        Ok(id)
+    }
+
+    pub fn therapy_sessions(&self) -> Result<Vec<SessionView>> {
+        let names = self.member_names()?;
+        let list = self.read(DocKind::Checkins, checkins::sessions)?;
+        Ok(list
+            .into_iter()
+            .map(|(id, s)| SessionView {
+                id,
+                date: s.date,
+                attended: if s.attended.is_empty() {
+                    let mut both: Vec<String> = names.values().cloned().collect();
+                    both.sort();
+                    both
+                } else {
+                    s.attended.iter().map(|m| name_of(&names, m)).collect()
+                },
+                note: s.note.as_str().to_string(),
+                logged_by: name_of(&names, &s.logged_by),
+            })
+            .collect())
+    }
+
+    /// Copies one private journal entry into the shared document, for the partner to read.
+    pub fn share_journal(&self, typed: &str) -> Result<String> {
+        let (id, entry) = self.read(DocKind::Journal, |doc| {
+            let id = journal::resolve_id(doc, typed)?;
+            Ok((id.clone(), journal::get(doc, &id)?))
+        })?;
+        let now = self.now();
+        let copy = SharedEntry {
+            text: Text::with_value(entry.text.as_str()),
+            mood: entry.mood,
+            tags: entry.tags,
+            created_at: entry.created_at,
+            shared_by: self.identity.member_key(),
+            shared_at: now,
+        };
+        self.edit(
+            DocKind::Shared,
+            |_: &()| format!("shared entry {id}"),
+            |tx| shared::put(tx, &id, &copy),
+        )?;
+        self.edit(
+            DocKind::Journal,
+            |_: &()| format!("marked entry {id} shared"),
+            |tx| journal::mark_shared(tx, &id, now),
+        )?;
+        Ok(id)
+    }
+
+    /// The journal entries either partner shared.
+    pub fn shared_entries(&self) -> Result<Vec<SharedEntryView>> {
+        let names = self.member_names()?;
+        self.read(DocKind::Shared, |doc| shared::list(doc, &names))
+    }
+
+    /// Each partner's weeks and where the couple stands against typical recovery ranges.
+    pub fn progress(&self) -> Result<Progress> {
+        let names = self.member_names()?;
+        let list = self.read(DocKind::Checkins, checkins::checkins)?;
+        let sessions = self.read(DocKind::Checkins, checkins::sessions)?.len();
+        let mut by_member: Vec<(String, progress::PartnerWeeks)> = names
+            .iter()
+            .map(|(id, name)| (id.clone(), (name.clone(), Vec::new())))
+            .collect();
+        by_member.sort_by(|a, b| a.1.0.cmp(&b.1.0));
+        for c in list {
+            let week = IsoWeek::parse(&c.week)?;
+            let figures = WeekFigures {
+                week: c.week.clone(),
+                trust: c.trust,
+                conversations: c.conversations,
+                closeness: c.closeness,
+                forgiveness: c.forgiveness,
+            };
+            match by_member.iter_mut().find(|(id, _)| *id == c.member) {
+                Some((_, (_, weeks))) => weeks.push((week, figures)),
+                None => {
+                    by_member.push((c.member.clone(), (c.member.clone(), vec![(week, figures)])))
+                }
+            }
+        }
+        let partners = by_member.into_iter().map(|(_, p)| p).collect();
+        Ok(progress::compute(
+            partners,
+            sessions,
+            IsoWeek::of_millis(self.now()),
+        ))
+    }
+
+    /// Who changed what and when in a document, oldest first.
+    pub fn history(&self, kind: DocKind) -> Result<Vec<HistoryEntry>> {
+        let (names, devices) = self.read(DocKind::Agreement, |doc| {
+            Ok((
+                agreement::member_names(doc)?,
+                agreement::device_members(doc)?,
+            ))
+        })?;
+        self.read(kind, |doc| {
+            let mut entries: Vec<HistoryEntry> = doc
+                .get_changes(&[])
+                .into_iter()
+                .filter(|c| c.actor_id().to_bytes() != [0u8; 16])
+                .map(|c| {
+                    let device = c.actor_id().to_hex_string();
+                    let who = devices
+                        .get(&device)
+                        .map(|m| name_of(&names, m))
+                        .unwrap_or_else(|| "unknown device".into());
+                    HistoryEntry {
+                        at: c.timestamp(),
+                        who,
+                        device,
+                        what: c.message().unwrap_or_default().to_string(),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// Partner names by member id, from the agreement.
+    fn member_names(&self) -> Result<HashMap<String, String>> {
+        self.read(DocKind::Agreement, agreement::member_names)
+    }
+}
+
+fn name_of(names: &HashMap<String, String>, member: &str) -> String {
+    names
+        .get(member)
+        .cloned()
+        .unwrap_or_else(|| member.to_string())
+}
+
+/// The member id of the partner called `name` (case-insensitive).
+fn member_named(names: &HashMap<String, String>, name: &str) -> Result<String> {
+    names
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
+        .map(|(id, _)| id.clone())
+        .ok_or_else(|| {
+            let mut known: Vec<&str> = names.values().map(String::as_str).collect();
+            known.sort();
+            CoreError::InvalidInput(format!(
+                "no partner called {name:?}; the partners are {}",
+                known.join(" and ")
+            ))
+        })
+}
