@@ -215,7 +215,10 @@ impl Device {
                         what: c.message().unwrap_or_default().to_string(),
                     }
                 })
-                .collect())
+                .collect();
+            // Causal order interleaves devices; people read history by time.
+            entries.sort_by_key(|e| e.at);
+            Ok(entries)
         })
     }
 
