@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kintsugi_core::{CodeKind, Device, Enrolment, system_clock};
-use kintsugi_server::Config;
+use kintsugi_server::{Clock, Config, SystemClock};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data: PathBuf,
+    clock: Arc<dyn Clock>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), kintsugi_server::ServerError>>>,
 }
@@ -23,20 +25,28 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a free loopback port over `data`.
     pub async fn start(data: &Path) -> TestServer {
-        Self::start_at("127.0.0.1:0".parse().expect("address"), data).await
+        Self::start_with_clock(data, Arc::new(SystemClock)).await
     }
 
-    async fn start_at(addr: SocketAddr, data: &Path) -> TestServer {
+    /// Starts a server whose time is `clock`, e.g. a `ManualClock` a test moves forward.
+    pub async fn start_with_clock(data: &Path, clock: Arc<dyn Clock>) -> TestServer {
+        Self::start_at("127.0.0.1:0".parse().expect("address"), data, clock).await
+    }
+
+    async fn start_at(addr: SocketAddr, data: &Path, clock: Arc<dyn Clock>) -> TestServer {
         let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(kintsugi_server::run(listener, Config::new(data), shutdown));
+        let run =
+            kintsugi_server::run_with_clock(listener, Config::new(data), clock.clone(), shutdown);
+        let task = tokio::spawn(run);
         TestServer {
             addr,
             data: data.to_path_buf(),
+            clock,
             stop: Some(stop),
             task: Some(task),
         }
@@ -61,7 +71,7 @@ impl TestServer {
     /// Starts the server again on the same address and data.
     pub async fn start_again(&mut self) {
         self.stop().await;
-        *self = Self::start_at(self.addr, &self.data.clone()).await;
+        *self = Self::start_at(self.addr, &self.data.clone(), self.clock.clone()).await;
     }
 }
 
@@ -74,8 +84,13 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
+        Self::with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// A world whose server tells time by `clock`.
+    pub async fn with_clock(clock: Arc<dyn Clock>) -> World {
         let root = tempfile::tempdir().expect("tempdir");
-        let server = TestServer::start(&root.path().join("server")).await;
+        let server = TestServer::start_with_clock(&root.path().join("server"), clock).await;
         World { root, server }
     }
 

@@ -388,3 +388,62 @@ async fn live_sync_delivers_a_partners_change_without_polling() {
         .expect("watch task")
         .expect("watch ends cleanly");
 }
+
+#[tokio::test]
+async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
+    let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(1_800_000_000));
+    let mut world = World::with_clock(clock.clone()).await;
+    let alice = world.init("Alice").await.with_snapshot_every(20);
+    for i in 0..30 {
+        alice
+            .add_boundary(&format!("boundary {i}"), "general")
+            .expect("add");
+    }
+    alice
+        .write_journal("private, and still there after compaction", None, &[])
+        .expect("journal");
+    alice.sync().await.expect("sync offers a snapshot");
+
+    // A month later the server restarts, sweeps, and prunes what the snapshot covers.
+    clock.advance(31 * 24 * 60 * 60);
+    world.server.start_again().await;
+    let mut conn = alice.connect().await.expect("connect");
+    let doc = alice.doc_id(DocKind::Agreement).as_bytes().to_vec();
+    let page = conn
+        .sync
+        .pull(PullRequest {
+            doc_id: doc,
+            after_seq: 0,
+            limit: 1000,
+        })
+        .await
+        .expect("pull")
+        .into_inner();
+    let snapshot = page
+        .snapshot
+        .expect("a pruned log starts with the snapshot");
+    assert!(snapshot.covers_seq >= 20);
+    assert!(
+        page.envelopes.iter().all(|e| e.server_seq > 1),
+        "covered entries are gone"
+    );
+
+    alice
+        .add_boundary("after the snapshot", "general")
+        .expect("add");
+    alice.sync().await.expect("sync");
+    let tablet = world
+        .join(&alice, CodeKind::Device, "alice-tablet", "Alice")
+        .await;
+    tablet.sync().await.expect("tablet catches up");
+    assert_eq!(tablet.boundaries().expect("list").len(), 31);
+    assert_eq!(tablet.journal().expect("journal").len(), 1);
+    alice
+        .sync()
+        .await
+        .expect("alice receives the tablet's own change");
+    assert_eq!(
+        tablet.heads(DocKind::Agreement).expect("heads"),
+        alice.heads(DocKind::Agreement).expect("heads")
+    );
+}

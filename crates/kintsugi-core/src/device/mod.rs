@@ -47,6 +47,8 @@ pub struct Device {
     pub(crate) clock: Clock,
     /// Woken on every local edit, so a live sync pushes at once.
     pub(crate) changed: Arc<tokio::sync::Notify>,
+    /// Offer the server a snapshot once a document's log grew this much past the last one.
+    pub(crate) snapshot_every: u64,
 }
 
 impl std::fmt::Debug for Device {
@@ -80,12 +82,23 @@ impl Device {
             .ok_or_else(|| CoreError::NotInitialised(dir.to_path_buf()))?;
         let identity =
             Identity::from_record(&record).map_err(|reason| CoreError::damaged(dir, reason))?;
-        Ok(Self {
+        Ok(Self::assemble(store, identity, clock))
+    }
+
+    pub(crate) fn assemble(store: LocalStore, identity: Identity, clock: Clock) -> Self {
+        Self {
             store,
             identity,
             clock,
             changed: Arc::default(),
-        })
+            snapshot_every: crate::sync::SNAPSHOT_EVERY,
+        }
+    }
+
+    /// Changes how many log entries pass between the snapshots this device offers the server.
+    pub fn with_snapshot_every(mut self, entries: u64) -> Self {
+        self.snapshot_every = entries.max(1);
+        self
     }
 
     pub fn identity(&self) -> &Identity {

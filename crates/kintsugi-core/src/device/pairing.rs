@@ -156,12 +156,7 @@ impl Device {
         new_member: bool,
     ) -> Result<Device> {
         store.save_identity(&identity.to_record())?;
-        let device = Device {
-            store,
-            identity,
-            clock,
-            changed: Default::default(),
-        };
+        let device = Device::assemble(store, identity, clock);
         let id = &device.identity;
         let (member, device_id, name, now) = (
             id.member_key(),

@@ -18,7 +18,7 @@ use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc};
 use kintsugi_proto::v1::Audience;
 
 use crate::error::{CoreError, Result};
-use crate::ids::DocId;
+use crate::ids::{DeviceId, DocId};
 use crate::keys::Keyring;
 
 /// The well-known documents of a space.
@@ -165,22 +165,33 @@ pub fn resolve_key(
     }
 }
 
-/// Applies decrypted change bytes from the server, refusing anything that is not a valid
-/// Automerge change or that cannot be applied in full. Returns the bytes of the changes that
-/// were new to `doc`, to be stored. On error `doc` must be discarded.
+/// Applies decrypted change bytes from the server, each with the device whose envelope carried
+/// it, refusing anything that is not a valid Automerge change by that device (its actor) or
+/// that cannot be applied in full. Returns the bytes of the changes that were new to `doc`, to be
+/// stored. On error `doc` must be discarded.
 ///
 /// `load_incremental` would silently accept garbage (it returns Ok(0)), so each plaintext is
 /// parsed as a change chunk, whose checksum must verify, and checked to be present afterwards.
-pub fn apply_remote_changes(doc: &mut Automerge, plaintexts: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+pub fn apply_remote_changes(
+    doc: &mut Automerge,
+    plaintexts: &[(DeviceId, Vec<u8>)],
+) -> Result<Vec<Vec<u8>>> {
     let mut fresh = Vec::new();
     let mut hashes = Vec::new();
-    for bytes in plaintexts {
+    for (device, bytes) in plaintexts {
         let change = Change::try_from(bytes.as_slice())
             .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
         if change.raw_bytes().len() != bytes.len() {
             return Err(CoreError::InvalidChange(
                 "extra bytes after the change".into(),
             ));
+        }
+        // Every device writes as its own actor, so history can say who changed what; a change
+        // under another actor would let one device speak for another.
+        if change.actor_id().to_bytes() != device.as_bytes() {
+            return Err(CoreError::InvalidChange(format!(
+                "a change carried by device {device} was written by another device"
+            )));
         }
         if doc.get_change_by_hash(&change.hash()).is_none() && !hashes.contains(&change.hash()) {
             hashes.push(change.hash());
@@ -227,6 +238,7 @@ mod tests {
             .raw_bytes()
             .to_vec();
 
+        let author = DeviceId([7; 16]);
         let mut target = genesis(DocKind::Journal);
         for garbage in [
             b"not automerge".to_vec(),
@@ -234,17 +246,19 @@ mod tests {
             [change.clone(), b"x".to_vec()].concat(),
         ] {
             let mut copy = target.clone();
-            assert!(apply_remote_changes(&mut copy, &[garbage]).is_err());
+            assert!(apply_remote_changes(&mut copy, &[(author, garbage)]).is_err());
         }
-        let stored =
-            apply_remote_changes(&mut target, std::slice::from_ref(&change)).expect("apply");
+        let mut copy = target.clone();
+        let impostor = (DeviceId([8; 16]), change.clone());
+        assert!(
+            apply_remote_changes(&mut copy, &[impostor]).is_err(),
+            "another device's actor"
+        );
+        let stored = apply_remote_changes(&mut target, &[(author, change.clone())]).expect("apply");
         assert_eq!(stored.len(), 1);
         assert_eq!(target.get_heads(), source.get_heads());
-        assert!(
-            apply_remote_changes(&mut target, &[change])
-                .expect("again")
-                .is_empty()
-        );
+        let again = apply_remote_changes(&mut target, &[(author, change)]).expect("again");
+        assert!(again.is_empty());
     }
 
     #[test]
@@ -267,6 +281,8 @@ mod tests {
             );
         }
         let mut target = genesis(DocKind::Journal);
-        assert!(apply_remote_changes(&mut target, &changes[1..]).is_err());
+        assert!(
+            apply_remote_changes(&mut target, &[(DeviceId([7; 16]), changes[1].clone())]).is_err()
+        );
     }
 }

@@ -13,8 +13,29 @@ use crate::error::{CoreError, Result};
 
 /// Envelopes per push; far below the server's limit.
 const PUSH_BATCH: usize = 500;
+/// Bytes per push, well inside the 16 MiB message limit.
+const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Envelopes per pull page.
 const PULL_PAGE: u32 = 1000;
+
+/// Splits pending envelopes into pushes of at most `PUSH_BATCH` envelopes and about
+/// `PUSH_BATCH_BYTES` bytes (a single larger envelope goes alone).
+fn batches(entries: &[(u64, Envelope)]) -> Vec<&[(u64, Envelope)]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, envelope)) in entries.iter().enumerate() {
+        let size = envelope.ciphertext.len() + envelope.nonce.len() + 64;
+        if i > start && (i - start == PUSH_BATCH || bytes + size > PUSH_BATCH_BYTES) {
+            out.push(&entries[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < entries.len() {
+        out.push(&entries[start..]);
+    }
+    out
+}
 
 /// A document's audience and its pending envelopes with their client sequence numbers.
 type OutboxBatch = (i32, Vec<(u64, Envelope)>);
@@ -43,7 +64,11 @@ impl Device {
         let mut pulled = 0;
         for kind in DocKind::ALL {
             pulled += self.pull(&mut conn, kind).await?;
-            self.maybe_put_snapshot(&mut conn, kind).await?;
+            // Compaction is a courtesy to the server: a refused or failed snapshot must not
+            // fail the sync, which already did what the user asked.
+            if let Err(error) = self.maybe_put_snapshot(&mut conn, kind).await {
+                tracing::warn!(doc = kind.name(), %error, "the server did not take a snapshot");
+            }
         }
         Ok(SyncReport { pushed, pulled })
     }
@@ -63,7 +88,7 @@ impl Device {
         }
         let mut pushed = 0;
         for (doc_id, (audience, entries)) in by_doc {
-            for batch in entries.chunks(PUSH_BATCH) {
+            for batch in batches(&entries) {
                 let request = PushRequest {
                     doc_id: doc_id.clone(),
                     audience,
@@ -113,9 +138,9 @@ impl Device {
         }
     }
 
-    /// Opens, validates and applies a page of envelopes (and a snapshot, if the log before them
-    /// was pruned), then stores the new changes and the cursor together. Nothing is stored if
-    /// any envelope fails.
+    /// Opens, validates and applies a page of envelopes (after a snapshot, when the log before
+    /// them was pruned), then stores the new state and the cursor in one transaction. Nothing is
+    /// stored if anything in the page fails.
     pub(crate) fn apply_page(
         &self,
         kind: DocKind,
@@ -123,28 +148,31 @@ impl Device {
         envelopes: &[Envelope],
     ) -> Result<usize> {
         let doc_id = kind.id(&self.identity.keys);
-        let mut cursor = self.store.cursor(doc_id)?;
-        let mut applied = 0;
-        if let Some(snapshot) = snapshot
-            && snapshot.covers_seq > cursor
-        {
-            self.load_snapshot(kind, &snapshot)?;
-            cursor = snapshot.covers_seq;
-        }
+        let cursor = self.store.cursor(doc_id)?;
+        let snapshot = snapshot.filter(|s| s.covers_seq > cursor);
         let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| e.server_seq > cursor).collect();
-        let Some(last) = fresh.last() else {
-            return Ok(applied);
+        if snapshot.is_none() && fresh.is_empty() {
+            return Ok(0);
+        }
+        // Without a snapshot the page must follow on from the cursor; behind one it starts
+        // where the server pruned, which only the server knows. Either way: no gaps.
+        let mut previous = if snapshot.is_some() {
+            None
+        } else {
+            Some(cursor)
         };
         let key = kind.key(&self.identity.keys);
-        let mut plaintexts = Vec::with_capacity(fresh.len());
-        let mut previous = cursor;
+        let mut changes = Vec::with_capacity(fresh.len());
+        let mut applied = 0;
         for envelope in &fresh {
-            if envelope.server_seq <= previous {
-                return Err(CoreError::Protocol(
-                    "the server sent envelopes out of order".into(),
-                ));
+            if previous.is_some_and(|p| envelope.server_seq != p + 1) {
+                return Err(CoreError::Protocol(format!(
+                    "the server skipped changes before {} of the {}; try again, and if it repeats the server is misbehaving",
+                    envelope.server_seq,
+                    kind.name()
+                )));
             }
-            previous = envelope.server_seq;
+            previous = Some(envelope.server_seq);
             let (ctx, plaintext) = open(&key, self.identity.space, doc_id, envelope)?;
             if ctx.kind != EnvelopeKind::Change {
                 return Err(CoreError::Tampered(
@@ -154,12 +182,31 @@ impl Device {
             if ctx.device != self.identity.device {
                 applied += 1;
             }
-            plaintexts.push(plaintext);
+            changes.push((ctx.device, plaintext));
         }
-        let mut doc = self.load(kind)?.doc;
-        let new_changes = apply_remote_changes(&mut doc, &plaintexts)?;
-        self.store
-            .apply_pulled(doc_id, &new_changes, last.server_seq)?;
+        let mut loaded = self.load(kind)?;
+        if let Some(snapshot) = &snapshot {
+            let mut remote = self.open_snapshot(kind, snapshot)?;
+            loaded
+                .doc
+                .merge(&mut remote)
+                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
+        }
+        let new_changes = apply_remote_changes(&mut loaded.doc, &changes)?;
+        let last = fresh.last().map(|e| e.server_seq);
+        match (&snapshot, last) {
+            (Some(snapshot), last) => {
+                let cursor = last.unwrap_or(snapshot.covers_seq).max(snapshot.covers_seq);
+                self.store.replace_doc(
+                    doc_id,
+                    &loaded.doc.save(),
+                    &loaded.change_keys,
+                    Some(cursor),
+                )?;
+            }
+            (None, Some(last)) => self.store.apply_pulled(doc_id, &new_changes, last)?,
+            (None, None) => {}
+        }
         Ok(applied)
     }
 }

@@ -11,4 +11,5 @@ mod snapshot;
 mod watch;
 
 pub use engine::SyncReport;
+pub use snapshot::SNAPSHOT_EVERY;
 pub use watch::WatchEvent;

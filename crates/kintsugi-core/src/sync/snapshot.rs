@@ -1,8 +1,10 @@
 //! Snapshots: a whole saved document, sealed like a change, that lets the server prune its log.
 //!
-//! The snapshot's plaintext carries the heads it claims to cover. A device that loads one checks
-//! that the document really contains every claimed head before it moves its cursor past the
-//! pruned log, so a bad or truncated snapshot is detected and nothing is lost.
+//! The snapshot's plaintext carries the heads and the log position it claims to cover. A device
+//! that loads one checks both, and the server sends every entry still in its log after a
+//! snapshot (not only those past what it claims to cover), so a bad snapshot hides nothing the
+//! server still holds; the server keeps covered entries until a snapshot has stood unreplaced
+//! for its retention window.
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use kintsugi_proto::v1::{EnvelopeKind, PutSnapshotRequest, Snapshot};
@@ -26,11 +28,16 @@ pub struct SnapshotPayload {
     /// `Automerge::save()` output.
     #[prost(bytes = "vec", tag = "2")]
     pub document: Vec<u8>,
+    /// The log position the snapshot covers, sealed so the server cannot change it.
+    #[prost(uint64, tag = "3")]
+    pub covers_seq: u64,
 }
 
 impl Device {
-    /// Loads a snapshot from the server, checks it holds what it claims, and merges it.
-    pub(crate) fn load_snapshot(&self, kind: DocKind, snapshot: &Snapshot) -> Result<()> {
+    /// Opens a snapshot from the server and checks it is what its author sealed: a snapshot
+    /// envelope of this document, for the `covers_seq` the server names, holding every head it
+    /// claims. The caller merges it and stores the result with the rest of the page.
+    pub(crate) fn open_snapshot(&self, kind: DocKind, snapshot: &Snapshot) -> Result<Automerge> {
         let envelope = snapshot
             .envelope
             .as_ref()
@@ -49,7 +56,13 @@ impl Device {
         }
         let payload = SnapshotPayload::decode(plaintext.as_slice())
             .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
-        let mut remote = Automerge::load(&payload.document)
+        if payload.covers_seq != snapshot.covers_seq {
+            return Err(CoreError::Tampered(format!(
+                "the server presents a snapshot of position {} as covering {}",
+                payload.covers_seq, snapshot.covers_seq
+            )));
+        }
+        let remote = Automerge::load(&payload.document)
             .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
         for head in &payload.heads {
             let hash = ChangeHash::try_from(head.as_slice())
@@ -60,17 +73,7 @@ impl Device {
                 ));
             }
         }
-        let mut loaded = self.load(kind)?;
-        loaded
-            .doc
-            .merge(&mut remote)
-            .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
-        self.store.replace_doc(
-            doc_id,
-            &loaded.doc.save(),
-            &loaded.change_keys,
-            Some(snapshot.covers_seq),
-        )
+        Ok(remote)
     }
 
     /// Offers the server a snapshot when the log grew enough since the last one this device sent.
@@ -82,7 +85,7 @@ impl Device {
         let doc_id = kind.id(&self.identity.keys);
         let covers_seq = self.store.cursor(doc_id)?;
         let last = self.store.last_snapshot(doc_id)?;
-        if covers_seq < last + SNAPSHOT_EVERY {
+        if covers_seq < last + self.snapshot_every {
             return Ok(());
         }
         self.put_snapshot(conn, kind, covers_seq).await
@@ -100,6 +103,7 @@ impl Device {
         let payload = SnapshotPayload {
             heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
             document: doc.save(),
+            covers_seq,
         };
         let ctx = EnvelopeContext {
             space: self.identity.space,

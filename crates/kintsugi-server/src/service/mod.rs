@@ -113,14 +113,20 @@ pub(crate) fn spawn_compaction(state: Arc<State>) {
     const PERIOD: Duration = Duration::from_secs(60 * 60);
     tokio::spawn(async move {
         let mut stop = state.stop.clone();
+        // The first sweep runs at start, so a server that was down past a retention window
+        // catches up at once.
+        let mut first = true;
         loop {
             if state.stopping() {
                 break;
             }
-            tokio::select! {
-                _ = stop.changed() => break,
-                _ = tokio::time::sleep(PERIOD) => {}
+            if !first {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tokio::time::sleep(PERIOD) => {}
+                }
             }
+            first = false;
             let now = state.clock.now();
             let retention = retention_secs(&state.config);
             let swept = state

@@ -40,11 +40,15 @@ pub(crate) struct DocPage {
 }
 
 impl DocPage {
-    /// The cursor a client reaches by applying this page after `after`.
+    /// The cursor a client reaches by applying this page after `after`. Behind a snapshot the
+    /// page carries every entry after `pruned_through`, so the cursor moves by the envelopes.
     pub(crate) fn position(&self, after: u64) -> u64 {
-        let snapshot = self.snapshot.as_ref().map_or(0, |s| s.covers_seq.0);
+        let pruned = self
+            .snapshot
+            .as_ref()
+            .map_or(0, |_| self.meta.pruned_through.0);
         let last = self.envelopes.last().map_or(0, |e| e.server_seq.0);
-        after.max(snapshot).max(last)
+        after.max(pruned).max(last)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -110,7 +114,9 @@ pub(crate) fn read_doc_page(
             let stored = store.snapshot(space, doc)?.ok_or_else(|| {
                 StoreError::Corrupt("a document's log is pruned but its snapshot is missing".into())
             })?;
-            start = start.max(stored.covers_seq.0);
+            // Send every entry still in the log, not only those after `covers_seq`: the snapshot
+            // is a member's claim, and entries it wrongly claims to cover must still arrive.
+            start = start.max(meta.pruned_through.0);
             snapshot = Some(stored);
         }
         let used = snapshot.as_ref().map_or(0, |s| s.envelope.wire_size());
@@ -316,6 +322,47 @@ impl SyncApi {
             max_bytes,
         )?;
         let now = self.state.clock.now();
+        let retention = retention_secs(&self.state.config);
+        // A snapshot must stand for the whole retention window before anything it covers is
+        // pruned, so a newer one does not replace it until then; otherwise frequent snapshots
+        // would restart the window for ever, and a bad one could replace a good one at once.
+        let covers_seq = request.covers_seq;
+        let standing = self
+            .state
+            .blocking(move |state| {
+                match state.store.doc_meta(who.space_id, doc)? {
+                    None => return Err(StoreError::UnknownDocument.into()),
+                    Some(meta) if !meta.readable_by(who.member_id) => {
+                        return Err(StoreError::PrivateDocument.into());
+                    }
+                    Some(meta) if covers_seq > meta.head_seq.0 => {
+                        return Err(StoreError::SnapshotBeyondHead {
+                            covers_seq,
+                            head_seq: meta.head_seq.0,
+                        }
+                        .into());
+                    }
+                    Some(_) => {}
+                }
+                Ok(state.store.snapshot(who.space_id, doc)?)
+            })
+            .await?;
+        if standing
+            .as_ref()
+            .is_some_and(|s| now.saturating_sub(s.stored_at) <= retention)
+        {
+            tracing::debug!(space = %who.space_id, doc = %doc, "a younger snapshot stands; this one is not kept");
+            return Ok(proto::PutSnapshotResponse {});
+        }
+        if standing.is_some() {
+            // The standing snapshot has served its window: prune what it covers before the new
+            // one replaces it and starts a window of its own.
+            self.state
+                .blocking(move |state| {
+                    Ok(state.store.compact(who.space_id, doc, now, retention)?)
+                })
+                .await?;
+        }
         let snapshot = NewSnapshot {
             space_id: who.space_id,
             doc_id: doc,
@@ -330,7 +377,6 @@ impl SyncApi {
         self.state.durable().await?;
         // Compaction after the snapshot is durable, so nothing is deleted that only a lost
         // snapshot would have covered.
-        let retention = retention_secs(&self.state.config);
         let pruned = self
             .state
             .blocking(move |state| Ok(state.store.compact(who.space_id, doc, now, retention)?))

@@ -249,12 +249,14 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
     api.put_snapshot(me, snapshot_request(me, doc, 4, 101))
         .await
         .expect("stored");
+    // The standing snapshot (covers 3) served its window: 1..=3 are pruned, and the new one
+    // (covers 4) is served first, followed by every entry still in the log, 4 included.
     let page = api.pull(me, pull_request(doc, 2, 0)).await.expect("pulled");
     let snapshot = page.snapshot.as_ref().expect("the snapshot comes first");
     assert_eq!(snapshot.covers_seq, 4);
     let envelope = snapshot.envelope.as_ref().expect("an envelope");
     assert_eq!(envelope.kind, proto::EnvelopeKind::Snapshot as i32);
-    assert_eq!((seqs(&page), page.head_seq), (vec![5], 5));
+    assert_eq!((seqs(&page), page.head_seq), (vec![4, 5], 5));
     let page = api.pull(me, pull_request(doc, 4, 0)).await.expect("pulled");
     assert!(page.snapshot.is_none());
     assert_eq!(seqs(&page), [5]);

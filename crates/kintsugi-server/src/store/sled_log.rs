@@ -281,19 +281,19 @@ impl SledStore {
         let Some(snapshot) = self.read_snapshot(space, doc)? else {
             return Ok((meta.pruned_through, 0));
         };
+        // The window runs from the snapshot's arrival, not from each entry's: a bad snapshot is
+        // harmless until it has stood for the whole window, so devices and operators can notice
+        // and replace it while every entry it claims to cover is still in the log.
+        if now.saturating_sub(snapshot.stored_at) <= retention_secs {
+            return Ok((meta.pruned_through, 0));
+        }
         let start = records::log_key(space, doc, meta.pruned_through.next());
         let end = records::log_key(space, doc, snapshot.covers_seq);
         let mut through = meta.pruned_through;
         let mut doomed = sled::Batch::default();
         let mut removed = 0u64;
         for item in self.trees.log.range(start..=end) {
-            let (key, value) = item?;
-            let record: LogRecord = records::decode("log", &value)?;
-            // Entries are appended in seq order, so the first one still inside the retention
-            // window ends the prunable prefix; pruning stays one contiguous range.
-            if now.saturating_sub(record.appended_at) <= retention_secs {
-                break;
-            }
+            let (key, _) = item?;
             through = records::seq_of_log_key(&key)?;
             doomed.remove(key);
             removed += 1;
