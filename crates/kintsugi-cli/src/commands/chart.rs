@@ -174,3 +174,96 @@ fn plot_error<E: std::error::Error + Send + Sync + 'static>(
 ) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kintsugi_core::progress::{WeekFigures, compute};
+
+    fn progress() -> Progress {
+        let partner = |name: &str, base: i64| {
+            let weeks = (1..=6u8)
+                .map(|w| {
+                    let week = IsoWeek {
+                        year: 2026,
+                        week: w,
+                    };
+                    let figures = WeekFigures {
+                        week: week.to_string(),
+                        trust: base + i64::from(w),
+                        conversations: i64::from(w),
+                        closeness: Some(5),
+                        forgiveness: None,
+                    };
+                    (week, figures)
+                })
+                .collect();
+            (name.to_string(), weeks)
+        };
+        compute(
+            vec![partner("Alice", 2), partner("Bob", 1)],
+            2,
+            IsoWeek {
+                year: 2026,
+                week: 7,
+            },
+        )
+    }
+
+    #[test]
+    fn svg_chart_has_a_labelled_line_per_partner_and_the_range() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("progress.svg");
+        draw(&progress(), &file).expect("draw");
+        let svg = std::fs::read_to_string(&file).expect("read");
+        assert!(svg.starts_with("<svg"), "an SVG document");
+        let lines = svg
+            .split("<polyline")
+            .skip(1)
+            .filter(|l| {
+                l.split("points=\"")
+                    .nth(1)
+                    .is_some_and(|p| p.split(' ').filter(|s| s.contains(',')).count() == 6)
+            })
+            .count();
+        assert_eq!(lines, 2, "one six-week line per partner");
+        assert!(svg.contains("<polygon"), "the typical range is shaded");
+        assert!(
+            svg.contains("\nAlice\n") && svg.contains("\nBob\n"),
+            "lines are labelled"
+        );
+    }
+
+    #[test]
+    fn png_chart_is_a_real_image_with_both_partners_colours() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("progress.png");
+        draw(&progress(), &file).expect("draw");
+        let image = image::open(&file).expect("a PNG that decodes").to_rgb8();
+        assert_eq!(image.dimensions(), SIZE);
+        for colour in &PALETTE[..2] {
+            let found = image
+                .pixels()
+                .filter(|p| p.0 == [colour.0, colour.1, colour.2])
+                .count();
+            assert!(found > 100, "a line in {colour:?} has {found} pixels");
+        }
+    }
+
+    #[test]
+    fn other_extensions_and_empty_progress_are_refused_clearly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = draw(&progress(), &dir.path().join("chart.pdf")).expect_err("pdf");
+        assert!(err.to_string().contains(".svg or .png"), "{err}");
+        let empty = compute(
+            vec![],
+            0,
+            IsoWeek {
+                year: 2026,
+                week: 1,
+            },
+        );
+        let err = draw(&empty, &dir.path().join("chart.svg")).expect_err("empty");
+        assert!(err.to_string().contains("check in first"), "{err}");
+    }
+}

@@ -74,16 +74,10 @@ impl Device {
         };
         checkins::check_note(note)?;
         let names = self.member_names()?;
-        let attended = if attended.is_empty() {
-            let mut all: Vec<String> = names.keys().cloned().collect();
-            all.sort();
-            all
-        } else {
-            attended
-                .iter()
-                .map(|name| member_named(&names, name))
-                .collect::<Result<Vec<_>>>()?
-        };
+        let attended = attended
+            .iter()
+            .map(|name| member_named(&names, name))
+            .collect::<Result<Vec<_>>>()?;
         let id = super::ops::new_entry_id();
         let session = TherapySession {
             date: format_date(date),
