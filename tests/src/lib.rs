@@ -104,6 +104,7 @@ impl World {
             server_url: url,
             member_name: name,
             device_name: "phone",
+            ca_cert_pem: None,
             clock: system_clock(),
         }
     }

@@ -231,6 +231,7 @@ async fn used_or_wrong_invite_codes_are_refused_clearly() {
         server_url: &url,
         member_name: "Bob",
         device_name: "phone",
+        ca_cert_pem: None,
         clock: kintsugi_core::system_clock(),
     };
     let (bob, carol) = (world.home("Bob"), world.home("Carol"));

@@ -108,6 +108,10 @@ pub struct EnrolArgs {
     /// What to call this device (default: the machine's host name).
     #[arg(long)]
     pub device_name: Option<String>,
+    /// The CA certificate (PEM) that signed the server's certificate, for a server outside the
+    /// web PKI (e.g. a home server with its own CA). The device remembers it.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,10 @@ pub enum CoreError {
         "cannot reach the sync server at {url} ({reason}); your changes are kept on this device and will sync when it is reachable"
     )]
     Unreachable { url: String, reason: String },
+    #[error(
+        "the server at {url} presented a TLS certificate this device does not trust ({reason}); check the URL, or pass the server's CA certificate with --ca-cert FILE"
+    )]
+    Untrusted { url: String, reason: String },
     #[error("the server refused this device: {0}")]
     Unauthenticated(String),
     #[error("the server refused: {0}")]

@@ -167,7 +167,14 @@ pub fn compute(partners: Vec<PartnerWeeks>, therapy_sessions: usize, now: IsoWee
                         && start > 0
                     {
                         let change = (now - start) as f64 * 100.0 / start as f64;
-                        standing.push(Standing::read(&CLOSENESS, change, weeks_in));
+                        let mut reading = Standing::read(&CLOSENESS, change, weeks_in);
+                        // On a 1-10 scale a partner who starts high cannot rise 30%: reaching
+                        // the top of the scale is as far as anyone can go.
+                        let ceiling = (10 - start) as f64 * 100.0 / start as f64;
+                        if reading.verdict == Verdict::BelowTypical && change >= ceiling {
+                            reading.verdict = Verdict::WithinTypical;
+                        }
+                        standing.push(reading);
                     }
                     standing
                 }
@@ -270,6 +277,25 @@ mod tests {
         assert_eq!(
             (therapy.value, therapy.verdict),
             (3.0, Verdict::WithinTypical)
+        );
+    }
+
+    #[test]
+    fn closeness_at_the_top_of_the_scale_is_never_below_typical() {
+        let alice = (
+            "Alice".to_string(),
+            vec![figures(1, 5, 2, 9), figures(40, 8, 4, 10)],
+        );
+        let p = compute(vec![alice], 0, week(40));
+        let closeness = p.partners[0]
+            .standing
+            .iter()
+            .find(|s| s.measure == "closeness")
+            .expect("closeness");
+        assert_eq!(
+            closeness.verdict,
+            Verdict::WithinTypical,
+            "9 -> 10 is all the scale allows"
         );
     }
 

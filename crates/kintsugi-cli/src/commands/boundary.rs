@@ -45,9 +45,9 @@ pub fn run(device: &Device, command: BoundaryCommand, out: Output) -> anyhow::Re
             let boundary = device.boundary(&id)?;
             out.print(&json_one(&boundary), || {
                 format!(
-                    "{}\n  status: {:?}\n  category: {}\n  proposed by {} on {}\n  approved by: {}",
+                    "{}\n  status: {}\n  category: {}\n  proposed by {} on {}\n  approved by: {}",
                     boundary.text,
-                    boundary.status,
+                    boundary.status.as_str(),
                     boundary.category,
                     boundary.proposed_by,
                     timestamp(boundary.created_at),
@@ -75,14 +75,10 @@ fn json_list(list: &[BoundaryView]) -> serde_json::Value {
 }
 
 fn line(b: &BoundaryView) -> String {
-    let status = serde_json::to_value(b.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
     format!(
         "{}  {:<8}  {}  [{}; approved by {}]",
         b.id,
-        status,
+        b.status.as_str(),
         b.text,
         b.category,
         b.approved_by.join(", ")

@@ -1,6 +1,6 @@
 //! The progress chart: each partner's trust by week, one labelled line each, over the typical
-//! recovery range shaded behind them. SVG needs nothing else; PNG renders its text with a system
-//! TrueType font (DejaVu Sans on Debian, or the file in `KINTSUGI_FONT`).
+//! recovery range shaded behind them. plotters lays out text with a system TrueType font (DejaVu
+//! Sans on Debian, or the file in `KINTSUGI_FONT`), for SVG and PNG alike.
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use kintsugi_core::sync::client::read_ca_cert;
 use kintsugi_core::{Device, Enrolment, system_clock};
 use serde_json::json;
 
@@ -10,7 +11,7 @@ use crate::output::Output;
 
 pub async fn init(home: &Path, args: EnrolArgs, out: Output) -> anyhow::Result<()> {
     let device_name = device_name(&args);
-    let device = Device::init(enrolment(home, &args, &device_name)).await?;
+    let device = Device::init(enrolment(home, &args, &device_name)?).await?;
     print_identity(
         &device,
         out,
@@ -20,7 +21,7 @@ pub async fn init(home: &Path, args: EnrolArgs, out: Output) -> anyhow::Result<(
 
 pub async fn join(home: &Path, args: EnrolArgs, code: &str, out: Output) -> anyhow::Result<()> {
     let device_name = device_name(&args);
-    let device = Device::join(enrolment(home, &args, &device_name), code).await?;
+    let device = Device::join(enrolment(home, &args, &device_name)?, code).await?;
     print_identity(
         &device,
         out,
@@ -28,14 +29,19 @@ pub async fn join(home: &Path, args: EnrolArgs, code: &str, out: Output) -> anyh
     )
 }
 
-fn enrolment<'a>(home: &'a Path, args: &'a EnrolArgs, device_name: &'a str) -> Enrolment<'a> {
-    Enrolment {
+fn enrolment<'a>(
+    home: &'a Path,
+    args: &'a EnrolArgs,
+    device_name: &'a str,
+) -> anyhow::Result<Enrolment<'a>> {
+    Ok(Enrolment {
         dir: home,
         server_url: &args.server,
         member_name: &args.name,
         device_name,
+        ca_cert_pem: args.ca_cert.as_deref().map(read_ca_cert).transpose()?,
         clock: system_clock(),
-    }
+    })
 }
 
 fn print_identity(device: &Device, out: Output, next: &str) -> anyhow::Result<()> {

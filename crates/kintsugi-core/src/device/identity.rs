@@ -15,6 +15,8 @@ pub struct Identity {
     pub member_name: String,
     pub device_name: String,
     pub(crate) keys: Keyring,
+    /// PEM of the CA this device trusts for its server, when it is not in the web PKI.
+    pub ca_cert_pem: Option<String>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -45,6 +47,7 @@ impl Identity {
                 member: SecretKey::from_slice(&r.member_key)
                     .ok_or_else(|| id_error("member key"))?,
             },
+            ca_cert_pem: (!r.ca_cert_pem.is_empty()).then(|| r.ca_cert_pem.clone()),
         })
     }
 
@@ -59,7 +62,7 @@ impl Identity {
             device_name: self.device_name.clone(),
             space_key: self.keys.space.expose().to_vec(),
             member_key: self.keys.member.expose().to_vec(),
-            ca_cert_pem: String::new(),
+            ca_cert_pem: self.ca_cert_pem.clone().unwrap_or_default(),
         }
     }
 

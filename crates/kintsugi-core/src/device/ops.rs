@@ -33,7 +33,10 @@ impl Device {
     /// Proposes a boundary; the proposer's approval of its text is recorded with it.
     pub fn add_boundary(&self, text: &str, category: &str) -> Result<String> {
         let text = agreement::check_text(text)?;
-        let category = category.trim();
+        let category = match category.trim() {
+            "" => "general",
+            given => given,
+        };
         let id = new_entry_id();
         let (member, now) = (self.identity.member_key(), self.now());
         let describe = |_: &()| format!("proposed boundary {id}");

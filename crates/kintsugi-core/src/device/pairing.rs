@@ -30,6 +30,8 @@ pub struct Enrolment<'a> {
     pub server_url: &'a str,
     pub member_name: &'a str,
     pub device_name: &'a str,
+    /// PEM of the CA to trust for an `https://` server outside the web PKI.
+    pub ca_cert_pem: Option<String>,
     pub clock: Clock,
 }
 
@@ -75,7 +77,7 @@ impl Device {
         let space = SpaceId::random();
         let names = keys.space.names_key();
         let url = enrolment.server_url;
-        let response = Connection::pairing(url)
+        let response = Connection::pairing(url, enrolment.ca_cert_pem.as_deref())
             .await?
             .create_space(CreateSpaceRequest {
                 space_id: space.as_bytes().to_vec(),
@@ -94,6 +96,7 @@ impl Device {
             member_name: enrolment.member_name.trim().to_string(),
             device_name: enrolment.device_name.trim().to_string(),
             keys,
+            ca_cert_pem: enrolment.ca_cert_pem.clone(),
         };
         Self::enrolled(store, identity, enrolment.clock, true)
     }
@@ -106,7 +109,7 @@ impl Device {
         let url = enrolment.server_url;
         let member_key = code.member_key.clone().unwrap_or_else(SecretKey::random);
         let names = code.space_key.names_key();
-        let response = Connection::pairing(url)
+        let response = Connection::pairing(url, enrolment.ca_cert_pem.as_deref())
             .await?
             .accept_invite(AcceptInviteRequest {
                 invite_id: code.invite_id.to_vec(),
@@ -140,6 +143,7 @@ impl Device {
                 space: code.space_key.clone(),
                 member: member_key,
             },
+            ca_cert_pem: enrolment.ca_cert_pem.clone(),
         };
         Self::enrolled(
             store,
@@ -286,6 +290,7 @@ impl Device {
     /// An authenticated connection to this device's server, for tools and tests that speak the
     /// protocol directly.
     pub async fn connect(&self) -> Result<Connection> {
-        Connection::open(&self.identity.server_url, &self.identity.token, false).await
+        let id = &self.identity;
+        Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, false).await
     }
 }

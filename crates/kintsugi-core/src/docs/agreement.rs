@@ -56,6 +56,17 @@ pub enum Status {
     Retired,
 }
 
+impl Status {
+    /// The word the CLI and JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Proposed => "proposed",
+            Status::Agreed => "agreed",
+            Status::Retired => "retired",
+        }
+    }
+}
+
 /// What a person sees of a boundary.
 #[derive(Clone, Debug, Serialize)]
 pub struct BoundaryView {
@@ -107,6 +118,16 @@ pub fn add(
         retired_at: None,
     };
     reconcile_prop(tx, &boundaries, id, &boundary).map_err(reconcile_error)
+}
+
+/// Refuses to change a boundary this device sees as retired: retiring keeps it as it was.
+pub fn check_not_retired(doc: &impl ReadDoc, id: &str) -> Result<()> {
+    if read_boundary(doc, id)?.retired_at.is_some() {
+        return Err(CoreError::InvalidInput(format!(
+            "boundary {id} is retired; it is kept as it was, so propose a new one with `kintsugi boundary add`"
+        )));
+    }
+    Ok(())
 }
 
 /// Replaces the text through `update_text` (a character diff) and records that the editor

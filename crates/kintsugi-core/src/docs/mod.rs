@@ -6,7 +6,9 @@
 //! the two roots would conflict and one side's entries would be hidden.
 //!
 //! The genesis of each kind is part of the protocol: changing `roots()` would fork every
-//! existing document, so new root objects must be created lazily instead.
+//! existing document (a test pins the heads). A new root map created later by a device's own
+//! actor would bring back exactly the conflict genesis prevents, so new roots need a new
+//! document kind, with a genesis of its own.
 
 pub mod agreement;
 pub mod checkins;
@@ -113,7 +115,7 @@ pub fn genesis(kind: DocKind) -> Automerge {
             Ok(())
         },
     );
-    // Creating maps in an empty document cannot fail; the tests below pin the exact bytes.
+    // Creating maps in an empty document cannot fail; the tests below pin the resulting heads.
     #[allow(clippy::expect_used)]
     created
         .map_err(|f| f.error)
@@ -213,6 +215,14 @@ pub fn apply_remote_changes(
 mod tests {
     use super::*;
 
+    /// The genesis heads of agreement, checkins, shared and journal, as shipped.
+    const PINNED_GENESIS_HEADS: [&str; 4] = [
+        "8aa5755e5178d416f863311e176b4920f85e3abfc05aba2e7bb825b754f68951",
+        "23b17d09e7ac63a6cef2b2c71b94f0d6c1ab7d046c4dae7db165d0d6cb48012b",
+        "deebea1dff6e54b784a969c23a5def8df3b8baf9bbac7d1657caeb705b7e0739",
+        "deebea1dff6e54b784a969c23a5def8df3b8baf9bbac7d1657caeb705b7e0739",
+    ];
+
     #[test]
     fn genesis_is_identical_on_every_device() {
         for kind in DocKind::ALL {
@@ -221,6 +231,18 @@ mod tests {
             assert_eq!(a.get_heads(), b.get_heads());
             assert_eq!(a.save(), b.save());
         }
+    }
+
+    #[test]
+    fn genesis_heads_never_change() {
+        let heads: Vec<String> = DocKind::ALL
+            .into_iter()
+            .map(|k| genesis(k).get_heads()[0].to_string())
+            .collect();
+        assert_eq!(
+            heads, PINNED_GENESIS_HEADS,
+            "changing a genesis forks every existing document"
+        );
     }
 
     #[test]

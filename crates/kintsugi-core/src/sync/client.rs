@@ -10,7 +10,7 @@ use kintsugi_proto::v1::sync_service_client::SyncServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
 use crate::error::{CoreError, Result};
@@ -43,9 +43,15 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `url`. Calls time out after 30 s, except `Subscribe` when `streaming`.
-    pub async fn open(url: &str, token: &str, streaming: bool) -> Result<Self> {
-        let endpoint = endpoint(url)?;
+    /// Connects to `url`, trusting `ca_pem` (or the web PKI) for `https://`. Calls time out
+    /// after 30 s, except `Subscribe` when `streaming`.
+    pub async fn open(
+        url: &str,
+        ca_pem: Option<&str>,
+        token: &str,
+        streaming: bool,
+    ) -> Result<Self> {
+        let endpoint = endpoint(url, ca_pem)?;
         let endpoint = if streaming {
             endpoint.http2_keep_alive_interval(Duration::from_secs(30))
         } else {
@@ -72,8 +78,8 @@ impl Connection {
     }
 
     /// A connection for the unauthenticated pairing calls only.
-    pub async fn pairing(url: &str) -> Result<PairingServiceClient<Channel>> {
-        let channel = endpoint(url)?
+    pub async fn pairing(url: &str, ca_pem: Option<&str>) -> Result<PairingServiceClient<Channel>> {
+        let channel = endpoint(url, ca_pem)?
             .timeout(Duration::from_secs(30))
             .connect()
             .await
@@ -102,7 +108,9 @@ pub fn check_url(url: &str) -> Result<()> {
     match uri.scheme_str() {
         Some("http") => {
             let loopback = host == "localhost"
-                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             if loopback {
                 Ok(())
             } else {
@@ -111,20 +119,46 @@ pub fn check_url(url: &str) -> Result<()> {
                 )))
             }
         }
-        Some("https") => Err(CoreError::InvalidInput(
-            "this build speaks plain http:// to a server on this machine only; TLS (https://) is not available in it yet".into(),
-        )),
+        Some("https") if !host.is_empty() => Ok(()),
         _ => Err(CoreError::InvalidInput(format!(
             "{url} is not a server URL; it must start with https:// (or http:// for this machine)"
         ))),
     }
 }
 
-fn endpoint(url: &str) -> Result<Endpoint> {
+fn endpoint(url: &str, ca_pem: Option<&str>) -> Result<Endpoint> {
     check_url(url)?;
-    Endpoint::from_shared(url.to_string())
+    let endpoint = Endpoint::from_shared(url.to_string())
         .map(|e| e.connect_timeout(Duration::from_secs(5)))
-        .map_err(|_| CoreError::InvalidInput(format!("{url} is not a valid server URL")))
+        .map_err(|_| CoreError::InvalidInput(format!("{url} is not a valid server URL")))?;
+    if !url.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    // rustls verifies the server against the CA the device was given, else the web PKI roots.
+    let tls = match ca_pem {
+        Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+        None => ClientTlsConfig::new().with_webpki_roots(),
+    };
+    endpoint
+        .tls_config(tls)
+        .map_err(|e| CoreError::InvalidInput(format!("cannot use TLS for {url}: {e}")))
+}
+
+/// Reads and checks a CA certificate file given with `--ca-cert`.
+pub fn read_ca_cert(path: &std::path::Path) -> Result<String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        CoreError::InvalidInput(format!(
+            "cannot read the CA certificate {}: {e}",
+            path.display()
+        ))
+    })?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(CoreError::InvalidInput(format!(
+            "{} is not a PEM certificate (it should start with -----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 /// The innermost cause of a transport error is the one that says what happened.
@@ -177,6 +211,7 @@ mod tests {
         assert!(check_url("http://localhost:7878").is_ok());
         assert!(check_url("http://[::1]:7878").is_ok());
         assert!(check_url("http://sync.example.org").is_err());
+        assert!(check_url("https://sync.example.org").is_ok());
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());
     }

@@ -101,8 +101,9 @@ impl Device {
     ) -> Result<()> {
         let report = self.sync().await?;
         on_event(WatchEvent::Synced(report));
+        let id = &self.identity;
         let mut conn =
-            Connection::open(&self.identity.server_url, &self.identity.token, true).await?;
+            Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, true).await?;
         let cursors = DocKind::ALL
             .into_iter()
             .map(|kind| {
