@@ -73,6 +73,12 @@ pub enum Command {
         /// The device id (or a unique prefix) from `kintsugi devices`.
         device: String,
     },
+    /// Erase this device's local state (keys, documents, unsynced changes). Cannot be undone.
+    Wipe {
+        /// Confirm: erase even changes that were never synced.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Write a document out: json (readable) or automerge (binary, loadable by any Automerge).
     Export {
         /// agreement, journal, checkins or shared

@@ -187,3 +187,37 @@ fn a_corrupt_home_is_reported_and_left_as_it_was() {
         "the damaged folder is left for recovery"
     );
 }
+
+#[test]
+fn wipe_asks_for_confirmation_then_erases_the_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("alice");
+    let server = serve(&dir.path().join("server"));
+    json(&ks(
+        &home,
+        &["init", "--server", &server.url, "--name", "Alice"],
+    ));
+    json(&ks(
+        &home,
+        &["journal", "write", "wipe-marker-XQ private words"],
+    ));
+    assert_one_line_error(&ks(&home, &["wipe"]), "never synced");
+    assert_eq!(
+        json(&ks(&home, &["journal", "list"]))
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "nothing erased without --yes"
+    );
+    let wiped = json(&ks(&home, &["wipe", "--yes"]));
+    assert_eq!(
+        wiped["unsynced_changes_lost"], 2,
+        "the journal entry and the device's join"
+    );
+    assert_one_line_error(&ks(&home, &["journal", "list"]), "kintsugi init");
+    let leftovers: Vec<_> = std::fs::read_dir(&home).expect("home kept").collect();
+    assert!(
+        leftovers.is_empty(),
+        "nothing of the device is left: {leftovers:?}"
+    );
+}

@@ -123,6 +123,21 @@ impl Device {
         (self.clock)()
     }
 
+    /// Erases this device's local state: keys, token, documents, outbox and cursors. Changes not
+    /// yet synced are lost with it, so callers check `pending_changes` first. The folder itself
+    /// is kept (it may be a mount point); everything Kintsugi wrote in it is removed.
+    pub fn wipe(self) -> Result<std::path::PathBuf> {
+        let dir = self.store.dir().to_path_buf();
+        let store_dir = dir.join("store");
+        // Dropping the store releases sled's lock and its file handles before the files go.
+        drop(self);
+        std::fs::remove_dir_all(&store_dir).map_err(|e| CoreError::LocalIo {
+            dir: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(dir)
+    }
+
     /// Loads a document: its saved bytes (or genesis) plus the changes stored since.
     pub(crate) fn load(&self, kind: DocKind) -> Result<LoadedDoc> {
         let id = kind.id(&self.identity.keys);
