@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: a real server on 127.0.0.1 and client cores in
 //! temporary folders, started the same way the binary and the demo start them.
 
+pub mod fuzz;
 pub mod proxy;
 
 use std::net::SocketAddr;

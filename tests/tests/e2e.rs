@@ -335,10 +335,37 @@ async fn a_forged_envelope_is_refused_and_changes_nothing() {
         .await
         .expect("the blind server accepts any ciphertext");
 
+    alice
+        .check_in(
+            Some("2026-W10"),
+            kintsugi_core::Answers {
+                trust: 5,
+                conversations: 2,
+                closeness: None,
+                forgiveness: None,
+                note: String::new(),
+            },
+        )
+        .expect("check in");
+    let _ = alice.sync().await; // pushes the check-in; her own pull of the agreement fails too
+
     let err = bob.sync().await.expect_err("forged envelope");
-    assert!(matches!(err, CoreError::Tampered(_)), "{err}");
+    match &err {
+        CoreError::Document {
+            doc: "agreement",
+            source,
+        } => {
+            assert!(matches!(**source, CoreError::Tampered(_)), "{err}")
+        }
+        other => panic!("unexpected error: {other}"),
+    }
     assert_eq!(bob.heads(DocKind::Agreement).expect("heads"), before);
     assert_eq!(bob.boundaries().expect("list").len(), 1);
+    assert_eq!(
+        bob.checkins().expect("checkins").len(),
+        1,
+        "the other documents still sync"
+    );
 }
 
 #[tokio::test]
@@ -447,4 +474,38 @@ async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
         tablet.heads(DocKind::Agreement).expect("heads"),
         alice.heads(DocKind::Agreement).expect("heads")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_on_one_device_never_collide() {
+    let world = World::new().await;
+    let alice = std::sync::Arc::new(world.init("Alice").await);
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let alice = alice.clone();
+            std::thread::spawn(move || {
+                for i in 0..30 {
+                    alice
+                        .add_boundary(&format!("writer {w} boundary {i}"), "general")
+                        .expect("add");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("writer");
+    }
+    assert_eq!(
+        alice.boundaries().expect("the document still loads").len(),
+        60
+    );
+    alice.sync().await.expect("sync");
+    let tablet = world
+        .join(&alice, CodeKind::Device, "alice-tablet", "Alice")
+        .await;
+    tablet
+        .sync()
+        .await
+        .expect("the other device applies every change");
+    assert_eq!(tablet.boundaries().expect("list").len(), 60);
 }

@@ -221,7 +221,11 @@ async fn run_schedule(ops: Vec<Op>, seed: u64) -> Result<(), TestCaseError> {
     }
     proxy.set_cutting(false);
     if std::env::var_os("KINTSUGI_SCHEDULE_REPORT").is_some() {
-        eprintln!("schedule of {} ops: {} connections cut", ops.len(), proxy.cuts());
+        eprintln!(
+            "schedule of {} ops: {} connections cut",
+            ops.len(),
+            proxy.cuts()
+        );
     }
     if down {
         server.start_again().await;

@@ -54,6 +54,15 @@ pub enum CoreError {
         "a change from the server is not a valid document change ({0}); it was refused and nothing was applied"
     )]
     InvalidChange(String),
+    #[error("the {doc} could not be synced (the other documents were): {source}")]
+    Document {
+        doc: &'static str,
+        source: Box<CoreError>,
+    },
+    #[error(
+        "a document does not have the shape this app expects ({0}); nothing was changed: update the app, and if that does not help, report it"
+    )]
+    Shape(String),
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
     #[error("the server failed: {0}")]

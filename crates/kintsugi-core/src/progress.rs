@@ -166,11 +166,11 @@ pub fn compute(partners: Vec<PartnerWeeks>, therapy_sessions: usize, now: IsoWee
                     if let (Some(start), Some(now)) = (earliest.closeness, latest.closeness)
                         && start > 0
                     {
-                        let change = (now - start) as f64 * 100.0 / start as f64;
+                        let change = now.saturating_sub(start) as f64 * 100.0 / start as f64;
                         let mut reading = Standing::read(&CLOSENESS, change, weeks_in);
                         // On a 1-10 scale a partner who starts high cannot rise 30%: reaching
                         // the top of the scale is as far as anyone can go.
-                        let ceiling = (10 - start) as f64 * 100.0 / start as f64;
+                        let ceiling = 10i64.saturating_sub(start) as f64 * 100.0 / start as f64;
                         if reading.verdict == Verdict::BelowTypical && change >= ceiling {
                             reading.verdict = Verdict::WithinTypical;
                         }

@@ -42,7 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
         Command::Revoke { device } => devices::revoke(&open(home)?, &device, out).await,
-        Command::Wipe { yes } => wipe::run(open(home)?, yes, out),
+        Command::Wipe { yes } => wipe::run(&home_dir(home)?, yes, out),
         Command::Export {
             doc,
             format,

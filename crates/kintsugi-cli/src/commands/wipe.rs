@@ -1,4 +1,8 @@
-//! `kintsugi wipe`: erase this device's local state, for a phone that is given away or reset.
+//! `kintsugi wipe`: erase this device's local state, for a phone that is given away, reset, or
+//! whose folder is damaged beyond use. It never opens the documents, so it works on a damaged
+//! folder too.
+
+use std::path::Path;
 
 use anyhow::bail;
 use kintsugi_core::Device;
@@ -6,21 +10,22 @@ use serde_json::json;
 
 use crate::output::Output;
 
-pub fn run(device: Device, yes: bool, out: Output) -> anyhow::Result<()> {
-    let pending = device.pending_changes();
+pub fn run(home: &Path, yes: bool, out: Output) -> anyhow::Result<()> {
+    let unsynced = Device::unsynced_changes(home)?;
     if !yes {
-        let unsynced = match pending {
-            0 => String::new(),
-            n => format!(", including {n} change(s) never synced"),
+        let what = match unsynced {
+            Some(0) => String::new(),
+            Some(n) => format!(", including {n} change(s) never synced"),
+            None => " (the folder is damaged, so unsynced changes cannot be counted)".into(),
         };
         bail!(
-            "this erases everything of this device in {}{unsynced}; run `kintsugi sync` first if you can, then `kintsugi wipe --yes`",
-            device.dir().display()
+            "this erases everything of this device in {}{what}; run `kintsugi sync` first if you can, then `kintsugi wipe --yes`",
+            home.display()
         );
     }
-    let dir = device.wipe()?;
+    Device::wipe(home)?;
     out.print(
-        &json!({ "wiped": dir, "unsynced_changes_lost": pending }),
-        || format!("erased this device's state in {}", dir.display()),
+        &json!({ "wiped": home, "unsynced_changes_lost": unsynced }),
+        || format!("erased this device's state in {}", home.display()),
     )
 }

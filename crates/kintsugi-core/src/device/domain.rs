@@ -160,7 +160,19 @@ impl Device {
             .collect();
         by_member.sort_by(|a, b| a.1.0.cmp(&b.1.0));
         for c in list {
-            let week = IsoWeek::parse(&c.week)?;
+            // The partner's device wrote these; a value out of range (an old or broken app, or
+            // a hostile one) is left out rather than allowed to break both phones' progress.
+            let answers = Answers {
+                trust: c.trust,
+                conversations: c.conversations,
+                closeness: c.closeness,
+                forgiveness: c.forgiveness,
+                note: String::new(),
+            };
+            let (Ok(week), Ok(_)) = (IsoWeek::parse(&c.week), answers.check()) else {
+                tracing::warn!(week = %c.week, "a check-in with values out of range was left out of progress");
+                continue;
+            };
             let figures = WeekFigures {
                 week: c.week.clone(),
                 trust: c.trust,

@@ -49,6 +49,10 @@ pub struct Device {
     pub(crate) changed: Arc<tokio::sync::Notify>,
     /// Offer the server a snapshot once a document's log grew this much past the last one.
     pub(crate) snapshot_every: u64,
+    /// Held from loading a document to storing what changed, so two edits (or an edit and a
+    /// pulled page) never start from the same heads: both would write change `n + 1` of this
+    /// device's actor, and compaction could save over a change it did not include.
+    pub(crate) documents: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Device {
@@ -92,6 +96,7 @@ impl Device {
             clock,
             changed: Arc::default(),
             snapshot_every: crate::sync::SNAPSHOT_EVERY,
+            documents: std::sync::Mutex::new(()),
         }
     }
 
@@ -123,19 +128,29 @@ impl Device {
         (self.clock)()
     }
 
-    /// Erases this device's local state: keys, token, documents, outbox and cursors. Changes not
-    /// yet synced are lost with it, so callers check `pending_changes` first. The folder itself
-    /// is kept (it may be a mount point); everything Kintsugi wrote in it is removed.
-    pub fn wipe(self) -> Result<std::path::PathBuf> {
-        let dir = self.store.dir().to_path_buf();
-        let store_dir = dir.join("store");
-        // Dropping the store releases sled's lock and its file handles before the files go.
-        drop(self);
-        std::fs::remove_dir_all(&store_dir).map_err(|e| CoreError::LocalIo {
-            dir: dir.clone(),
+    /// How many changes in `dir` were never synced: `None` when the store is too damaged to
+    /// tell. Refuses a folder another process is using.
+    pub fn unsynced_changes(dir: &Path) -> Result<Option<usize>> {
+        if !dir.join("store").exists() {
+            return Err(CoreError::NotInitialised(dir.to_path_buf()));
+        }
+        match LocalStore::open(dir) {
+            Ok(store) => Ok(Some(store.outbox_len())),
+            Err(busy @ CoreError::Busy(_)) => Err(busy),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Erases the device state in `dir`: keys, token, documents, outbox and cursors, damaged or
+    /// not (that is when it is needed most). Changes never synced are lost with it, so callers
+    /// ask `unsynced_changes` first. The folder itself is kept (it may be a mount point).
+    pub fn wipe(dir: &Path) -> Result<()> {
+        // Fails with Busy while another process holds sled's lock on the folder.
+        Self::unsynced_changes(dir)?;
+        std::fs::remove_dir_all(dir.join("store")).map_err(|e| CoreError::LocalIo {
+            dir: dir.to_path_buf(),
             reason: e.to_string(),
-        })?;
-        Ok(dir)
+        })
     }
 
     /// Loads a document: its saved bytes (or genesis) plus the changes stored since.
@@ -180,7 +195,19 @@ impl Device {
         kind: DocKind,
         f: impl FnOnce(&Automerge) -> Result<T>,
     ) -> Result<T> {
-        f(&self.load(kind)?.doc)
+        let doc = {
+            let _documents = self.lock_documents();
+            self.load(kind)?.doc
+        };
+        f(&doc)
+    }
+
+    /// The documents lock; a panic elsewhere leaves the data consistent (sled transactions), so a
+    /// poisoned lock is taken over rather than propagated.
+    pub(crate) fn lock_documents(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.documents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` as one Automerge transaction and stores its change with a sealed outbox entry.
@@ -193,6 +220,7 @@ impl Device {
         describe: impl FnOnce(&T) -> String,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
+        let _documents = self.lock_documents();
         let mut doc = self.load(kind)?.doc;
         let now = self.now();
         let options = |result: &T| {
@@ -208,7 +236,7 @@ impl Device {
         };
         let change = doc
             .get_change_by_hash(&hash)
-            .ok_or_else(|| CoreError::InvalidChange("the new change vanished".into()))?;
+            .ok_or_else(|| CoreError::Shape("the new change vanished".into()))?;
         let id = kind.id(&self.identity.keys);
         let key = kind.key(&self.identity.keys);
         let plaintext = change.raw_bytes();

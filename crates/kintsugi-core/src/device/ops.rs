@@ -138,7 +138,7 @@ impl Device {
     pub fn export_json(&self, kind: DocKind) -> Result<serde_json::Value> {
         self.read(kind, |doc| {
             serde_json::to_value(automerge::AutoSerde::from(doc))
-                .map_err(|e| CoreError::InvalidChange(format!("cannot export: {e}")))
+                .map_err(|e| CoreError::Shape(format!("cannot export: {e}")))
         })
     }
 

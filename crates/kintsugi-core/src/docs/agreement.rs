@@ -137,13 +137,11 @@ pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> 
     let text_obj = match tx.get(&boundary, "text") {
         Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => obj,
         _ => {
-            return Err(CoreError::InvalidChange(format!(
-                "boundary {id} has no text"
-            )));
+            return Err(CoreError::Shape(format!("boundary {id} has no text")));
         }
     };
     tx.update_text(&text_obj, text)
-        .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+        .map_err(|e| CoreError::Shape(e.to_string()))?;
     approve_text(tx, id, text, member, now)
 }
 
@@ -157,7 +155,7 @@ pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: i64) -> Result<()
 pub fn retire(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
     tx.put(&boundary, "retired_at", now)
-        .map_err(|e| CoreError::InvalidChange(e.to_string()))
+        .map_err(|e| CoreError::Shape(e.to_string()))
 }
 
 /// Records a partner in the agreement, so status can ask for every partner's approval.
@@ -179,7 +177,7 @@ pub fn add_member(tx: &mut impl Doc, member: &str, name: &str, now: i64) -> Resu
 pub fn add_device(tx: &mut impl Doc, device: &str, member: &str) -> Result<()> {
     let devices = root_map(tx, "devices")?;
     tx.put(&devices, device, member)
-        .map_err(|e| CoreError::InvalidChange(e.to_string()))
+        .map_err(|e| CoreError::Shape(e.to_string()))
 }
 
 /// Member names by member id.
@@ -276,9 +274,7 @@ fn approve_text(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64)
     let approvals = match tx.get(&boundary, "approvals") {
         Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
         _ => {
-            return Err(CoreError::InvalidChange(format!(
-                "boundary {id} has no approvals"
-            )));
+            return Err(CoreError::Shape(format!("boundary {id} has no approvals")));
         }
     };
     reconcile_prop(
@@ -294,9 +290,9 @@ fn approve_text(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64)
 }
 
 pub(crate) fn hydrate_error(e: autosurgeon::HydrateError) -> CoreError {
-    CoreError::InvalidChange(format!("document does not have the expected shape: {e}"))
+    CoreError::Shape(e.to_string())
 }
 
 pub(crate) fn reconcile_error(e: autosurgeon::ReconcileError) -> CoreError {
-    CoreError::InvalidChange(format!("could not write the document: {e}"))
+    CoreError::Shape(format!("could not write it: {e}"))
 }

@@ -118,7 +118,7 @@ pub fn record(
     // A fresh object, not an update of the old one in place: two devices of one partner
     // replacing the same week concurrently then leave one whole check-in, never a mix of both.
     tx.put_object(&checkins, key.as_str(), automerge::ObjType::Map)
-        .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+        .map_err(|e| CoreError::Shape(e.to_string()))?;
     reconcile_prop(tx, &checkins, key.as_str(), &checkin).map_err(reconcile_error)?;
     Ok(key)
 }

@@ -91,7 +91,7 @@ pub fn mark_shared(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
         }
     };
     tx.put(&entry, "shared_at", now)
-        .map_err(|e| CoreError::InvalidChange(e.to_string()))
+        .map_err(|e| CoreError::Shape(e.to_string()))
 }
 
 /// Every entry, oldest first.

@@ -127,9 +127,7 @@ pub fn genesis(kind: DocKind) -> Automerge {
 pub fn root_map(doc: &impl autosurgeon::ReadDoc, key: &str) -> Result<automerge::ObjId> {
     match doc.get(&ROOT, key) {
         Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Ok(id),
-        _ => Err(CoreError::InvalidChange(format!(
-            "the document has no {key} map"
-        ))),
+        _ => Err(CoreError::Shape(format!("the document has no {key} map"))),
     }
 }
 

@@ -66,7 +66,11 @@ impl LocalStore {
     }
 
     pub fn identity(&self) -> Result<Option<IdentityRecord>> {
-        match self.meta.get(IDENTITY_KEY).map_err(|e| self.damaged(e))? {
+        match self
+            .meta
+            .get(IDENTITY_KEY)
+            .map_err(|e| self.unreadable(e))?
+        {
             None => Ok(None),
             Some(bytes) => IdentityRecord::decode(&*bytes)
                 .map(Some)
@@ -77,7 +81,7 @@ impl LocalStore {
     pub fn save_identity(&self, identity: &IdentityRecord) -> Result<()> {
         self.meta
             .insert(IDENTITY_KEY, identity.encode_to_vec())
-            .map_err(|e| self.damaged(e))?;
+            .map_err(|e| self.unreadable(e))?;
         self.flush()
     }
 
@@ -85,14 +89,14 @@ impl LocalStore {
         let saved = self
             .docs
             .get(doc.as_bytes())
-            .map_err(|e| self.damaged(e))?
+            .map_err(|e| self.unreadable(e))?
             .map(|v| v.to_vec());
         let changes = self
             .changes
             .scan_prefix(doc.as_bytes())
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.damaged(e))?;
+            .map_err(|e| self.unreadable(e))?;
         Ok(StoredDoc { saved, changes })
     }
 
@@ -151,7 +155,7 @@ impl LocalStore {
         self.outbox
             .iter()
             .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.damaged(e))?;
+                let (k, v) = kv.map_err(|e| self.unreadable(e))?;
                 let seq = decode_u64(&k).ok_or_else(|| self.damaged("outbox key"))?;
                 let record = OutboxRecord::decode(&*v).map_err(|e| self.damaged(e))?;
                 Ok((seq, record))
@@ -180,7 +184,7 @@ impl LocalStore {
         match self
             .cursors
             .get(doc.as_bytes())
-            .map_err(|e| self.damaged(e))?
+            .map_err(|e| self.unreadable(e))?
         {
             None => Ok(0),
             Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("cursor")),
@@ -233,7 +237,7 @@ impl LocalStore {
         match self
             .meta
             .get(snapshot_key(doc))
-            .map_err(|e| self.damaged(e))?
+            .map_err(|e| self.unreadable(e))?
         {
             None => Ok(0),
             Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("snapshot mark")),
@@ -243,7 +247,7 @@ impl LocalStore {
     pub fn set_last_snapshot(&self, doc: DocId, covers_seq: u64) -> Result<()> {
         self.meta
             .insert(snapshot_key(doc), &covers_seq.to_be_bytes())
-            .map_err(|e| self.damaged(e))?;
+            .map_err(|e| self.unreadable(e))?;
         self.flush()
     }
 
@@ -267,6 +271,11 @@ impl LocalStore {
 
     fn damaged(&self, reason: impl ToString) -> CoreError {
         CoreError::damaged(&self.dir, reason)
+    }
+
+    /// A failed read of the store's files.
+    fn unreadable(&self, e: sled::Error) -> CoreError {
+        CoreError::damaged(&self.dir, plain_reason(&e))
     }
 
     fn io(&self, e: sled::Error) -> CoreError {
@@ -302,7 +311,19 @@ fn open_error(dir: &Path, e: sled::Error) -> CoreError {
             dir: dir.to_path_buf(),
             reason: io.to_string(),
         },
-        other => CoreError::damaged(dir, other),
+        other => CoreError::damaged(dir, plain_reason(&other)),
+    }
+}
+
+/// sled's own text carries debug details ("Read corrupted data at file offset Some(Inline(434))
+/// backtrace ()"); people need the gist.
+pub(crate) fn plain_reason(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { .. } => "its files are corrupted".into(),
+        sled::Error::Io(io) => io.to_string(),
+        sled::Error::Unsupported(what) => format!("unsupported: {what}"),
+        sled::Error::ReportableBug(_) => "the storage engine hit an internal error".into(),
+        sled::Error::CollectionNotFound(_) => "a part of the store is missing".into(),
     }
 }
 

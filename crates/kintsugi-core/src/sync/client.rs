@@ -15,6 +15,10 @@ use tonic::{Code, Status};
 
 use crate::error::{CoreError, Result};
 
+/// A whole call, reply included: generous, because a page of a large document over a slow mobile
+/// link takes time; dead connections are found sooner by the connect timeout and keep-alive.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Large snapshots travel in one message; the server accepts the same size.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -44,7 +48,7 @@ pub struct Connection {
 
 impl Connection {
     /// Connects to `url`, trusting `ca_pem` (or the web PKI) for `https://`. Calls time out
-    /// after 30 s, except `Subscribe` when `streaming`.
+    /// after `CALL_TIMEOUT`, except `Subscribe` when `streaming`.
     pub async fn open(
         url: &str,
         ca_pem: Option<&str>,
@@ -55,7 +59,7 @@ impl Connection {
         let endpoint = if streaming {
             endpoint.http2_keep_alive_interval(Duration::from_secs(30))
         } else {
-            endpoint.timeout(Duration::from_secs(30))
+            endpoint.timeout(CALL_TIMEOUT)
         };
         let channel = endpoint
             .connect()
@@ -80,7 +84,7 @@ impl Connection {
     /// A connection for the unauthenticated pairing calls only.
     pub async fn pairing(url: &str, ca_pem: Option<&str>) -> Result<PairingServiceClient<Channel>> {
         let channel = endpoint(url, ca_pem)?
-            .timeout(Duration::from_secs(30))
+            .timeout(CALL_TIMEOUT)
             .connect()
             .await
             .map_err(|e| transport_error(url, &e))?;

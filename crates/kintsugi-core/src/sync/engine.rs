@@ -15,8 +15,9 @@ use crate::error::{CoreError, Result};
 const PUSH_BATCH: usize = 500;
 /// Bytes per push, well inside the 16 MiB message limit.
 const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
-/// Envelopes per pull page.
-const PULL_PAGE: u32 = 1000;
+/// Envelopes per pull page: small enough that a page arrives well within the call timeout on a
+/// slow link.
+const PULL_PAGE: u32 = 250;
 
 /// Splits pending envelopes into pushes of at most `PUSH_BATCH` envelopes and about
 /// `PUSH_BATCH_BYTES` bytes (a single larger envelope goes alone).
@@ -62,15 +63,33 @@ impl Device {
         let mut conn = self.connect().await?;
         let pushed = self.push_outbox(&mut conn).await?;
         let mut pulled = 0;
+        let mut failed = None;
         for kind in DocKind::ALL {
-            pulled += self.pull(&mut conn, kind).await?;
+            // One document that cannot be applied (a forged or broken envelope) must not stop
+            // the others from syncing; the connection failing stops them all.
+            match self.pull(&mut conn, kind).await {
+                Ok(applied) => pulled += applied,
+                Err(error @ (CoreError::Unreachable { .. } | CoreError::Unauthenticated(_))) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    failed.get_or_insert(CoreError::Document {
+                        doc: kind.name(),
+                        source: Box::new(error),
+                    });
+                    continue;
+                }
+            }
             // Compaction is a courtesy to the server: a refused or failed snapshot must not
             // fail the sync, which already did what the user asked.
             if let Err(error) = self.maybe_put_snapshot(&mut conn, kind).await {
                 tracing::warn!(doc = kind.name(), %error, "the server did not take a snapshot");
             }
         }
-        Ok(SyncReport { pushed, pulled })
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(SyncReport { pushed, pulled }),
+        }
     }
 
     /// Pushes the outbox, document by document, oldest first; returns how many were acknowledged.
@@ -148,6 +167,7 @@ impl Device {
         envelopes: &[Envelope],
     ) -> Result<usize> {
         let doc_id = kind.id(&self.identity.keys);
+        let _documents = self.lock_documents();
         let cursor = self.store.cursor(doc_id)?;
         let snapshot = snapshot.filter(|s| s.covers_seq > cursor);
         let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| e.server_seq > cursor).collect();
@@ -196,7 +216,9 @@ impl Device {
         let last = fresh.last().map(|e| e.server_seq);
         match (&snapshot, last) {
             (Some(snapshot), last) => {
-                let cursor = last.unwrap_or(snapshot.covers_seq).max(snapshot.covers_seq);
+                // Move by the envelopes, never to `covers_seq`: the page may stop short of it,
+                // and the entries in between (which the snapshot may wrongly claim) still come.
+                let cursor = last.unwrap_or(snapshot.covers_seq);
                 self.store.replace_doc(
                     doc_id,
                     &loaded.doc.save(),

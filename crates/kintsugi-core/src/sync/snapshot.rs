@@ -99,7 +99,10 @@ impl Device {
         covers_seq: u64,
     ) -> Result<()> {
         let doc_id = kind.id(&self.identity.keys);
-        let doc = self.load(kind)?.doc;
+        let doc = {
+            let _documents = self.lock_documents();
+            self.load(kind)?.doc
+        };
         let payload = SnapshotPayload {
             heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
             document: doc.save(),

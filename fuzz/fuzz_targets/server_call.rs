@@ -1,0 +1,4 @@
+//! Fuzz target: see `kintsugi_tests::fuzz::server_call` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kintsugi_tests::fuzz::server_call(data));
