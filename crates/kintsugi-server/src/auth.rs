@@ -9,6 +9,12 @@
 //! tonic interceptors are synchronous, so the lookup is a direct sled read rather than a
 //! `spawn_blocking` hop. That is deliberate: it is one point read of a small, hot key that
 //! sled serves from its page cache, far cheaper than moving the request to another thread.
+//! Reads never wait for the store's write pause, so a backup does not stall this.
+//!
+//! Once the device is known, the interceptor records it on the call's span (`observe`) and
+//! takes a token from the device's rate-limit bucket. The operator's `AdminService` has its
+//! own interceptor, `AdminAuthenticator`, which compares the SHA-256 of the presented admin
+//! token with the one the server computed at start (see `admin::token`).
 
 use std::sync::Arc;
 
@@ -16,8 +22,10 @@ use tonic::metadata::MetadataMap;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-use crate::ids::{DeviceId, DeviceToken, MemberId, SpaceId};
-use crate::store::Store;
+use crate::ids::{DeviceId, DeviceToken, MemberId, SecretHash, SpaceId};
+use crate::observe::CallTag;
+use crate::service::State;
+use crate::store::StoreError;
 
 /// Who is calling: set by the interceptor, read by every authenticated handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,23 +43,29 @@ pub(crate) const UNKNOWN_TOKEN: &str = "unknown device token; join the space aga
 pub(crate) const REVOKED_DEVICE: &str =
     "this device was revoked; ask your partner for a new invite, or link it again";
 
-/// The interceptor. Cheap to clone: it shares the store.
+pub(crate) const ADMIN_TOKEN: &str =
+    "wrong admin token; send the token from the server's DATA/admin-token file";
+
+/// The interceptor. Cheap to clone: it shares the state.
 #[derive(Debug, Clone)]
 pub(crate) struct Authenticator {
-    store: Arc<dyn Store>,
+    state: Arc<State>,
 }
 
 impl Authenticator {
-    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub(crate) fn new(state: Arc<State>) -> Self {
+        Self { state }
     }
 
     fn authenticate(&self, metadata: &MetadataMap) -> Result<AuthedDevice, Status> {
         let token = bearer_token(metadata)?;
         let presented = token.hash();
-        let device = match self.store.device_by_token_hash(&presented) {
+        let device = match self.state.store.device_by_token_hash(&presented) {
             Ok(Some(device)) => device,
             Ok(None) => return Err(Status::unauthenticated(UNKNOWN_TOKEN)),
+            Err(StoreError::Unavailable(message)) => {
+                return Err(Status::unavailable(message));
+            }
             Err(error) => {
                 tracing::error!(%error, "looking up a device token failed");
                 return Err(Status::internal("internal server error; try again later"));
@@ -76,7 +90,33 @@ impl Authenticator {
 impl Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let device = self.authenticate(request.metadata())?;
+        if let Some(tag) = request.extensions().get::<CallTag>() {
+            tag.caller(&device);
+        }
+        self.state.limits.device_call(device.device_id)?;
         request.extensions_mut().insert(device);
+        Ok(request)
+    }
+}
+
+/// The admin interceptor: the admin token's hash, computed once at start.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminAuthenticator {
+    token_hash: SecretHash,
+}
+
+impl AdminAuthenticator {
+    pub(crate) fn new(token_hash: SecretHash) -> Self {
+        Self { token_hash }
+    }
+}
+
+impl Interceptor for AdminAuthenticator {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let token = bearer_token(request.metadata())?;
+        if !self.token_hash.matches(&token.hash()) {
+            return Err(Status::unauthenticated(ADMIN_TOKEN));
+        }
         Ok(request)
     }
 }
@@ -112,7 +152,8 @@ pub(crate) fn authed<T>(request: &Request<T>) -> Result<AuthedDevice, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewSpace, SledStore};
+    use crate::service::testing::harness;
+    use crate::store::NewSpace;
 
     fn request_with(header: Option<&str>) -> Request<()> {
         let mut request = Request::new(());
@@ -150,8 +191,8 @@ mod tests {
 
     #[test]
     fn known_devices_pass_and_strangers_do_not() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("the store opens"));
+        let h = harness();
+        let store = h.state.store.clone();
         let token = DeviceToken::generate();
         let space = SpaceId::random();
         let member = MemberId::random();
@@ -167,7 +208,7 @@ mod tests {
                 now: 0,
             })
             .expect("the space is created");
-        let mut auth = Authenticator::new(store.clone());
+        let mut auth = Authenticator::new(h.state.clone());
         let header = format!("Bearer {}", token.to_hex());
         let passed = auth
             .call(request_with(Some(&header)))

@@ -44,8 +44,38 @@ pub enum ServerError {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     /// The gRPC server failed while serving.
-    #[error("the gRPC server failed: {0}")]
+    #[error("the gRPC server failed: {}", crate::tls::error_chain(.0))]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS {what} {}: {problem}", .file.display())]
+    Tls {
+        /// "certificate" or "key".
+        what: &'static str,
+        file: PathBuf,
+        problem: String,
+    },
+    /// Plain-HTTP metrics off loopback need the operator's explicit consent.
+    #[error(
+        "refusing to serve metrics on {0}: metrics are plain HTTP; listen on loopback, or set \
+         metrics.public = true (KINTSUGI_METRICS_PUBLIC=true) to serve them there anyway"
+    )]
+    MetricsNotLoopback(SocketAddr),
+    /// An address could not be bound.
+    #[error("cannot listen on {address} for {what}: {source}")]
+    Bind {
+        what: &'static str,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The admin token file could not be written or read.
+    #[error("admin token {}: {source}; check the data folder's permissions", .file.display())]
+    AdminToken {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptors.
+    #[error("building gRPC reflection failed: {0}")]
+    Reflection(String),
 }
 
 impl ServerError {
@@ -83,6 +113,9 @@ pub enum ServiceError {
     /// Temporarily impossible; the client should retry.
     #[error("{0}")]
     Unavailable(String),
+    /// Over a quota or a rate limit.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A bug or a storage failure. The detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,6 +164,19 @@ impl From<StoreError> for ServiceError {
                 "snapshot covers_seq {covers_seq} is beyond the document's head_seq \
                      {head_seq}; pull first"
             )),
+            StoreError::QuotaExceeded {
+                used,
+                quota,
+                needed,
+            } => ServiceError::ResourceExhausted(format!(
+                "storage quota: this space holds {used} of {quota} bytes and this change needs \
+                 {needed} more; store a snapshot so older changes can be compacted, or ask the \
+                 server's operator to raise limits.space_quota_bytes"
+            )),
+            StoreError::UnknownMember => ServiceError::Unauthenticated(
+                "you are no longer a member of this space; join it again with a new invite".into(),
+            ),
+            StoreError::Unavailable(message) => ServiceError::Unavailable(message),
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -152,6 +198,7 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::AlreadyExists(m) => tonic::Status::already_exists(m),
             ServiceError::FailedPrecondition(m) => tonic::Status::failed_precondition(m),
             ServiceError::Unavailable(m) => tonic::Status::unavailable(m),
+            ServiceError::ResourceExhausted(m) => tonic::Status::resource_exhausted(m),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "request failed inside the server");
                 tonic::Status::internal("internal server error; try again later")

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::broadcast;
 
@@ -27,6 +28,8 @@ pub(crate) enum SpaceEvent {
         doc_id: DocId,
         meta: DocMeta,
         envelopes: Arc<Vec<SequencedEnvelope>>,
+        /// When the push became durable, for `kintsugi_push_to_delivery_seconds`.
+        durable_at: Instant,
     },
     /// A device was revoked; its stream must end.
     Revoked { device_id: DeviceId },

@@ -19,25 +19,21 @@
 //! # }
 //! ```
 //!
-//! Modules: `service` (one file per gRPC service), `auth` (the bearer-token interceptor),
-//! `store` (the `Store` trait, the sled backend and its conformance suite), `durability`
-//! (group commit to disk), `fanout` (live relay), `clock`, `config` and `error`.
+//! `kintsugi serve` builds its `Config` with `ServerSettings` (file, environment, flags) and
+//! calls `serve_settings`. Modules: `server` (the gRPC stack: TLS, health, reflection,
+//! metrics, shutdown), `service` (one file per gRPC service), `auth` (bearer-token
+//! interceptors), `observe` (a span, a log line and metrics per call), `limits` (rate limits),
+//! `store` (the `Store` trait, the sled backend, backups and its conformance suite),
+//! `durability` (group commit to disk), `fanout` (live relay), `admin` (offline operator
+//! tasks), `settings`, `config`, `tls`, `logging`, `metrics`, `clock` and `error`.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
-use kintsugi_proto::v1::pairing_service_server::PairingServiceServer;
-use kintsugi_proto::v1::space_service_server::SpaceServiceServer;
-use kintsugi_proto::v1::sync_service_server::SyncServiceServer;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
 
+pub mod admin;
 mod auth;
 mod clock;
 mod config;
@@ -45,26 +41,31 @@ mod durability;
 mod error;
 mod fanout;
 pub mod ids;
+mod limits;
+pub mod logging;
+mod metrics;
+mod observe;
+mod server;
 mod service;
+mod settings;
 pub mod store;
+mod tls;
 
+pub use admin::AdminError;
 pub use auth::AuthedDevice;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::Config;
+pub use config::{Config, RateLimit, TlsFiles};
 pub use error::{ServerError, ServiceError};
-
-use service::{PairingApi, SpaceApi, State, SyncApi};
-use store::{SledStore, Store};
-
-/// How long `run` waits, after the last connection closed, for streams and background tasks
-/// to let go of the store before it closes it anyway.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub use logging::LogFormat;
+pub use settings::{ConfigError, DEFAULT_DATA, DEFAULT_LISTEN, ServerSettings, VARIABLES};
+pub use tls::error_chain;
 
 /// Serves the Kintsugi services on `listener` until `shutdown` resolves, then ends open
-/// Subscribe streams, flushes the store and returns.
+/// Subscribe streams, flushes the store and returns. Also serves metrics when
+/// `config.metrics_listen` is set.
 ///
-/// Plaintext gRPC is served only on a loopback address; any other listener is refused with
-/// `ServerError::PlaintextNotLoopback`.
+/// Without `config.tls`, plaintext gRPC is served only on a loopback address; any other
+/// listener is refused with `ServerError::PlaintextNotLoopback`.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -80,98 +81,47 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let address = listener.local_addr()?;
-    if !is_loopback(address) {
-        return Err(ServerError::PlaintextNotLoopback(address));
-    }
-    let dir = config.data_dir.clone();
-    let opening = dir.clone();
-    let opened = tokio::task::spawn_blocking(move || SledStore::open(opening))
-        .await
-        .map_err(|error| ServerError::Io(std::io::Error::other(error)))?;
-    let store: Arc<dyn Store> =
-        Arc::new(opened.map_err(|e| ServerError::from_open(dir.clone(), e))?);
-    tracing::info!(%address, data = %dir.display(), "kintsugi server listening");
-    serve(listener, config, store, clock, shutdown).await
+    run_with_listeners(listener, None, config, clock, shutdown).await
+}
+
+/// `run_with_clock` with the metrics listener bound by the caller (tests bind port 0 to
+/// learn the address). With `None`, `config.metrics_listen` is bound if it is set.
+pub async fn run_with_listeners(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    server::start(listener, metrics_listener, config, clock, shutdown).await
+}
+
+/// Binds `settings.listen` and runs the server with `settings.config` until `shutdown`.
+/// Call `settings.validate()` first.
+pub async fn serve_settings(
+    settings: ServerSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listener =
+        TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                what: "gRPC",
+                address: settings.listen,
+                source,
+            })?;
+    run(listener, settings.config, shutdown).await
 }
 
 /// Plaintext is acceptable only where no one else can listen: 127.0.0.0/8 and ::1 (also as
 /// an IPv4-mapped address).
-fn is_loopback(address: SocketAddr) -> bool {
+pub(crate) fn is_loopback(address: SocketAddr) -> bool {
     match address.ip() {
         IpAddr::V4(ip) => ip.is_loopback(),
         IpAddr::V6(ip) => ip
             .to_ipv4_mapped()
             .map_or(ip.is_loopback(), |v4| v4.is_loopback()),
     }
-}
-
-async fn serve(
-    listener: TcpListener,
-    config: Config,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError> {
-    let dir = config.data_dir.clone();
-    let max_message = config.max_message_bytes;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
-    let state = Arc::new(State::new(store.clone(), config, clock, stop_rx, alive_tx));
-    service::spawn_compaction(state.clone());
-
-    let authenticator = auth::Authenticator::new(store.clone());
-    let pairing = PairingServiceServer::new(PairingApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let space = SpaceServiceServer::new(SpaceApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let sync = SyncServiceServer::new(SyncApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    drop(state);
-
-    // Small gRPC frames must not wait for Nagle's algorithm; tonic sets this itself only for
-    // listeners it binds.
-    let incoming = TcpListenerStream::new(listener).map(|connection| {
-        if let Ok(stream) = &connection {
-            let _ = stream.set_nodelay(true);
-        }
-        connection
-    });
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: ending streams, finishing requests");
-        // Ends the Subscribe streams, which graceful shutdown would otherwise wait on forever.
-        let _ = stop_tx.send(true);
-    };
-    let served = Server::builder()
-        .add_service(pairing)
-        .add_service(InterceptedService::new(space, authenticator.clone()))
-        .add_service(InterceptedService::new(sync, authenticator))
-        .serve_with_incoming_shutdown(incoming, signal)
-        .await;
-
-    // Every stream, blocking task and background loop holds the state; wait until they let go.
-    if tokio::time::timeout(DRAIN_TIMEOUT, alive_rx.recv())
-        .await
-        .is_err()
-    {
-        tracing::warn!("background tasks did not finish in time; closing the store anyway");
-    }
-    let closed = tokio::task::spawn_blocking(move || {
-        let flushed = store.flush();
-        // Dropping the last handle closes sled and releases the folder's lock.
-        drop(store);
-        flushed
-    })
-    .await
-    .map_err(|error| ServerError::Io(std::io::Error::other(error)))?;
-    served?;
-    closed.map_err(|source| ServerError::Store { dir, source })?;
-    tracing::info!("kintsugi server stopped");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The gRPC services and what they share: the store, the settings, the clock and the fan-out.
 //!
-//! One file per service (`pairing`, `space`, `sync`) plus `subscribe` for the long-lived
-//! stream. Handlers validate input, call the store through `State::blocking` (sled is
+//! One file per service (`pairing`, `space`, `sync`, `admin`) plus `subscribe` for the
+//! long-lived stream. Handlers validate input, call the store through `State::blocking` (sled is
 //! synchronous; async code must not block), wait for durability where a reply promises it,
 //! and turn their `ServiceError` into a `tonic::Status` only at the edge. Every task that
 //! outlives a request (streams, compaction) holds an `Arc<State>`; `run` waits until all of
@@ -16,13 +16,18 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ServiceError;
 use crate::fanout::FanOut;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::store::{Durable, Store};
 
+pub(crate) mod admin;
+pub(crate) mod doc_page;
 pub(crate) mod pairing;
 pub(crate) mod space;
 pub(crate) mod subscribe;
 pub(crate) mod sync;
 
+pub(crate) use admin::AdminApi;
 pub(crate) use pairing::PairingApi;
 pub(crate) use space::SpaceApi;
 pub(crate) use sync::SyncApi;
@@ -37,6 +42,8 @@ pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) fanout: FanOut,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
     /// Turns true when the server shuts down; long-lived streams end then.
     pub(crate) stop: watch::Receiver<bool>,
     /// Never sent on: `run` learns that every holder of the state is gone when the channel
@@ -52,11 +59,14 @@ impl State {
         stop: watch::Receiver<bool>,
         alive: mpsc::Sender<()>,
     ) -> Self {
+        let limits = Limits::new(config.device_rate, config.pairing_rate);
         Self {
             store,
             config,
             clock,
             fanout: FanOut::new(),
+            metrics: Arc::new(Metrics::new()),
+            limits,
             stop,
             _alive: alive,
         }

@@ -5,7 +5,8 @@
 //! or another device of the inviting member. Both are unauthenticated by nature, so they hand
 //! out nothing without proof: the space id must be new, and an invite secret is compared by
 //! hash, counted when wrong, and burnt after a few failures. Tokens are returned once and
-//! kept only as hashes.
+//! kept only as hashes. Both calls are rate limited per client address (`limits`), which
+//! bounds how fast anyone can fill the disk with spaces or guess at invite secrets.
 
 use std::sync::Arc;
 
@@ -152,6 +153,8 @@ impl PairingService for PairingApi {
         &self,
         request: Request<CreateSpaceRequest>,
     ) -> Result<Response<CreateSpaceResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
+        self.state.limits.pairing_call(peer)?;
         Ok(Response::new(
             self.create_space(request.into_inner()).await?,
         ))
@@ -161,6 +164,8 @@ impl PairingService for PairingApi {
         &self,
         request: Request<AcceptInviteRequest>,
     ) -> Result<Response<AcceptInviteResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
+        self.state.limits.pairing_call(peer)?;
         Ok(Response::new(
             self.accept_invite(request.into_inner()).await?,
         ))

@@ -5,13 +5,18 @@
 //! counter of wrong attempts. A member may revoke only their own devices: revoking the
 //! partner's phone would be a way to shut them out of the shared agreement. A revoked device
 //! stays listed, so both partners can see that it happened.
+//!
+//! `LeaveSpace` is the exception: it erases the caller's member entirely (private documents,
+//! devices, token hashes, invites), and the whole space with its last member. Erasure is
+//! real: after the store has deleted the records and made that durable, the handler vacuums
+//! the store so the ciphertext is gone from its files too (see `store::sled_vacuum`).
 
 use std::sync::Arc;
 
 use kintsugi_proto::v1::space_service_server::SpaceService;
 use kintsugi_proto::v1::{
-    CreateInviteRequest, CreateInviteResponse, Device, ListDevicesRequest, ListDevicesResponse,
-    RevokeDeviceRequest, RevokeDeviceResponse,
+    CreateInviteRequest, CreateInviteResponse, Device, LeaveSpaceRequest, LeaveSpaceResponse,
+    ListDevicesRequest, ListDevicesResponse, RevokeDeviceRequest, RevokeDeviceResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -138,8 +143,52 @@ impl SpaceApi {
     }
 }
 
+impl SpaceApi {
+    pub(crate) async fn leave_space(
+        &self,
+        who: AuthedDevice,
+    ) -> Result<LeaveSpaceResponse, ServiceError> {
+        let departure = self
+            .state
+            .blocking(move |state| Ok(state.store.leave_space(who.space_id, who.member_id)?))
+            .await?;
+        self.state.durable().await?;
+        for device_id in &departure.devices {
+            // Ends the open Subscribe streams of every device of the member.
+            let event = SpaceEvent::Revoked {
+                device_id: *device_id,
+            };
+            self.state.fanout.publish(who.space_id, event);
+        }
+        // Deleted values linger in sled's files until they are rewritten; rewrite them now.
+        let vacuumed = self.state.blocking(|state| Ok(state.store.vacuum()?)).await;
+        if let Err(error) = vacuumed {
+            tracing::error!(%error, "vacuum after a leave failed; run `kintsugi admin vacuum`");
+        }
+        crate::metrics::refresh_store_gauge(&self.state).await;
+        tracing::info!(
+            space = %who.space_id, member = %who.member_id,
+            devices = departure.devices.len(), documents = departure.documents,
+            space_erased = departure.space_erased, "member left the space"
+        );
+        Ok(LeaveSpaceResponse {
+            devices_removed: u32::try_from(departure.devices.len()).unwrap_or(u32::MAX),
+            documents_removed: u32::try_from(departure.documents).unwrap_or(u32::MAX),
+            space_erased: departure.space_erased,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl SpaceService for SpaceApi {
+    async fn leave_space(
+        &self,
+        request: Request<LeaveSpaceRequest>,
+    ) -> Result<Response<LeaveSpaceResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(self.leave_space(who).await?))
+    }
+
     async fn create_invite(
         &self,
         request: Request<CreateInviteRequest>,

@@ -25,7 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::State;
-use super::sync::{DocPage, changes_to_proto, read_doc_page};
+use super::doc_page::{DocPage, changes_to_proto, read_doc_page};
 use crate::auth::{AuthedDevice, REVOKED_DEVICE};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
@@ -74,6 +74,7 @@ pub(crate) fn open(
         tx,
         stop,
     };
+    subscription.state.metrics.live_subscribers.inc();
     tokio::spawn(subscription.run());
     tracing::debug!(space = %who.space_id, device = %who.device_id, "subscribed");
     Ok(ReceiverStream::new(rx))
@@ -91,7 +92,9 @@ struct Subscription {
 
 impl Subscription {
     async fn run(mut self) {
-        let end = match self.serve().await {
+        let served = self.serve().await;
+        self.state.metrics.live_subscribers.dec();
+        let end = match served {
             Ok(()) => return,
             Err(end) => end,
         };
@@ -120,8 +123,11 @@ impl Subscription {
                     self.send(Event::Heartbeat(beat)).await?;
                 }
                 event = self.live.recv() => match event {
-                    Ok(SpaceEvent::Appended { doc_id, meta, envelopes }) => {
-                        self.forward(doc_id, meta, &envelopes).await?;
+                    Ok(SpaceEvent::Appended { doc_id, meta, envelopes, durable_at }) => {
+                        if self.forward(doc_id, meta, &envelopes).await? {
+                            let delay = durable_at.elapsed().as_secs_f64();
+                            self.state.metrics.push_to_delivery.observe(delay);
+                        }
                     }
                     Ok(SpaceEvent::Revoked { device_id }) if device_id == self.who.device_id => {
                         return Err(End::With(Status::unauthenticated(REVOKED_DEVICE)));
@@ -190,14 +196,15 @@ impl Subscription {
     }
 
     /// Forwards a live append, if the device may read the document and lacks the entries.
+    /// Returns whether anything was sent.
     async fn forward(
         &mut self,
         doc: DocId,
         meta: DocMeta,
         envelopes: &[SequencedEnvelope],
-    ) -> Result<(), End> {
+    ) -> Result<bool, End> {
         if !meta.readable_by(self.who.member_id) {
-            return Ok(());
+            return Ok(false);
         }
         let position = self.position(doc);
         let newer: Vec<&SequencedEnvelope> = envelopes
@@ -205,13 +212,14 @@ impl Subscription {
             .filter(|e| e.server_seq.0 > position)
             .collect();
         let Some(first) = newer.first() else {
-            return Ok(());
+            return Ok(false);
         };
         let contiguous = newer
             .windows(2)
             .all(|pair| pair[1].server_seq == pair[0].server_seq.next());
         if first.server_seq != ServerSeq(position).next() || !contiguous {
-            return self.send_from_store(doc).await;
+            self.send_from_store(doc).await?;
+            return Ok(true);
         }
         // Split big appends so no event exceeds the message limit.
         let budget = self.state.config.page_budget_bytes();
@@ -226,7 +234,8 @@ impl Subscription {
             bytes = bytes.saturating_add(size);
             chunk.push(entry.clone());
         }
-        self.send_chunk(doc, chunk).await
+        self.send_chunk(doc, chunk).await?;
+        Ok(true)
     }
 
     async fn send_chunk(&mut self, doc: DocId, chunk: Vec<SequencedEnvelope>) -> Result<(), End> {

@@ -8,141 +8,25 @@
 //! call, so a partner's device never reads another member's private journal, even encrypted.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use kintsugi_proto::v1 as proto;
 use kintsugi_proto::v1::sync_service_server::SyncService;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::doc_page::{changes_to_proto, read_doc_page};
 use super::{State, parse_id, retention_secs};
 use crate::auth::{AuthedDevice, authed};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
-use crate::ids::{DeviceId, DocId, MemberId, ServerSeq, SpaceId};
-use crate::store::{
-    AppendEnvelopes, Audience, DocMeta, Envelope, NewSnapshot, SequencedEnvelope, Store,
-    StoreError, StoredSnapshot,
-};
+use crate::ids::{DeviceId, DocId, ServerSeq};
+use crate::store::{AppendEnvelopes, Audience, Envelope, NewSnapshot, StoreError};
 
 /// The sync handlers.
 #[derive(Debug, Clone)]
 pub(crate) struct SyncApi {
     state: Arc<State>,
-}
-
-/// One page of a readable document: what Pull returns and what Subscribe sends.
-#[derive(Debug)]
-pub(crate) struct DocPage {
-    pub(crate) meta: DocMeta,
-    pub(crate) snapshot: Option<StoredSnapshot>,
-    pub(crate) envelopes: Vec<SequencedEnvelope>,
-    pub(crate) more: bool,
-}
-
-impl DocPage {
-    /// The cursor a client reaches by applying this page after `after`. Behind a snapshot the
-    /// page carries every entry after `pruned_through`, so the cursor moves by the envelopes.
-    pub(crate) fn position(&self, after: u64) -> u64 {
-        let pruned = self
-            .snapshot
-            .as_ref()
-            .map_or(0, |_| self.meta.pruned_through.0);
-        let last = self.envelopes.last().map_or(0, |e| e.server_seq.0);
-        after.max(pruned).max(last)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.snapshot.is_none() && self.envelopes.is_empty()
-    }
-
-    pub(crate) fn proto_snapshot(&self) -> Option<proto::Snapshot> {
-        self.snapshot.as_ref().map(|s| proto::Snapshot {
-            envelope: Some(to_proto(
-                &s.envelope,
-                ServerSeq(0),
-                proto::EnvelopeKind::Snapshot,
-            )),
-            covers_seq: s.covers_seq.0,
-        })
-    }
-}
-
-/// An envelope as the protocol carries it.
-pub(crate) fn to_proto(
-    envelope: &Envelope,
-    seq: ServerSeq,
-    kind: proto::EnvelopeKind,
-) -> proto::Envelope {
-    proto::Envelope {
-        device_id: envelope.device_id.to_vec(),
-        client_seq: envelope.client_seq,
-        kind: kind as i32,
-        nonce: envelope.nonce.clone(),
-        ciphertext: envelope.ciphertext.clone(),
-        server_seq: seq.0,
-    }
-}
-
-/// Log entries as the protocol carries them.
-pub(crate) fn changes_to_proto(entries: &[SequencedEnvelope]) -> Vec<proto::Envelope> {
-    entries
-        .iter()
-        .map(|e| to_proto(&e.envelope, e.server_seq, proto::EnvelopeKind::Change))
-        .collect()
-}
-
-/// Reads one page of a document for `member`, or `None` if the document does not exist.
-/// Runs on a blocking thread. If compaction prunes entries while the page is read, the page
-/// would have a hole; rereading the metadata afterwards notices, and the page is read again.
-pub(crate) fn read_doc_page(
-    store: &dyn Store,
-    (space, doc, member): (SpaceId, DocId, MemberId),
-    after: u64,
-    limit: usize,
-    budget_bytes: usize,
-) -> Result<Option<DocPage>, ServiceError> {
-    for _ in 0..3 {
-        let Some(meta) = store.doc_meta(space, doc)? else {
-            return Ok(None);
-        };
-        if !meta.readable_by(member) {
-            return Err(StoreError::PrivateDocument.into());
-        }
-        let mut snapshot = None;
-        let mut start = after;
-        if after < meta.pruned_through.0 {
-            let stored = store.snapshot(space, doc)?.ok_or_else(|| {
-                StoreError::Corrupt("a document's log is pruned but its snapshot is missing".into())
-            })?;
-            // Send every entry still in the log, not only those after `covers_seq`: the snapshot
-            // is a member's claim, and entries it wrongly claims to cover must still arrive.
-            start = start.max(meta.pruned_through.0);
-            snapshot = Some(stored);
-        }
-        let used = snapshot.as_ref().map_or(0, |s| s.envelope.wire_size());
-        let page = store.read_envelopes(
-            space,
-            doc,
-            ServerSeq(start),
-            limit,
-            budget_bytes.saturating_sub(used),
-        )?;
-        // Entries after `start` were deleted while we read if the log is now pruned past it.
-        let pruned_meanwhile = store
-            .doc_meta(space, doc)?
-            .is_some_and(|now| start < now.pruned_through.0);
-        if !pruned_meanwhile {
-            return Ok(Some(DocPage {
-                meta,
-                snapshot,
-                envelopes: page.envelopes,
-                more: page.more,
-            }));
-        }
-    }
-    Err(ServiceError::Unavailable(
-        "the document is being compacted; pull again".into(),
-    ))
 }
 
 /// Checks one envelope of a push or snapshot. `label` names it in messages.
@@ -251,19 +135,31 @@ impl SyncApi {
             member_id: who.member_id,
             envelopes,
             now: self.state.clock.now(),
+            quota_bytes: config.space_quota_bytes,
         };
         let appended = self
             .state
             .blocking(move |state| Ok(state.store.append_envelopes(append)?))
             .await?;
         self.state.durable().await?;
+        let durable_at = Instant::now();
         tracing::debug!(space = %who.space_id, doc = %doc, fresh = appended.fresh.len(), "push stored");
+        let metrics = &self.state.metrics;
+        metrics.pushes.inc();
+        metrics.pushed_envelopes.inc_by(appended.fresh.len() as u64);
+        let bytes: usize = appended
+            .fresh
+            .iter()
+            .map(|e| e.envelope.nonce.len() + e.envelope.ciphertext.len())
+            .sum();
+        metrics.pushed_bytes.inc_by(bytes as u64);
         let server_seqs = appended.server_seqs.iter().map(|s| s.0).collect();
         if !appended.fresh.is_empty() {
             let event = SpaceEvent::Appended {
                 doc_id: doc,
                 meta: appended.meta,
                 envelopes: Arc::new(appended.fresh),
+                durable_at,
             };
             self.state.fanout.publish(who.space_id, event);
         }
@@ -370,6 +266,7 @@ impl SyncApi {
             covers_seq: ServerSeq(request.covers_seq),
             envelope,
             now,
+            quota_bytes: self.state.config.space_quota_bytes,
         };
         self.state
             .blocking(move |state| Ok(state.store.put_snapshot(snapshot)?))

@@ -15,10 +15,12 @@ use super::*;
 use crate::ids::DeviceToken;
 
 mod documents;
+mod erasure;
 mod lifecycle;
 mod pairing;
 
 pub use documents::*;
+pub use erasure::*;
 pub use lifecycle::*;
 pub use pairing::*;
 
@@ -47,7 +49,11 @@ macro_rules! store_conformance_tests {
                 revoked_devices_stay_listed,
                 stats_count_what_is_stored,
                 data_survives_close_and_reopen,
-                space_ids_are_unique
+                space_ids_are_unique,
+                quota_counter_follows_every_write,
+                leaving_erases_the_members_private_documents_and_devices,
+                last_member_leaving_erases_the_whole_space,
+                export_and_vacuum_keep_every_record
             );
         }
     };
@@ -134,6 +140,20 @@ fn found_space(store: &dyn Store) -> Founded {
     founded
 }
 
+/// The second partner of `f`'s space: (member, device, token).
+fn add_partner(store: &dyn Store, f: &Founded) -> (MemberId, DeviceId, DeviceToken) {
+    let partner = invite(store, f, InviteKind::Partner, NOW + 60);
+    let token = DeviceToken::generate();
+    match redeem(store, &partner, &partner.secret, NOW, &token) {
+        Redeemed::Joined {
+            member_id,
+            device_id,
+            ..
+        } => (member_id, device_id, token),
+        other => panic!("the partner could not join: {other:?}"),
+    }
+}
+
 fn envelope(device: DeviceId, client_seq: u64, text: &str) -> Envelope {
     Envelope {
         device_id: device,
@@ -159,6 +179,7 @@ fn append(
         member_id: member,
         envelopes,
         now,
+        quota_bytes: u64::MAX,
     })
 }
 

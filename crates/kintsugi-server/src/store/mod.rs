@@ -7,22 +7,34 @@
 //! (`store_conformance_tests!`). Methods are synchronous because sled is; async handlers call
 //! them through `spawn_blocking`. Writes are atomic per call, and `durable()` promises that
 //! every write that returned before it is on disk once it resolves.
+//!
+//! Beyond reads and writes, a backend keeps a per-space byte counter for quotas, erases a
+//! member (or a whole space) on `leave_space`, writes a consistent copy of itself in the
+//! backup format of `dump` on `export`, and on `vacuum` rewrites its files so that deleted
+//! ciphertext is really gone (why sled needs that: `sled_vacuum`).
 
-use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 pub use crate::ids::{DeviceId, DocId, InviteId, MemberId, SecretHash, ServerSeq, SpaceId};
 
 #[doc(hidden)]
 pub mod conformance;
+pub mod dump;
+mod durable;
 mod records;
+mod sled_erase;
 mod sled_log;
 mod sled_pairing;
 mod sled_store;
+mod sled_usage;
+mod sled_vacuum;
 
+pub use dump::{DumpError, DumpSummary};
+pub use durable::Durable;
+pub(crate) use sled_store::MARKER_FILE;
 pub use sled_store::SledStore;
+pub(crate) use sled_vacuum::BACKUP_TMP_PREFIX;
 
 /// Who may read and write a document. Fixed by the document's first push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +199,9 @@ pub struct AppendEnvelopes {
     pub member_id: MemberId,
     pub envelopes: Vec<Envelope>,
     pub now: i64,
+    /// The space's storage quota: the append is refused if the space's nonce and ciphertext
+    /// bytes would exceed it. `u64::MAX` for none.
+    pub quota_bytes: u64,
 }
 
 /// The result of an append.
@@ -226,6 +241,26 @@ pub struct NewSnapshot {
     pub covers_seq: ServerSeq,
     pub envelope: Envelope,
     pub now: i64,
+    /// The space's storage quota, as in `AppendEnvelopes`.
+    pub quota_bytes: u64,
+}
+
+/// What `leave_space` erased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Departure {
+    /// The member's devices, revoked and deleted with their token hashes.
+    pub devices: Vec<DeviceId>,
+    /// How many documents were deleted: the member's private ones, or every one of the space.
+    pub documents: u64,
+    /// True when the member was the last one and the whole space was deleted.
+    pub space_erased: bool,
+}
+
+/// The size of the store's files before and after `vacuum`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VacuumReport {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
 }
 
 /// Counts of what the store holds, for `kintsugi admin stats`.
@@ -267,6 +302,14 @@ pub enum StoreError {
     UnknownDocument,
     #[error("covers_seq {covers_seq} is beyond head_seq {head_seq}")]
     SnapshotBeyondHead { covers_seq: u64, head_seq: u64 },
+    #[error("the space holds {used} of {quota} bytes; {needed} more do not fit")]
+    QuotaExceeded { used: u64, quota: u64, needed: u64 },
+    #[error("the member is not (or no longer) in the space")]
+    UnknownMember,
+    #[error("the store is unavailable for a moment: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Dump(#[from] DumpError),
 }
 
 /// Storage for the blind server. Every method is atomic; see the module docs.
@@ -331,63 +374,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError>;
     /// Counts of what the store holds.
     fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Nonce and ciphertext bytes the space holds, as counted against its quota.
+    fn space_usage(&self, space_id: SpaceId) -> Result<u64, StoreError>;
+    /// The sum of every space's `space_usage`: what `stats` counts as bytes, read from the
+    /// counters instead of a full scan, so it is cheap enough for a metrics gauge.
+    fn total_usage(&self) -> Result<u64, StoreError>;
+    /// Erases `member_id` from the space: their private documents, their devices and token
+    /// hashes, their invites and the member. If they were the last member, erases everything
+    /// of the space. Deleted data may linger in a backend's files until `vacuum`.
+    fn leave_space(&self, space_id: SpaceId, member_id: MemberId) -> Result<Departure, StoreError>;
+    /// Writes a consistent copy of everything in the `dump` format. Writes wait meanwhile.
+    fn export(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError>;
+    /// Rewrites the store's files so that deleted values no longer remain in them.
+    fn vacuum(&self) -> Result<VacuumReport, StoreError>;
     /// Resolves once every write that returned before this call is on disk.
     fn durable(&self) -> Durable;
     /// Blocks until every earlier write is on disk.
     fn flush(&self) -> Result<(), StoreError> {
         self.durable().wait_blocking()
-    }
-}
-
-/// A pending durability promise: await it in async code, or `wait_blocking` in threads.
-#[derive(Debug)]
-pub struct Durable(DurableState);
-
-#[derive(Debug)]
-enum DurableState {
-    Ready(Option<Result<(), StoreError>>),
-    Waiting(tokio::sync::oneshot::Receiver<Result<(), String>>),
-}
-
-impl Durable {
-    /// Already settled, for backends whose writes are durable when they return.
-    pub fn ready(result: Result<(), StoreError>) -> Self {
-        Durable(DurableState::Ready(Some(result)))
-    }
-
-    /// Settled when a background syncer answers on the channel.
-    pub fn waiting(receiver: tokio::sync::oneshot::Receiver<Result<(), String>>) -> Self {
-        Durable(DurableState::Waiting(receiver))
-    }
-
-    /// Blocks the current thread until settled. Not for async contexts (it would stall the
-    /// runtime), where the value is awaited instead.
-    pub fn wait_blocking(self) -> Result<(), StoreError> {
-        match self.0 {
-            DurableState::Ready(result) => result.unwrap_or(Ok(())),
-            DurableState::Waiting(receiver) => settle(receiver.blocking_recv()),
-        }
-    }
-}
-
-fn settle(
-    answer: Result<Result<(), String>, tokio::sync::oneshot::error::RecvError>,
-) -> Result<(), StoreError> {
-    match answer {
-        Ok(result) => result.map_err(StoreError::Durability),
-        Err(_) => Err(StoreError::Durability(
-            "the durability thread stopped".into(),
-        )),
-    }
-}
-
-impl Future for Durable {
-    type Output = Result<(), StoreError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().0 {
-            DurableState::Ready(result) => Poll::Ready(result.take().unwrap_or(Ok(()))),
-            DurableState::Waiting(receiver) => Pin::new(receiver).poll(cx).map(settle),
-        }
     }
 }

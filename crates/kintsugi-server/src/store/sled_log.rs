@@ -11,10 +11,11 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DedupRecord, DocRecord, LogRecord, SnapshotRecord};
-use super::sled_store::{SledStore, abort, settled};
+use super::sled_store::{Opened, abort, settled};
+use super::sled_usage;
 use super::{
     AppendEnvelopes, Appended, DocMeta, EnvelopePage, NewSnapshot, SequencedEnvelope, StoreError,
-    StoreStats, StoredSnapshot,
+    StoredSnapshot,
 };
 use crate::ids::{DocId, ServerSeq, SpaceId};
 
@@ -49,9 +50,15 @@ struct Prepared {
     dedup_key: [u8; 56],
     content_hash: Vec<u8>,
     client_seq: u64,
+    bytes: u64,
 }
 
-impl SledStore {
+/// The bytes an envelope counts against its space's quota: nonce and ciphertext.
+pub(super) fn stored_bytes(nonce: &[u8], ciphertext: &[u8]) -> u64 {
+    (nonce.len() as u64).saturating_add(ciphertext.len() as u64)
+}
+
+impl Opened {
     pub(super) fn read_doc_meta(
         &self,
         space: SpaceId,
@@ -81,6 +88,7 @@ impl SledStore {
             member_id: member,
             envelopes,
             now,
+            quota_bytes,
         } = append;
         let doc_key = records::doc_key(space, doc);
         let prepared: Vec<Prepared> = envelopes
@@ -97,64 +105,85 @@ impl SledStore {
                 dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
                 content_hash: records::content_hash(envelope),
                 client_seq: envelope.client_seq,
+                bytes: stored_bytes(&envelope.nonce, &envelope.ciphertext),
             })
             .collect();
         let t = &self.trees;
+        let member_key = records::pair_key(space, member.as_bytes());
         let (server_seqs, fresh_positions, meta) = settled(
-            (&t.docs, &t.log, &t.dedup).transaction(|(docs, log, dedup)| {
-                let mut meta = match docs.get(doc_key)? {
-                    Some(bytes) => {
-                        decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?
+            (&t.docs, &t.log, &t.dedup, &t.usage, &t.members).transaction(
+                |(docs, log, dedup, usage, members)| {
+                    let mut meta = match docs.get(doc_key)? {
+                        Some(bytes) => {
+                            decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?
+                        }
+                        None => DocMeta {
+                            audience,
+                            owner: member,
+                            head_seq: ServerSeq(0),
+                            pruned_through: ServerSeq(0),
+                            created_at: now,
+                        },
+                    };
+                    // Ownership before audience: a mismatch message would tell a stranger that the
+                    // document is private.
+                    if !meta.readable_by(member) {
+                        return abort(StoreError::PrivateDocument);
                     }
-                    None => DocMeta {
-                        audience,
-                        owner: member,
-                        head_seq: ServerSeq(0),
-                        pruned_through: ServerSeq(0),
-                        created_at: now,
-                    },
-                };
-                // Ownership before audience: a mismatch message would tell a stranger that the
-                // document is private.
-                if !meta.readable_by(member) {
-                    return abort(StoreError::PrivateDocument);
-                }
-                if meta.audience != audience {
-                    return abort(StoreError::AudienceFixed {
-                        recorded: meta.audience,
-                    });
-                }
-                let mut seqs = Vec::with_capacity(prepared.len());
-                let mut fresh = Vec::new();
-                for (position, item) in prepared.iter().enumerate() {
-                    if let Some(bytes) = dedup.get(item.dedup_key)? {
-                        let seen: DedupRecord = records::decode("dedup", &bytes)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        if seen.content_hash != item.content_hash {
-                            return abort(StoreError::ClientSeqReused {
-                                client_seq: item.client_seq,
+                    if meta.audience != audience {
+                        return abort(StoreError::AudienceFixed {
+                            recorded: meta.audience,
+                        });
+                    }
+                    // A member who left while this push waited must not recreate their documents.
+                    if members.get(member_key)?.is_none() {
+                        return abort(StoreError::UnknownMember);
+                    }
+                    let mut seqs = Vec::with_capacity(prepared.len());
+                    let mut fresh = Vec::new();
+                    let mut fresh_bytes = 0u64;
+                    for (position, item) in prepared.iter().enumerate() {
+                        if let Some(bytes) = dedup.get(item.dedup_key)? {
+                            let seen: DedupRecord = records::decode("dedup", &bytes)
+                                .map_err(ConflictableTransactionError::Abort)?;
+                            if seen.content_hash != item.content_hash {
+                                return abort(StoreError::ClientSeqReused {
+                                    client_seq: item.client_seq,
+                                });
+                            }
+                            seqs.push(ServerSeq(seen.server_seq));
+                            continue;
+                        }
+                        let seq = meta.head_seq.next();
+                        meta.head_seq = seq;
+                        log.insert(
+                            &records::log_key(space, doc, seq)[..],
+                            item.log_record.clone(),
+                        )?;
+                        let seen = DedupRecord {
+                            server_seq: seq.0,
+                            content_hash: item.content_hash.clone(),
+                        };
+                        dedup.insert(&item.dedup_key[..], seen.encode_to_vec())?;
+                        seqs.push(seq);
+                        fresh.push(position);
+                        fresh_bytes = fresh_bytes.saturating_add(item.bytes);
+                    }
+                    if fresh_bytes > 0 {
+                        let used = sled_usage::get(usage, space)?;
+                        if used.saturating_add(fresh_bytes) > quota_bytes {
+                            return abort(StoreError::QuotaExceeded {
+                                used,
+                                quota: quota_bytes,
+                                needed: fresh_bytes,
                             });
                         }
-                        seqs.push(ServerSeq(seen.server_seq));
-                        continue;
+                        sled_usage::set(usage, space, used.saturating_add(fresh_bytes))?;
                     }
-                    let seq = meta.head_seq.next();
-                    meta.head_seq = seq;
-                    log.insert(
-                        &records::log_key(space, doc, seq)[..],
-                        item.log_record.clone(),
-                    )?;
-                    let seen = DedupRecord {
-                        server_seq: seq.0,
-                        content_hash: item.content_hash.clone(),
-                    };
-                    dedup.insert(&item.dedup_key[..], seen.encode_to_vec())?;
-                    seqs.push(seq);
-                    fresh.push(position);
-                }
-                docs.insert(&doc_key[..], meta_to_record(&meta))?;
-                Ok((seqs, fresh, meta))
-            }),
+                    docs.insert(&doc_key[..], meta_to_record(&meta))?;
+                    Ok((seqs, fresh, meta))
+                },
+            ),
         )?;
         let mut envelopes: Vec<Option<_>> = envelopes.into_iter().map(Some).collect();
         let fresh = fresh_positions
@@ -240,31 +269,50 @@ impl SledStore {
             stored_at: snapshot.now,
         }
         .encode_to_vec();
+        let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
+        let member_key = records::pair_key(snapshot.space_id, snapshot.member_id.as_bytes());
         let t = &self.trees;
-        settled((&t.docs, &t.snapshots).transaction(|(docs, snapshots)| {
-            let Some(bytes) = docs.get(key)? else {
-                return abort(StoreError::UnknownDocument);
-            };
-            let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-            if !meta.readable_by(snapshot.member_id) {
-                return abort(StoreError::PrivateDocument);
-            }
-            if snapshot.covers_seq > meta.head_seq {
-                return abort(StoreError::SnapshotBeyondHead {
-                    covers_seq: snapshot.covers_seq.0,
-                    head_seq: meta.head_seq.0,
-                });
-            }
-            if let Some(bytes) = snapshots.get(key)? {
-                let stored: SnapshotRecord = records::decode("snapshots", &bytes)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                if stored.covers_seq >= snapshot.covers_seq.0 {
-                    return Ok(false);
+        settled((&t.docs, &t.snapshots, &t.usage, &t.members).transaction(
+            |(docs, snapshots, usage, members)| {
+                let Some(bytes) = docs.get(key)? else {
+                    return abort(StoreError::UnknownDocument);
+                };
+                let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
+                if !meta.readable_by(snapshot.member_id) {
+                    return abort(StoreError::PrivateDocument);
                 }
-            }
-            snapshots.insert(&key[..], record.clone())?;
-            Ok(true)
-        }))
+                if members.get(member_key)?.is_none() {
+                    return abort(StoreError::UnknownMember);
+                }
+                if snapshot.covers_seq > meta.head_seq {
+                    return abort(StoreError::SnapshotBeyondHead {
+                        covers_seq: snapshot.covers_seq.0,
+                        head_seq: meta.head_seq.0,
+                    });
+                }
+                let mut old_bytes = 0;
+                if let Some(bytes) = snapshots.get(key)? {
+                    let stored: SnapshotRecord = records::decode("snapshots", &bytes)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    if stored.covers_seq >= snapshot.covers_seq.0 {
+                        return Ok(false);
+                    }
+                    old_bytes = stored_bytes(&stored.nonce, &stored.ciphertext);
+                }
+                let used = sled_usage::get(usage, snapshot.space_id)?;
+                let after = used.saturating_sub(old_bytes).saturating_add(new_bytes);
+                if new_bytes > old_bytes && after > snapshot.quota_bytes {
+                    return abort(StoreError::QuotaExceeded {
+                        used,
+                        quota: snapshot.quota_bytes,
+                        needed: new_bytes - old_bytes,
+                    });
+                }
+                sled_usage::set(usage, snapshot.space_id, after)?;
+                snapshots.insert(&key[..], record.clone())?;
+                Ok(true)
+            },
+        ))
     }
 
     /// Returns the new `pruned_through` and how many entries were deleted.
@@ -290,15 +338,13 @@ impl SledStore {
         let start = records::log_key(space, doc, meta.pruned_through.next());
         let end = records::log_key(space, doc, snapshot.covers_seq);
         let mut through = meta.pruned_through;
-        let mut doomed = sled::Batch::default();
-        let mut removed = 0u64;
-        for item in self.trees.log.range(start..=end) {
-            let (key, _) = item?;
+        let mut doomed = Vec::new();
+        for item in self.trees.log.range(start..=end).keys() {
+            let key = item?;
             through = records::seq_of_log_key(&key)?;
-            doomed.remove(key);
-            removed += 1;
+            doomed.push(key);
         }
-        if removed == 0 {
+        if doomed.is_empty() {
             return Ok((meta.pruned_through, 0));
         }
         let key = records::doc_key(space, doc);
@@ -311,27 +357,7 @@ impl SledStore {
             docs.insert(&key[..], meta_to_record(&meta))?;
             Ok(())
         }))?;
-        self.trees.log.apply_batch(doomed)?;
+        let removed = self.remove_log_entries(space, &doomed)?;
         Ok((through, removed))
-    }
-
-    pub(super) fn count(&self) -> Result<StoreStats, StoreError> {
-        let t = &self.trees;
-        let mut bytes = 0u64;
-        for value in t.log.iter().values() {
-            let record: LogRecord = records::decode("log", &value?)?;
-            bytes += (record.nonce.len() + record.ciphertext.len()) as u64;
-        }
-        for value in t.snapshots.iter().values() {
-            let record: SnapshotRecord = records::decode("snapshots", &value?)?;
-            bytes += (record.nonce.len() + record.ciphertext.len()) as u64;
-        }
-        Ok(StoreStats {
-            spaces: t.spaces.len() as u64,
-            devices: t.devices.len() as u64,
-            documents: t.docs.len() as u64,
-            envelopes: (t.log.len() + t.snapshots.len()) as u64,
-            bytes,
-        })
     }
 }

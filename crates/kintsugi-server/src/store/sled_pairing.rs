@@ -11,7 +11,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DeviceRecord, InviteRecord, MemberRecord, SpaceRecord};
-use super::sled_store::{SledStore, abort, settled};
+use super::sled_store::{Opened, abort, settled};
 use super::{
     DeviceInfo, InviteKind, NewInvite, NewSpace, RedeemInvite, Redeemed, Revocation, StoreError,
 };
@@ -28,7 +28,7 @@ fn device_record(member: MemberId, name: &[u8], token: SecretHash, now: i64) -> 
     .encode_to_vec()
 }
 
-impl SledStore {
+impl Opened {
     fn device_info(
         &self,
         space: SpaceId,
@@ -139,10 +139,17 @@ impl SledStore {
             failed_attempts: 0,
             created_at: invite.now,
         };
-        self.trees
-            .invites
-            .insert(invite.invite_id.as_bytes(), record.encode_to_vec())?;
-        Ok(())
+        let member_key = records::pair_key(invite.space_id, invite.member_id.as_bytes());
+        let record = record.encode_to_vec();
+        let t = &self.trees;
+        settled((&t.members, &t.invites).transaction(|(members, invites)| {
+            // A member who left meanwhile must not leave an invite behind.
+            if members.get(member_key)?.is_none() {
+                return abort(StoreError::UnknownMember);
+            }
+            invites.insert(&invite.invite_id.as_bytes()[..], record.clone())?;
+            Ok(())
+        }))
     }
 
     pub(super) fn redeem(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
@@ -204,7 +211,13 @@ impl SledStore {
                             members.insert(&key[..], member_record.encode_to_vec())?;
                             redeem.new_member_id
                         }
-                        InviteKind::Device => inviter,
+                        InviteKind::Device => {
+                            let key = records::pair_key(space, inviter.as_bytes());
+                            if members.get(key)?.is_none() {
+                                return Ok(Redeemed::Unknown);
+                            }
+                            inviter
+                        }
                     };
                     let device_key = records::pair_key(space, redeem.new_device_id.as_bytes());
                     let device = device_record(

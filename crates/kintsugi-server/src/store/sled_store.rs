@@ -1,21 +1,32 @@
 //! The sled backend: one embedded database folder, one tree per kind of record.
 //!
 //! Trees: `spaces`, `members`, `devices` (keyed `space | device`), `tokens` (token hash ->
-//! `space | device`), `invites`, `docs`, `log` (`space | doc | seq`), `dedup` and `snapshots`.
-//! Every write that touches several trees runs in one sled transaction, so a crash never
-//! leaves a device without its token or a log entry without its dedup record. sled's own
-//! flush is not a durable sync on Linux; `durable()` goes through the group-commit thread in
-//! `crate::durability`. This file opens the store and implements the trait;
-//! `sled_pairing.rs` (spaces, devices, invites) and `sled_log.rs` (documents) do the work.
+//! `space | device`), `invites`, `docs`, `log` (`space | doc | seq`), `dedup`, `snapshots`,
+//! `usage` (bytes per space, for quotas) and `erasures` (leaves in progress). Every write that
+//! touches several trees runs in one sled transaction, so a crash never leaves a device
+//! without its token or a log entry without its dedup record. sled's own flush is not a
+//! durable sync on Linux; `durable()` goes through the group-commit thread in
+//! `crate::durability`.
+//!
+//! Two locks, both held only by blocking threads: `open` guards which database is open (it is
+//! swapped by `vacuum`) and is held just long enough to clone an `Arc`; `pause` is taken
+//! shared by every write and exclusively by `export`, `leave_space` and `vacuum`, which is
+//! what makes a backup a consistent copy. Reads never take `pause`, so a backup does not stop
+//! devices from pulling. This file opens the store and implements the trait;
+//! `sled_pairing.rs`, `sled_log.rs`, `sled_usage.rs`, `sled_erase.rs` and `sled_vacuum.rs`
+//! do the work.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::records;
 use super::{
-    AppendEnvelopes, Appended, DeviceInfo, DocMeta, Durable, EnvelopePage, NewInvite, NewSnapshot,
-    NewSpace, RedeemInvite, Redeemed, Revocation, Store, StoreError, StoreStats, StoredSnapshot,
+    AppendEnvelopes, Appended, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
+    NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, Store, StoreError,
+    StoreStats, StoredSnapshot, VacuumReport,
 };
 use crate::durability::GroupCommit;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
@@ -24,9 +35,21 @@ use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 /// the store waits for the sync thread and releases it.
 #[derive(Debug)]
 pub struct SledStore {
+    pub(super) dir: PathBuf,
+    pub(super) open: RwLock<Option<Arc<Opened>>>,
+    pub(super) pause: RwLock<()>,
+    /// An exclusive lock on `LOCK_FILE`, held as long as the store lives, also while `vacuum`
+    /// closes and reopens sled (whose own lock lapses then).
+    _lock: std::fs::File,
+}
+
+/// An open database: its trees and its sync thread.
+#[derive(Debug)]
+pub(super) struct Opened {
     pub(super) trees: Trees,
+    pub(super) db: sled::Db,
     // Declared last so it is dropped last: its thread holds the final handle on the database.
-    commit: GroupCommit,
+    pub(super) commit: GroupCommit,
 }
 
 #[derive(Debug)]
@@ -40,6 +63,59 @@ pub(super) struct Trees {
     pub(super) log: sled::Tree,
     pub(super) dedup: sled::Tree,
     pub(super) snapshots: sled::Tree,
+    pub(super) usage: sled::Tree,
+    pub(super) erasures: sled::Tree,
+}
+
+/// The tree names, in backup order.
+pub(super) const TREE_NAMES: [&str; 11] = [
+    "spaces",
+    "members",
+    "devices",
+    "tokens",
+    "invites",
+    "docs",
+    "log",
+    "dedup",
+    "snapshots",
+    "usage",
+    "erasures",
+];
+
+impl Trees {
+    pub(super) fn open(db: &sled::Db) -> Result<Trees, StoreError> {
+        Ok(Trees {
+            spaces: db.open_tree("spaces")?,
+            members: db.open_tree("members")?,
+            devices: db.open_tree("devices")?,
+            tokens: db.open_tree("tokens")?,
+            invites: db.open_tree("invites")?,
+            docs: db.open_tree("docs")?,
+            log: db.open_tree("log")?,
+            dedup: db.open_tree("dedup")?,
+            snapshots: db.open_tree("snapshots")?,
+            usage: db.open_tree("usage")?,
+            erasures: db.open_tree("erasures")?,
+        })
+    }
+
+    /// The tree called `name`, as listed in `TREE_NAMES`.
+    pub(super) fn by_name(&self, name: &str) -> Option<&sled::Tree> {
+        Some(match name {
+            "spaces" => &self.spaces,
+            "members" => &self.members,
+            "devices" => &self.devices,
+            "tokens" => &self.tokens,
+            "invites" => &self.invites,
+            "docs" => &self.docs,
+            "log" => &self.log,
+            "dedup" => &self.dedup,
+            "snapshots" => &self.snapshots,
+            "usage" => &self.usage,
+            "erasures" => &self.erasures,
+            _ => return None,
+        })
+    }
 }
 
 /// Aborts a sled transaction with a store error (nothing of it is written).
@@ -67,51 +143,92 @@ impl From<sled::Error> for StoreError {
 
 impl SledStore {
     /// Opens (or creates) the store in `dir`. Fails with `StoreError::Locked` while another
-    /// process, or another `SledStore` in this one, has it open.
+    /// process, or another `SledStore` in this one, has it open. Finishes an erasure or a
+    /// vacuum that a crash interrupted before it returns.
     pub fn open(dir: impl AsRef<Path>) -> Result<SledStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&dir)
-            .open()
-            .map_err(|error| open_error(&dir, error))?;
-        check_format(&db, &dir)?;
-        let trees = Trees {
-            spaces: db.open_tree("spaces")?,
-            members: db.open_tree("members")?,
-            devices: db.open_tree("devices")?,
-            tokens: db.open_tree("tokens")?,
-            invites: db.open_tree("invites")?,
-            docs: db.open_tree("docs")?,
-            log: db.open_tree("log")?,
-            dedup: db.open_tree("dedup")?,
-            snapshots: db.open_tree("snapshots")?,
+        let lock = lock_folder(&dir)?;
+        let opened = super::sled_vacuum::open_recovering(&dir)?;
+        let store = SledStore {
+            dir,
+            open: RwLock::new(Some(Arc::new(opened))),
+            pause: RwLock::new(()),
+            _lock: lock,
         };
-        let commit = GroupCommit::start(db, &dir)?;
-        Ok(SledStore { trees, commit })
+        store.finish_erasures()?;
+        Ok(store)
+    }
+
+    /// The open database, for a read.
+    pub(super) fn reading(&self) -> Result<Arc<Opened>, StoreError> {
+        let open = self.open.read().unwrap_or_else(|p| p.into_inner());
+        open.clone().ok_or_else(|| {
+            StoreError::Unavailable("the store is being rewritten; try again in a moment".into())
+        })
+    }
+
+    /// Runs a write: shared with other writes, excluded while a backup or erasure runs.
+    pub(super) fn writing<T>(
+        &self,
+        work: impl FnOnce(&Opened) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _pause = self.pause_shared();
+        work(&*self.reading()?)
+    }
+
+    fn pause_shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.pause.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops every write until the guard is dropped.
+    pub(super) fn pause_all(&self) -> RwLockWriteGuard<'_, ()> {
+        self.pause.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-fn open_error(dir: &Path, error: sled::Error) -> StoreError {
-    match error {
-        // sled reports its folder lock as an `Other` error whose text names the lock and the
-        // underlying WouldBlock; there is no structured way to tell.
-        sled::Error::Io(error)
-            if error.kind() == std::io::ErrorKind::WouldBlock
-                || error.to_string().contains("could not acquire lock") =>
-        {
-            StoreError::Locked(dir.to_path_buf())
-        }
-        sled::Error::Unsupported(why) => StoreError::Corrupt(why),
-        other => other.into(),
+/// The file whose lock says that a process has the store open.
+pub(super) const LOCK_FILE: &str = "kintsugi-store.lock";
+
+/// Creates `dir` if needed and takes the store's exclusive lock in it.
+pub(super) fn lock_folder(dir: &Path) -> Result<std::fs::File, StoreError> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
     }
+}
+
+/// Opens sled in `dir`, maps its folder lock to `Locked`.
+pub(super) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(dir)
+        .open()
+        .map_err(|error| match error {
+            // sled reports its folder lock as an `Other` error whose text names the lock and the
+            // underlying WouldBlock; there is no structured way to tell.
+            sled::Error::Io(error)
+                if error.kind() == std::io::ErrorKind::WouldBlock
+                    || error.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked(dir.to_path_buf())
+            }
+            sled::Error::Unsupported(why) => StoreError::Corrupt(why),
+            other => other.into(),
+        })
 }
 
 /// The marker file a store leaves beside sled's files once it has written its format key.
-const MARKER_FILE: &str = "kintsugi-store";
+pub(crate) const MARKER_FILE: &str = "kintsugi-store";
 
 /// Checks the layout version. sled opens a `db` file whose contents were destroyed as an empty
 /// database without complaint; the marker file beside it tells such a loss from a new folder.
-fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+pub(super) fn check_format(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     let marker = dir.join(MARKER_FILE);
     match db.get(records::FORMAT_KEY)? {
         None if marker.exists() => Err(StoreError::Corrupt(
@@ -149,30 +266,27 @@ fn write_marker(marker: &Path) -> Result<(), StoreError> {
 
 impl Store for SledStore {
     fn create_space(&self, space: NewSpace) -> Result<(), StoreError> {
-        self.insert_space(space)
+        self.writing(|o| o.insert_space(space))
     }
 
-    fn device_by_token_hash(
-        &self,
-        token_hash: &SecretHash,
-    ) -> Result<Option<DeviceInfo>, StoreError> {
-        self.find_device_by_token(token_hash)
+    fn device_by_token_hash(&self, hash: &SecretHash) -> Result<Option<DeviceInfo>, StoreError> {
+        self.reading()?.find_device_by_token(hash)
     }
 
     fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError> {
-        self.count_members(space_id)
+        self.reading()?.count_members(space_id)
     }
 
     fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
-        self.insert_invite(invite)
+        self.writing(|o| o.insert_invite(invite))
     }
 
     fn redeem_invite(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
-        self.redeem(redeem)
+        self.writing(|o| o.redeem(redeem))
     }
 
     fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
-        self.scan_devices(space_id)
+        self.reading()?.scan_devices(space_id)
     }
 
     fn revoke_device(
@@ -181,19 +295,19 @@ impl Store for SledStore {
         member_id: MemberId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        self.revoke(space_id, member_id, device_id)
+        self.writing(|o| o.revoke(space_id, member_id, device_id))
     }
 
     fn doc_meta(&self, space_id: SpaceId, doc_id: DocId) -> Result<Option<DocMeta>, StoreError> {
-        self.read_doc_meta(space_id, doc_id)
+        self.reading()?.read_doc_meta(space_id, doc_id)
     }
 
     fn list_docs(&self, space_id: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
-        self.scan_docs(space_id)
+        self.reading()?.scan_docs(space_id)
     }
 
     fn append_envelopes(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
-        self.append_to_log(append)
+        self.writing(|o| o.append_to_log(append))
     }
 
     fn read_envelopes(
@@ -204,19 +318,16 @@ impl Store for SledStore {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<EnvelopePage, StoreError> {
-        self.read_log(space_id, doc_id, after, max_count, max_bytes)
+        self.reading()?
+            .read_log(space_id, doc_id, after, max_count, max_bytes)
     }
 
-    fn snapshot(
-        &self,
-        space_id: SpaceId,
-        doc_id: DocId,
-    ) -> Result<Option<StoredSnapshot>, StoreError> {
-        self.read_snapshot(space_id, doc_id)
+    fn snapshot(&self, space: SpaceId, doc: DocId) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.reading()?.read_snapshot(space, doc)
     }
 
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError> {
-        self.store_snapshot(snapshot)
+        self.writing(|o| o.store_snapshot(snapshot))
     }
 
     fn compact(
@@ -226,59 +337,59 @@ impl Store for SledStore {
         now: i64,
         retention_secs: i64,
     ) -> Result<ServerSeq, StoreError> {
-        self.compact_doc(space_id, doc_id, now, retention_secs)
+        self.writing(|o| o.compact_doc(space_id, doc_id, now, retention_secs))
             .map(|(through, _)| through)
     }
 
     fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
-        let mut removed = 0;
-        for key in self.trees.snapshots.iter().keys() {
-            let (space, doc) = records::split_pair_key("snapshots", &key?)?;
-            removed += self.compact_doc(space, DocId(doc), now, retention_secs)?.1;
-        }
-        Ok(removed)
+        self.writing(|o| {
+            let mut removed = 0;
+            for key in o.trees.snapshots.iter().keys() {
+                let (space, doc) = records::split_pair_key("snapshots", &key?)?;
+                removed += o.compact_doc(space, DocId(doc), now, retention_secs)?.1;
+            }
+            Ok(removed)
+        })
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        self.count()
+        self.reading()?.count()
+    }
+
+    fn space_usage(&self, space_id: SpaceId) -> Result<u64, StoreError> {
+        self.reading()?.usage_of(space_id)
+    }
+
+    fn total_usage(&self) -> Result<u64, StoreError> {
+        self.reading()?.usage_total()
+    }
+
+    fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
+        let _pause = self.pause_all();
+        self.reading()?.leave(space, member)
+    }
+
+    fn export(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
+        let _pause = self.pause_all();
+        self.reading()?.export_to(out)
+    }
+
+    fn vacuum(&self) -> Result<VacuumReport, StoreError> {
+        let _pause = self.pause_all();
+        self.rewrite()
     }
 
     fn durable(&self) -> Durable {
-        self.commit.request()
+        let open = self.open.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match open {
+            Some(opened) => opened.commit.request(),
+            // Only `vacuum` closes the database, and only after it has synced a complete copy
+            // of every write that finished before it began: those writes are on disk already.
+            None => Durable::ready(Ok(())),
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    crate::store_conformance_tests!(|dir: &Path| SledStore::open(dir).expect("the store opens"));
-
-    #[test]
-    fn a_second_open_of_the_same_folder_is_refused_as_locked() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let _first = SledStore::open(dir.path()).expect("the first open works");
-        let second = SledStore::open(dir.path());
-        assert!(matches!(second, Err(StoreError::Locked(_))), "{second:?}");
-    }
-
-    #[test]
-    fn a_damaged_folder_is_reported_as_damaged() {
-        for (file, garbage) in [
-            ("conf", b"not a sled config".to_vec()),
-            ("db", vec![0xab; 4096]),
-        ] {
-            let dir = tempfile::tempdir().expect("a temporary folder");
-            SledStore::open(dir.path())
-                .expect("a new store opens")
-                .flush()
-                .expect("flushed");
-            std::fs::write(dir.path().join(file), garbage).expect("the file is overwritten");
-            let reopened = SledStore::open(dir.path());
-            assert!(
-                matches!(reopened, Err(StoreError::Corrupt(_))),
-                "{file}: {reopened:?}"
-            );
-        }
-    }
-}
+#[path = "sled_store_tests.rs"]
+mod tests;

@@ -127,7 +127,7 @@ pub fn audience_is_fixed_by_first_push(open: Open<'_>) {
     let dir = ScratchDir::new();
     let store = open(dir.path());
     let f = found_space(store.as_ref());
-    let partner = MemberId::random();
+    let (partner, _, _) = add_partner(store.as_ref(), &f);
     let journal = DocId::random();
     let e = |i| envelope(f.device, i, "journal");
     append(

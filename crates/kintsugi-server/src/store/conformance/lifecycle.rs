@@ -27,6 +27,7 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         covers_seq: ServerSeq(covers),
         envelope: envelope(f.device, 100 + covers, "whole document"),
         now: NOW,
+        quota_bytes: u64::MAX,
     };
     assert!(store.put_snapshot(snapshot(3, f.member)).unwrap());
     assert!(
@@ -150,6 +151,7 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
         covers_seq: ServerSeq(2),
         envelope: envelope(f.device, 4, "whole"),
         now: NOW,
+        quota_bytes: u64::MAX,
     };
     store.put_snapshot(snapshot).unwrap();
     let stats = store.stats().unwrap();

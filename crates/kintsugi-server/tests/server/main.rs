@@ -1,10 +1,17 @@
 //! End-to-end tests of the sync server: `run` on 127.0.0.1:0, real gRPC over loopback.
 //!
-//! Each test names the promise it checks. They assert behaviour, never timings.
+//! One test binary with a module per concern (TLS, limits, admin, erasure, observability) and
+//! shared helpers in `support`. Each test names the promise it checks. They assert behaviour,
+//! never timings.
 
 #![allow(clippy::expect_used)]
 
+mod admin;
+mod erasure;
+mod limits;
+mod observability;
 mod support;
+mod tls;
 
 use kintsugi_proto::v1::subscribe_event::Event;
 use kintsugi_proto::v1::{
@@ -284,7 +291,7 @@ async fn shutdown_ends_open_streams_and_leaves_the_data_on_disk() {
             assert_eq!(status.code(), tonic::Code::Unavailable);
         }
     }
-    let store = SledStore::open(dir.path()).expect("the folder is released and opens");
+    let store = SledStore::open(dir.path().join("data")).expect("the folder is released and opens");
     let stats = store.stats().expect("stats");
     assert_eq!(
         (
@@ -318,7 +325,7 @@ async fn a_second_server_on_the_same_folder_is_refused() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
-    let result = kintsugi_server::run(listener, Config::new(server.dir.path()), async {}).await;
+    let result = kintsugi_server::run(listener, Config::new(&server.data), async {}).await;
     let error = result.expect_err("refused");
     assert!(matches!(error, ServerError::DataDirInUse(_)), "{error:?}");
     assert!(error.to_string().starts_with("another server is using"));

@@ -1,0 +1,308 @@
+//! Conformance: quota accounting, leaving a space, export and vacuum.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+fn snapshot_of(f: &Founded, doc: DocId, covers: u64, text: &str, quota: u64) -> NewSnapshot {
+    NewSnapshot {
+        space_id: f.space,
+        doc_id: doc,
+        member_id: f.member,
+        covers_seq: ServerSeq(covers),
+        envelope: envelope(f.device, 1000 + covers, text),
+        now: NOW,
+        quota_bytes: quota,
+    }
+}
+
+fn append_with_quota(
+    store: &dyn Store,
+    f: &Founded,
+    doc: DocId,
+    envelopes: Vec<Envelope>,
+    quota: u64,
+) -> Result<Appended, StoreError> {
+    store.append_envelopes(AppendEnvelopes {
+        space_id: f.space,
+        doc_id: doc,
+        audience: Audience::Shared,
+        member_id: f.member,
+        envelopes,
+        now: NOW,
+        quota_bytes: quota,
+    })
+}
+
+pub fn quota_counter_follows_every_write(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let f = found_space(store.as_ref());
+    let doc = DocId::random();
+    // Each envelope holds 24 nonce bytes plus its text.
+    let e = |i, text: &str| envelope(f.device, i, text);
+    append_with_quota(store.as_ref(), &f, doc, vec![e(1, "aaaa"), e(2, "bb")], 100).unwrap();
+    assert_eq!(store.space_usage(f.space).unwrap(), 24 + 4 + 24 + 2);
+    let retry = append_with_quota(store.as_ref(), &f, doc, vec![e(1, "aaaa")], 54);
+    assert!(retry.is_ok(), "a retry stores nothing and needs no room");
+    let over = append_with_quota(
+        store.as_ref(),
+        &f,
+        doc,
+        vec![e(3, "c"), e(4, "x".repeat(30).as_str())],
+        100,
+    );
+    assert!(
+        matches!(
+            over,
+            Err(StoreError::QuotaExceeded {
+                used: 54,
+                quota: 100,
+                needed: 79
+            })
+        ),
+        "{over:?}"
+    );
+    assert_eq!(
+        store.doc_meta(f.space, doc).unwrap().unwrap().head_seq,
+        ServerSeq(2)
+    );
+    append_with_quota(store.as_ref(), &f, doc, vec![e(3, "c")], 100).unwrap();
+    assert_eq!(store.space_usage(f.space).unwrap(), 79);
+    let big = store.put_snapshot(snapshot_of(&f, doc, 3, &"s".repeat(40), 100));
+    assert!(
+        matches!(big, Err(StoreError::QuotaExceeded { .. })),
+        "{big:?}"
+    );
+    assert!(
+        store
+            .put_snapshot(snapshot_of(&f, doc, 2, "snap", 1000))
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_snapshot(snapshot_of(&f, doc, 3, "snapshot", 1000))
+            .unwrap()
+    );
+    assert_eq!(
+        store.space_usage(f.space).unwrap(),
+        79 + 24 + 8,
+        "a snapshot replaces the old one"
+    );
+    store.compact(f.space, doc, NOW + 1000, 10).unwrap();
+    assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 0);
+    assert_eq!(store.space_usage(f.space).unwrap(), 24 + 8);
+    assert_eq!(
+        store.stats().unwrap().bytes,
+        24 + 8,
+        "the counter matches a census"
+    );
+}
+
+pub fn leaving_erases_the_members_private_documents_and_devices(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let f = found_space(store.as_ref());
+    let (partner, partner_device, partner_token) = add_partner(store.as_ref(), &f);
+    let journal = DocId::random();
+    let agreement = DocId::random();
+    let mine = vec![envelope(f.device, 1, "my journal")];
+    append(
+        store.as_ref(),
+        &f,
+        journal,
+        Audience::Private,
+        f.member,
+        mine,
+        NOW,
+    )
+    .unwrap();
+    let shared = vec![envelope(f.device, 2, "our agreement")];
+    append(
+        store.as_ref(),
+        &f,
+        agreement,
+        Audience::Shared,
+        f.member,
+        shared,
+        NOW,
+    )
+    .unwrap();
+    let theirs = vec![envelope(partner_device, 1, "their journal")];
+    let their_journal = DocId::random();
+    append(
+        store.as_ref(),
+        &f,
+        their_journal,
+        Audience::Private,
+        partner,
+        theirs,
+        NOW,
+    )
+    .unwrap();
+    let dangling = invite(store.as_ref(), &f, InviteKind::Device, NOW + 60);
+
+    let departure = store.leave_space(f.space, f.member).unwrap();
+    assert_eq!(departure.devices, [f.device]);
+    assert_eq!((departure.documents, departure.space_erased), (1, false));
+    assert!(
+        store
+            .device_by_token_hash(&f.token.hash())
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.doc_meta(f.space, journal).unwrap().is_none());
+    assert!(read_all(store.as_ref(), &f, journal, 0).is_empty());
+    assert_eq!(
+        read_all(store.as_ref(), &f, agreement, 0).len(),
+        1,
+        "shared documents stay"
+    );
+    assert_eq!(read_all(store.as_ref(), &f, their_journal, 0).len(), 1);
+    assert_eq!(store.member_count(f.space).unwrap(), 1);
+    assert!(
+        store
+            .device_by_token_hash(&partner_token.hash())
+            .unwrap()
+            .is_some()
+    );
+    let token = DeviceToken::generate();
+    assert_eq!(
+        redeem(store.as_ref(), &dangling, &dangling.secret, NOW, &token),
+        Redeemed::Unknown
+    );
+    let late = append(
+        store.as_ref(),
+        &f,
+        journal,
+        Audience::Private,
+        f.member,
+        vec![envelope(f.device, 9, "x")],
+        NOW,
+    );
+    assert!(matches!(late, Err(StoreError::UnknownMember)), "{late:?}");
+    let usage = store.space_usage(f.space).unwrap();
+    assert_eq!(usage, store.stats().unwrap().bytes);
+    let again = store.leave_space(f.space, f.member);
+    assert!(matches!(again, Err(StoreError::UnknownMember)), "{again:?}");
+}
+
+pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let f = found_space(store.as_ref());
+    let (partner, partner_device, _) = add_partner(store.as_ref(), &f);
+    let other = found_space(store.as_ref());
+    let agreement = DocId::random();
+    let envs = vec![envelope(f.device, 1, "shared")];
+    append(
+        store.as_ref(),
+        &f,
+        agreement,
+        Audience::Shared,
+        f.member,
+        envs,
+        NOW,
+    )
+    .unwrap();
+    let snapshot = snapshot_of(&f, agreement, 1, "whole", u64::MAX);
+    store.put_snapshot(snapshot).unwrap();
+    let kept = vec![envelope(other.device, 1, "another couple")];
+    append(
+        store.as_ref(),
+        &other,
+        DocId::random(),
+        Audience::Shared,
+        other.member,
+        kept,
+        NOW,
+    )
+    .unwrap();
+    invite(store.as_ref(), &f, InviteKind::Partner, NOW + 60);
+    let before = store.stats().unwrap();
+
+    store.leave_space(f.space, f.member).unwrap();
+    let last = store.leave_space(f.space, partner).unwrap();
+    assert_eq!(last.devices, [partner_device]);
+    assert_eq!((last.documents, last.space_erased), (1, true));
+    assert!(matches!(
+        store.member_count(f.space),
+        Err(StoreError::UnknownSpace)
+    ));
+    assert!(store.list_devices(f.space).unwrap().is_empty());
+    assert!(store.list_docs(f.space).unwrap().is_empty());
+    assert!(store.snapshot(f.space, agreement).unwrap().is_none());
+    assert_eq!(store.space_usage(f.space).unwrap(), 0);
+    let after = store.stats().unwrap();
+    assert_eq!(
+        (
+            after.spaces,
+            after.devices,
+            after.documents,
+            after.envelopes
+        ),
+        (
+            before.spaces - 1,
+            before.devices - 2,
+            before.documents - 1,
+            before.envelopes - 2
+        ),
+        "only the other couple's data is left"
+    );
+    assert_eq!(after.bytes, store.space_usage(other.space).unwrap());
+    assert_eq!(after.bytes, store.total_usage().unwrap());
+}
+
+pub fn export_and_vacuum_keep_every_record(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let f = found_space(store.as_ref());
+    let doc = DocId::random();
+    let envs = (1..=20).map(|i| envelope(f.device, i, "kept")).collect();
+    append(
+        store.as_ref(),
+        &f,
+        doc,
+        Audience::Shared,
+        f.member,
+        envs,
+        NOW,
+    )
+    .unwrap();
+    let mut first = Vec::new();
+    let summary = store.export(&mut first).unwrap();
+    assert_eq!(summary.bytes, first.len() as u64);
+    assert!(
+        summary.entries >= 20 + 20 + 4,
+        "log, dedup, space, member, device, token"
+    );
+    let before = store.stats().unwrap();
+    store.vacuum().unwrap();
+    assert_eq!(store.stats().unwrap(), before);
+    assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 20);
+    assert!(
+        store
+            .device_by_token_hash(&f.token.hash())
+            .unwrap()
+            .is_some()
+    );
+    let more = vec![envelope(f.device, 21, "after vacuum")];
+    let appended = append(
+        store.as_ref(),
+        &f,
+        doc,
+        Audience::Shared,
+        f.member,
+        more,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        seqs(&appended),
+        [21],
+        "the store takes writes after a vacuum"
+    );
+    let mut second = Vec::new();
+    store.export(&mut second).unwrap();
+    assert!(second.len() > first.len());
+}

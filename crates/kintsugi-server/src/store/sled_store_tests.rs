@@ -1,0 +1,237 @@
+//! Tests of the sled backend: the conformance suite, plus what only sled can get wrong.
+
+use std::path::PathBuf;
+
+use super::*;
+
+crate::store_conformance_tests!(|dir: &Path| SledStore::open(dir).expect("the store opens"));
+
+#[test]
+fn a_second_open_of_the_same_folder_is_refused_as_locked() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let _first = SledStore::open(dir.path()).expect("the first open works");
+    let second = SledStore::open(dir.path());
+    assert!(matches!(second, Err(StoreError::Locked(_))), "{second:?}");
+}
+
+#[test]
+fn a_damaged_folder_is_reported_as_damaged() {
+    for (file, garbage) in [
+        ("conf", b"not a sled config".to_vec()),
+        ("db", vec![0xab; 4096]),
+    ] {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        SledStore::open(dir.path())
+            .expect("a new store opens")
+            .flush()
+            .expect("flushed");
+        std::fs::write(dir.path().join(file), garbage).expect("the file is overwritten");
+        let reopened = SledStore::open(dir.path());
+        assert!(
+            matches!(reopened, Err(StoreError::Corrupt(_))),
+            "{file}: {reopened:?}"
+        );
+    }
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("a readable folder") {
+                pending.push(entry.expect("an entry").path());
+            }
+        } else if std::fs::read(&path)
+            .expect("a readable file")
+            .windows(needle.len())
+            .any(|window| window == needle)
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn distinctive_bytes() -> Vec<u8> {
+    (0..4).flat_map(|_| DocId::random().0).collect()
+}
+
+#[test]
+fn erased_ciphertext_is_gone_from_the_files() {
+    use crate::ids::DeviceToken;
+    use crate::store::{AppendEnvelopes, Audience, Envelope, NewSpace};
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = SledStore::open(dir.path()).expect("the store opens");
+    let (space, member, device) = (SpaceId::random(), MemberId::random(), DeviceId::random());
+    store
+        .create_space(NewSpace {
+            space_id: space,
+            member_id: member,
+            device_id: device,
+            token_hash: DeviceToken::generate().hash(),
+            sealed_member_name: vec![],
+            sealed_device_name: vec![],
+            now: 1,
+        })
+        .expect("created");
+    let secret = distinctive_bytes();
+    // A small one stays in sled's log; a big one becomes a blob file.
+    let big: Vec<u8> = secret.iter().cycle().take(200_000).copied().collect();
+    for (seq, ciphertext) in [(1, secret.clone()), (2, big)] {
+        store
+            .append_envelopes(AppendEnvelopes {
+                space_id: space,
+                doc_id: DocId([7; 16]),
+                audience: Audience::Private,
+                member_id: member,
+                envelopes: vec![Envelope {
+                    device_id: device,
+                    client_seq: seq,
+                    nonce: vec![0; 24],
+                    ciphertext,
+                }],
+                now: 1,
+                quota_bytes: u64::MAX,
+            })
+            .expect("appended");
+    }
+    store.flush().expect("flushed");
+    assert!(
+        !files_containing(dir.path(), &secret).is_empty(),
+        "the scan finds stored ciphertext"
+    );
+    let departure = store.leave_space(space, member).expect("left");
+    assert!(departure.space_erased);
+    store.flush().expect("flushed");
+    assert_eq!(store.stats().expect("stats"), StoreStats::default());
+    // This is why `vacuum` exists: sled 0.34 keeps deleted values in its files.
+    let lingering = files_containing(dir.path(), &secret);
+    assert!(
+        !lingering.is_empty(),
+        "sled erased the values by itself: {lingering:?}"
+    );
+    let report = store.vacuum().expect("vacuumed");
+    assert!(report.bytes_after < report.bytes_before, "{report:?}");
+    assert_eq!(files_containing(dir.path(), &secret), Vec::<PathBuf>::new());
+    drop(store);
+    let reopened = SledStore::open(dir.path()).expect("reopens after a vacuum");
+    assert_eq!(reopened.stats().expect("stats"), StoreStats::default());
+    assert_eq!(files_containing(dir.path(), &secret), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_backup_restores_into_an_empty_folder_and_an_interrupted_vacuum_finishes() {
+    use crate::store::conformance::ScratchDir;
+    let source = tempfile::tempdir().expect("a temporary folder");
+    let store = SledStore::open(source.path()).expect("the store opens");
+    let token = crate::ids::DeviceToken::generate();
+    store
+        .create_space(crate::store::NewSpace {
+            space_id: SpaceId::random(),
+            member_id: MemberId::random(),
+            device_id: DeviceId::random(),
+            token_hash: token.hash(),
+            sealed_member_name: b"sealed".to_vec(),
+            sealed_device_name: vec![],
+            now: 5,
+        })
+        .expect("created");
+    let target = ScratchDir::new();
+    let backup = target.path().join("backup.kbk");
+    super::super::dump::write_file(&backup, |out| store.export(out)).expect("exported");
+    let restored_into = target.path().join("restored");
+    SledStore::restore(&backup, &restored_into).expect("restored");
+    let restored = SledStore::open(&restored_into).expect("opens");
+    assert_eq!(
+        restored.stats().expect("stats"),
+        store.stats().expect("stats")
+    );
+    assert!(
+        restored
+            .device_by_token_hash(&token.hash())
+            .expect("read")
+            .is_some()
+    );
+    drop(restored);
+    // A crash after the vacuum copy was committed: the next open rebuilds from it.
+    std::fs::copy(&backup, restored_into.join("vacuum.kbk")).expect("copied");
+    std::fs::write(restored_into.join("db"), b"half rewritten").expect("clobbered");
+    let recovered = SledStore::open(&restored_into).expect("recovers");
+    assert!(
+        recovered
+            .device_by_token_hash(&token.hash())
+            .expect("read")
+            .is_some()
+    );
+    assert!(!restored_into.join("vacuum.kbk").exists());
+}
+
+#[test]
+fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
+    use crate::ids::DeviceToken;
+    use crate::store::{AppendEnvelopes, Audience, Envelope, NewSpace, ServerSeq};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = Arc::new(SledStore::open(dir.path()).expect("the store opens"));
+    let (space, member, device) = (SpaceId::random(), MemberId::random(), DeviceId::random());
+    let doc = DocId::random();
+    store
+        .create_space(NewSpace {
+            space_id: space,
+            member_id: member,
+            device_id: device,
+            token_hash: DeviceToken::generate().hash(),
+            sealed_member_name: vec![],
+            sealed_device_name: vec![],
+            now: 1,
+        })
+        .expect("created");
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for client_seq in 1..=150 {
+                let append = AppendEnvelopes {
+                    space_id: space,
+                    doc_id: doc,
+                    audience: Audience::Shared,
+                    member_id: member,
+                    envelopes: vec![Envelope {
+                        device_id: device,
+                        client_seq,
+                        nonce: vec![1; 24],
+                        ciphertext: vec![2; 100],
+                    }],
+                    now: 1,
+                    quota_bytes: u64::MAX,
+                };
+                store
+                    .append_envelopes(append)
+                    .expect("writes wait for a vacuum");
+                store.durable().wait_blocking().expect("durable");
+            }
+        })
+    };
+    let reader = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                match store.read_envelopes(space, doc, ServerSeq(0), 1000, usize::MAX) {
+                    Ok(_) | Err(StoreError::Unavailable(_)) => {}
+                    Err(error) => panic!("a read failed: {error}"),
+                }
+            }
+        })
+    };
+    for _ in 0..3 {
+        store.vacuum().expect("vacuumed");
+    }
+    writer.join().expect("the writer finishes");
+    reader.join().expect("the reader finishes");
+    let page = store
+        .read_envelopes(space, doc, ServerSeq(0), 1000, usize::MAX)
+        .expect("read");
+    let seqs: Vec<u64> = page.envelopes.iter().map(|e| e.server_seq.0).collect();
+    assert_eq!(seqs, (1..=150).collect::<Vec<u64>>());
+}
