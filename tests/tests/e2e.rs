@@ -509,3 +509,48 @@ async fn concurrent_edits_on_one_device_never_collide() {
         .expect("the other device applies every change");
     assert_eq!(tablet.boundaries().expect("list").len(), 60);
 }
+
+#[tokio::test]
+async fn leaving_erases_a_partners_private_data_and_the_last_leaver_everything() {
+    let mut world = World::new().await;
+    let (alice, bob) = world.couple().await;
+    alice
+        .add_boundary("shared-marker-LVQ", "general")
+        .expect("add");
+    alice
+        .write_journal("alice-private-marker-LVQ", None, &[])
+        .expect("journal");
+    bob.write_journal("bob-private-marker-LVQ", None, &[])
+        .expect("journal");
+    for device in [&alice, &bob, &alice] {
+        device.sync().await.expect("sync");
+    }
+    let left = alice.leave().await.expect("alice leaves");
+    assert!(
+        !left.space_erased && left.documents_removed == 1 && left.devices_removed == 1,
+        "{left:?}"
+    );
+    let err = alice.sync().await.expect_err("alice's device is gone");
+    assert!(matches!(err, CoreError::Unauthenticated(_)), "{err}");
+    bob.sync().await.expect("bob keeps syncing");
+    assert_eq!(
+        bob.boundaries().expect("list").len(),
+        1,
+        "the shared agreement stays"
+    );
+
+    let left = bob.leave().await.expect("bob leaves");
+    assert!(left.space_erased, "{left:?}");
+    world.server.stop().await;
+    let stats = kintsugi_server::admin::stats(&world.server.data).expect("stats");
+    assert_eq!(
+        (
+            stats.spaces,
+            stats.devices,
+            stats.documents,
+            stats.envelopes,
+            stats.bytes
+        ),
+        (0, 0, 0, 0, 0)
+    );
+}

@@ -68,6 +68,12 @@ pub enum Command {
     },
     /// The devices of this space.
     Devices,
+    /// Leave the space: your private documents are erased from the server and all your devices
+    /// revoked; when the last partner leaves, the whole space is erased.
+    Leave,
+    /// Operate a server: stats, backup, restore.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Revoke one of your devices (a lost phone): it can no longer sync.
     Revoke {
         /// The device id (or a unique prefix) from `kintsugi devices`.
@@ -93,14 +99,80 @@ pub enum Command {
     Demo,
 }
 
+/// Flags override the configuration file and the KINTSUGI_* environment variables.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Plain gRPC is allowed on loopback only.
-    #[arg(long, default_value = "127.0.0.1:7878", env = "KINTSUGI_LISTEN")]
-    pub listen: SocketAddr,
-    /// Folder of the server's store.
-    #[arg(long, default_value = "kintsugi-data", env = "KINTSUGI_DATA")]
-    pub data: PathBuf,
+    /// The TOML configuration file (see deploy/kintsugi.toml for every key).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:7878). Plain gRPC is allowed on loopback only.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Folder of the server's store (default ./kintsugi-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log lines as plain text or JSON.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// What the store holds: spaces, devices, documents, envelopes, bytes.
+    Stats(AdminTarget),
+    /// A consistent copy of the store, online from a running server or offline from a folder.
+    Backup {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty data folder (the server must not be running on it).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// The data folder to create.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+    },
+}
+
+/// A stopped server's data folder, or a running server (with its admin token).
+#[derive(Debug, Args)]
+pub struct AdminTarget {
+    /// The data folder of a stopped server.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "server",
+        required_unless_present = "server"
+    )]
+    pub data: Option<PathBuf>,
+    /// A running server, e.g. http://127.0.0.1:7878; needs --token-file.
+    #[arg(long, value_name = "URL", requires = "token_file")]
+    pub server: Option<String>,
+    /// The server's admin token (the file DATA/admin-token the server wrote at first start).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The CA certificate of a server outside the web PKI.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

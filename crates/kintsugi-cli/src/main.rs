@@ -13,8 +13,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let serving = matches!(cli.command, cli::Command::Serve(_));
-    init_logging(serving);
+    // The server sets up its own logging from its settings (plain or JSON).
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        init_logging();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -44,11 +46,10 @@ fn one_line(error: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// The server logs at info; client commands only warn, so their output stays clean.
-fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "warn" };
+/// Client commands only warn, so their output stays clean.
+fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KINTSUGI_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -17,7 +17,7 @@ pub mod sync;
 pub mod week;
 
 pub use code::{CodeKind, InviteCode};
-pub use device::pairing::Enrolment;
+pub use device::pairing::{Enrolment, LeftSpace};
 pub use device::{Clock, Device, DeviceView, HistoryEntry, Identity, system_clock};
 pub use docs::DocKind;
 pub use docs::agreement::{BoundaryView, Status};

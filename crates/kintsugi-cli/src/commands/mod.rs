@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches to them and holds what they share.
 
+mod admin;
 mod boundary;
 mod chart;
 mod checkin;
@@ -10,6 +11,7 @@ mod export;
 mod history;
 mod invite;
 mod journal;
+mod leave;
 mod progress;
 mod serve;
 mod sync;
@@ -42,6 +44,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
         Command::Revoke { device } => devices::revoke(&open(home)?, &device, out).await,
+        Command::Leave => leave::run(&open(home)?, out).await,
+        Command::Admin(command) => admin::run(command, out).await,
         Command::Wipe { yes } => wipe::run(&home_dir(home)?, yes, out),
         Command::Export {
             doc,

@@ -1,22 +1,37 @@
 //! `kintsugi serve`: the blind sync server, until SIGINT or SIGTERM.
+//!
+//! Settings come from the defaults, then the TOML file (`--config` or `KINTSUGI_CONFIG`), then
+//! `KINTSUGI_*` environment variables, then these flags; they are validated before anything
+//! starts, and a bad one is named in a one-line error.
 
-use anyhow::Context;
-use kintsugi_server::Config;
-use tokio::net::TcpListener;
+use kintsugi_server::{LogFormat, ServerSettings};
 
-use crate::cli::ServeArgs;
+use crate::cli::{LogFormatArg, ServeArgs};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {} (is another server running there?)",
-            args.listen
-        )
-    })?;
-    let addr = listener.local_addr().context("listening address")?;
-    tracing::info!(%addr, data = %args.data.display(), "kintsugi sync server listening");
-    kintsugi_server::run(listener, Config::new(&args.data), shutdown_signal()).await?;
-    tracing::info!("kintsugi sync server stopped");
+    let mut settings = ServerSettings::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let Some(data) = args.data {
+        settings.config.data_dir = data;
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        settings.tls_cert = Some(cert);
+        settings.tls_key = Some(key);
+    }
+    if let Some(metrics) = args.metrics_listen {
+        settings.config.metrics_listen = Some(metrics);
+    }
+    if let Some(format) = args.log_format {
+        settings.log_format = match format {
+            LogFormatArg::Plain => LogFormat::Plain,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    settings.validate()?;
+    kintsugi_server::logging::init(settings.log_format)?;
+    kintsugi_server::serve_settings(settings, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -23,6 +23,15 @@ use crate::sync::client::{Connection, check_url, status_error};
 
 const MAX_NAME_CHARS: usize = 100;
 
+/// What leaving a space erased on the server.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct LeftSpace {
+    pub devices_removed: u32,
+    pub documents_removed: u32,
+    /// True when this was the last partner and the whole space is gone.
+    pub space_erased: bool,
+}
+
 /// What a new device is called and where its server is.
 #[derive(Clone)]
 pub struct Enrolment<'a> {
@@ -284,6 +293,24 @@ impl Device {
         Ok(DeviceView {
             revoked: true,
             ..device
+        })
+    }
+
+    /// Leaves the space: the server deletes this partner's private documents and revokes and
+    /// deletes all of their devices; when the last partner leaves, the whole space is erased.
+    /// This device's local copy stays until `wipe`.
+    pub async fn leave(&self) -> Result<LeftSpace> {
+        let mut conn = self.connect().await?;
+        let reply = conn
+            .space
+            .leave_space(kintsugi_proto::v1::LeaveSpaceRequest {})
+            .await
+            .map_err(|s| conn.error(s))?
+            .into_inner();
+        Ok(LeftSpace {
+            devices_removed: reply.devices_removed,
+            documents_removed: reply.documents_removed,
+            space_erased: reply.space_erased,
         })
     }
 

@@ -173,6 +173,12 @@ fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
         reason = cause.to_string();
         source = cause.source();
     }
+    if reason.contains("certificate") || reason.contains("tls") || reason.contains("TLS") {
+        return CoreError::Untrusted {
+            url: url.to_string(),
+            reason,
+        };
+    }
     CoreError::Unreachable {
         url: url.to_string(),
         reason,
