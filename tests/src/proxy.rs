@@ -42,10 +42,10 @@ impl FlakyProxy {
                     .then(|| rng.gen_range(1..max_bytes));
                 let counter = counter.clone();
                 tokio::spawn(async move {
-                    if let Ok(server) = TcpStream::connect(upstream).await {
-                        if relay(client, server, cut_after).await {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                        }
+                    if let Ok(server) = TcpStream::connect(upstream).await
+                        && relay(client, server, cut_after).await
+                    {
+                        counter.fetch_add(1, Ordering::SeqCst);
                     }
                 });
             }
