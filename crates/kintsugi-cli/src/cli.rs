@@ -143,6 +143,8 @@ pub enum AdminCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Rewrite the store so that deleted data (a partner who left) is gone from its files too.
+    Vacuum(AdminTarget),
     /// Restore a backup into a new, empty data folder (the server must not be running on it).
     Restore {
         /// The backup file.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
-use kintsugi_proto::admin::v1::{BackupRequest, StatsRequest};
+use kintsugi_proto::admin::v1::{BackupRequest, StatsRequest, VacuumRequest};
 use kintsugi_server::admin;
 use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -57,6 +57,27 @@ pub async fn run(command: AdminCommand, out: Output) -> anyhow::Result<()> {
                 )
             })
         }
+        AdminCommand::Vacuum(target) => {
+            let (before, after) = match &target.data {
+                Some(dir) => {
+                    let report = blocking(dir, admin::vacuum).await?;
+                    (report.bytes_before, report.bytes_after)
+                }
+                None => {
+                    let (mut client, token) = connect(&target).await?;
+                    let r = client
+                        .vacuum(authed(VacuumRequest {}, &token)?)
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    (r.bytes_before, r.bytes_after)
+                }
+            };
+            out.print(
+                &json!({ "bytes_before": before, "bytes_after": after }),
+                || format!("rewrote the store: {before} bytes of files before, {after} after"),
+            )
+        }
         AdminCommand::Restore { file, data } => {
             let (f, d) = (file.clone(), data.clone());
             let summary = tokio::task::spawn_blocking(move || admin::restore(&f, &d)).await??;
@@ -83,7 +104,9 @@ async fn online_backup(target: &AdminTarget, file: &Path) -> anyhow::Result<u64>
         .await
         .map_err(status)?
         .into_inner();
-    let partial = file.with_extension("partial");
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
     let mut writer = std::fs::File::create(&partial)
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let mut written = 0u64;
