@@ -1,10 +1,14 @@
 //! Pages of a document's log as the protocol carries them: what Pull returns and what a
 //! Subscribe stream sends while it catches up.
 //!
-//! `read_doc_page` reads one page for a member: it checks the audience, puts the snapshot
-//! first when the cursor is behind the pruned part of the log, and fills the page up to a
-//! count and a byte budget. Compaction may prune entries while a page is read; the page is
-//! then read again rather than sent with a hole in it.
+//! `read_doc_page` reads one page for a member: it checks the audience, puts the serving
+//! snapshot first when the cursor is behind the pruned part of the log, and fills the page up
+//! to a count and a byte budget. Compaction may prune entries while a page is read; the page
+//! is then read again rather than sent with a hole in it.
+//!
+//! A page may hold entries whose push is not durable yet (the append is visible before the
+//! group commit that covers it). Callers therefore await `State::durable` before they send a
+//! non-empty page, or a crash could reassign a seq the device already holds.
 
 use kintsugi_proto::v1 as proto;
 
@@ -93,9 +97,18 @@ pub(crate) fn read_doc_page(
         let mut snapshot = None;
         let mut start = after;
         if after < meta.pruned_through.0 {
+            // The serving snapshot, never the candidate: it stood the whole retention window
+            // before anything it covers was pruned.
             let stored = store.snapshot(space, doc)?.ok_or_else(|| {
                 StoreError::Corrupt("a document's log is pruned but its snapshot is missing".into())
             })?;
+            if stored.covers_seq < meta.pruned_through {
+                return Err(StoreError::Corrupt(format!(
+                    "a document's log is pruned through {} but its serving snapshot covers only {}",
+                    meta.pruned_through.0, stored.covers_seq.0
+                ))
+                .into());
+            }
             // Send every entry still in the log, not only those after `covers_seq`: the snapshot
             // is a member's claim, and entries it wrongly claims to cover must still arrive.
             start = start.max(meta.pruned_through.0);

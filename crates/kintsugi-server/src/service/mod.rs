@@ -117,8 +117,8 @@ pub(crate) fn check_sealed_name(bytes: &[u8], field: &str) -> Result<(), Service
     Ok(())
 }
 
-/// Deletes, once an hour, log entries that snapshots cover and that have outlived the
-/// retention window since the last `PutSnapshot`.
+/// Once an hour (and at start): promotes every candidate snapshot that has stood the
+/// retention window to serving, and deletes the log entries the serving snapshots cover.
 pub(crate) fn spawn_compaction(state: Arc<State>) {
     const PERIOD: Duration = Duration::from_secs(60 * 60);
     tokio::spawn(async move {
@@ -157,104 +157,7 @@ pub(crate) fn retention_secs(config: &Config) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    //! A service state on a scratch store with a manual clock, for handler tests.
-    #![allow(clippy::expect_used)]
-
-    use kintsugi_proto::v1::{
-        AcceptInviteRequest, CreateInviteRequest, CreateInviteResponse, CreateSpaceRequest,
-    };
-
-    use super::*;
-    use crate::auth::AuthedDevice;
-    use crate::clock::ManualClock;
-    use crate::ids::{DeviceId, DeviceToken, MemberId, SpaceId};
-    use crate::store::SledStore;
-
-    #[derive(Debug)]
-    pub(crate) struct Harness {
-        pub(crate) state: Arc<State>,
-        pub(crate) clock: Arc<ManualClock>,
-        pub(crate) stop: watch::Sender<bool>,
-        _dir: tempfile::TempDir,
-    }
-
-    /// Creates a space; returns its first device as the interceptor would describe it.
-    pub(crate) async fn founder(h: &Harness) -> AuthedDevice {
-        let space = SpaceId::random();
-        let created = PairingApi::new(h.state.clone())
-            .create_space(CreateSpaceRequest {
-                space_id: space.to_vec(),
-                sealed_member_name: vec![],
-                sealed_device_name: vec![],
-            })
-            .await
-            .expect("created");
-        AuthedDevice {
-            space_id: space,
-            member_id: MemberId::from_slice(&created.member_id).expect("16 bytes"),
-            device_id: DeviceId::from_slice(&created.device_id).expect("16 bytes"),
-        }
-    }
-
-    /// Redeems an invite; returns the new device.
-    pub(crate) async fn join(
-        h: &Harness,
-        invite: &CreateInviteResponse,
-    ) -> Result<AuthedDevice, tonic::Status> {
-        let joined = PairingApi::new(h.state.clone())
-            .accept_invite(AcceptInviteRequest {
-                invite_id: invite.invite_id.clone(),
-                secret: invite.secret.clone(),
-                sealed_member_name: vec![],
-                sealed_device_name: vec![],
-            })
-            .await?;
-        let token = DeviceToken::from_hex(&joined.token).expect("hex token");
-        let device = h
-            .state
-            .store
-            .device_by_token_hash(&token.hash())
-            .expect("read")
-            .expect("found");
-        Ok(AuthedDevice {
-            space_id: device.space_id,
-            member_id: device.member_id,
-            device_id: device.device_id,
-        })
-    }
-
-    /// Invites and joins a device of `kind` for `inviter`.
-    pub(crate) async fn invite_and_join(
-        h: &Harness,
-        inviter: AuthedDevice,
-        kind: kintsugi_proto::v1::InviteKind,
-    ) -> AuthedDevice {
-        let request = CreateInviteRequest { kind: kind as i32 };
-        let invite = SpaceApi::new(h.state.clone())
-            .create_invite(inviter, request)
-            .await
-            .expect("invite");
-        join(h, &invite).await.expect("joined")
-    }
-
-    pub(crate) fn harness() -> Harness {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = Arc::new(SledStore::open(dir.path()).expect("the store opens"));
-        let clock = Arc::new(ManualClock::new(1_700_000_000));
-        let (stop, stop_rx) = watch::channel(false);
-        let (alive, _) = mpsc::channel(1);
-        let mut config = Config::new(dir.path());
-        config.heartbeat = Duration::from_secs(3600);
-        let state = State::new(store, config, clock.clone(), stop_rx, alive);
-        Harness {
-            state: Arc::new(state),
-            clock,
-            stop,
-            _dir: dir,
-        }
-    }
-}
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {

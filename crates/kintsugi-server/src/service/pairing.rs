@@ -135,6 +135,12 @@ impl PairingApi {
             Redeemed::SpaceFull => Err(ServiceError::FailedPrecondition(
                 "this space already has two partners; ask for a device invite instead".into(),
             )),
+            Redeemed::InviterRevoked => {
+                tracing::info!(invite = %invite_id, "invite of a revoked device refused");
+                Err(ServiceError::FailedPrecondition(
+                    "the device that made this invite was revoked; ask for a new one".into(),
+                ))
+            }
         }
     }
 }

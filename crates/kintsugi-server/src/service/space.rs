@@ -1,8 +1,9 @@
 //! `SpaceService`: invites, the device list and revocation, for an authenticated device.
 //!
 //! An invite is an id plus a 32-byte secret that the inviting device shows its partner (or
-//! its owner's other device) as a code; the server keeps the secret's hash, an expiry and a
-//! counter of wrong attempts. A member may revoke only their own devices: revoking the
+//! its owner's other device) as a code; the server keeps the secret's hash, an expiry, a
+//! counter of wrong attempts and the device that made it. Revoking that device voids its
+//! invites: they are deleted, and one that slipped past is refused when redeemed. A member may revoke only their own devices: revoking the
 //! partner's phone would be a way to shut them out of the shared agreement. A revoked device
 //! stays listed, so both partners can see that it happened.
 //!
@@ -59,6 +60,7 @@ impl SpaceApi {
             invite_id: InviteId::random(),
             space_id: who.space_id,
             member_id: who.member_id,
+            device_id: who.device_id,
             kind,
             secret_hash: SecretHash::of(&secret),
             expires_at: now.saturating_add(ttl),
@@ -221,7 +223,7 @@ impl SpaceService for SpaceApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::{Harness, founder, harness, join};
+    use crate::service::testing::{Harness, founder, harness, invite_and_join, join};
 
     fn kind(kind: kintsugi_proto::v1::InviteKind) -> CreateInviteRequest {
         CreateInviteRequest { kind: kind as i32 }
@@ -278,6 +280,60 @@ mod tests {
             listed
                 .iter()
                 .any(|d| d.revoked && d.device_id == partner.device_id.to_vec())
+        );
+    }
+
+    /// The regression: an invite recorded only its member, so a link code made on a phone
+    /// that was then revoked (lost, stolen) could still add a device for 24 hours.
+    #[tokio::test]
+    async fn a_code_made_on_a_revoked_device_cannot_be_redeemed() {
+        use kintsugi_proto::v1::InviteKind::{Device, Partner};
+        let h = harness();
+        let api = SpaceApi::new(h.state.clone());
+        let me = founder(&h).await;
+        let phone = invite_and_join(&h, me, Device).await;
+        let link = api
+            .create_invite(phone, kind(Device))
+            .await
+            .expect("invite");
+        let partner = api
+            .create_invite(phone, kind(Partner))
+            .await
+            .expect("invite");
+        let mine = api.create_invite(me, kind(Device)).await.expect("invite");
+        let revoke = RevokeDeviceRequest {
+            device_id: phone.device_id.to_vec(),
+        };
+        api.revoke_device(me, revoke).await.expect("revoked");
+        for code in [&link, &partner] {
+            let refused = join(&h, code)
+                .await
+                .expect_err("the phone's codes went with it");
+            assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+        }
+        join(&h, &mine)
+            .await
+            .expect("codes of the member's other devices still work");
+
+        // A code stored in the moment between the phone's last authenticated call and its
+        // revocation is refused when it is redeemed.
+        let late = api
+            .create_invite(phone, kind(Device))
+            .await
+            .expect("the handler trusts its caller");
+        let refused = join(&h, &late).await.expect_err("refused");
+        assert_eq!(
+            (refused.code(), refused.message()),
+            (
+                tonic::Code::FailedPrecondition,
+                "the device that made this invite was revoked; ask for a new one"
+            )
+        );
+        let again = join(&h, &late).await.expect_err("used up");
+        assert_eq!(
+            again.code(),
+            tonic::Code::NotFound,
+            "the refusal deleted it"
         );
     }
 

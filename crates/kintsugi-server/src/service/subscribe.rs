@@ -1,11 +1,15 @@
 //! `Subscribe`: one long-lived stream per device, catch-up first, then live envelopes.
 //!
-//! The order matters. The stream first joins the space's fan-out channel, then reads every
-//! readable document from the store from the cursor the device sent, then forwards live
-//! events. Whatever is pushed while catching up is therefore either read from the store or
-//! received live (or both: the per-document position drops the overlap). If a live event
-//! does not start right after the position (two pushes to one document can publish out of
-//! order), the gap is filled from the store instead of being skipped.
+//! The order matters. The stream first joins the space's fan-out channel, then checks that the
+//! device is still not revoked (the interceptor checked before the stream joined, and a
+//! revocation published in between would never reach it), then reads every readable document
+//! from the store from the cursor the device sent, then forwards live events. Whatever is
+//! pushed while catching up is therefore either read from the store or received live (or
+//! both: the per-document position drops the overlap). If a live event does not start right
+//! after the position (two pushes to one document can publish out of order), the gap is
+//! filled from the store instead of being skipped. A page read from the store is sent only
+//! once it is durable: it may hold entries of a push whose group commit is still running,
+//! and after a crash their seqs could go to other envelopes. Live events are durable already.
 //!
 //! The stream is a bounded channel fed by a spawned task, which is back-pressure: a slow
 //! client slows its own task, and if it falls behind the fan-out buffer, the stream ends
@@ -26,7 +30,7 @@ use tonic::Status;
 
 use super::State;
 use super::doc_page::{DocPage, changes_to_proto, read_doc_page};
-use crate::auth::{AuthedDevice, REVOKED_DEVICE};
+use crate::auth::{AuthedDevice, REVOKED_DEVICE, UNKNOWN_TOKEN};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
 use crate::ids::{DocId, ServerSeq};
@@ -64,6 +68,14 @@ pub(crate) fn open(
     }
     // Join the fan-out before reading the store, so nothing falls between the two.
     let live = state.fanout.subscribe(who.space_id);
+    // The interceptor authenticated the device before the stream listened: a revocation
+    // published since then was missed, so read the device again now that it listens. A point
+    // read of a hot key, like the interceptor's own lookup.
+    match state.store.device(who.space_id, who.device_id)? {
+        Some(device) if !device.revoked => {}
+        Some(_) => return Err(ServiceError::Unauthenticated(REVOKED_DEVICE.into())),
+        None => return Err(ServiceError::Unauthenticated(UNKNOWN_TOKEN.into())),
+    }
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let stop = state.stop.clone();
     let subscription = Subscription {
@@ -182,6 +194,9 @@ impl Subscription {
             let Some(page) = page.filter(|page| !page.is_empty()) else {
                 return Ok(());
             };
+            // Entries of a push still in its group commit are visible already; send them only
+            // once they are on disk. Group commit makes this wait short.
+            self.state.durable().await?;
             let event = proto::DocEnvelopes {
                 doc_id: doc.to_vec(),
                 snapshot: page.proto_snapshot(),

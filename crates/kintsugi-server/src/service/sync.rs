@@ -3,8 +3,11 @@
 //! Push validates every envelope, appends the batch in one store transaction (idempotent on
 //! device and client_seq), waits until it is on disk, and only then replies and relays it to
 //! subscribers: an acknowledged change is never lost, and no subscriber sees a change that
-//! could be. Pull pages through the log and puts the snapshot first where compaction pruned
-//! the entries after the cursor. The audience check (`DocMeta::readable_by`) guards every
+//! could be. That work runs in a task of its own, so a client that hangs up cannot stop a
+//! stored change from being relayed. Pull pages through the log, puts the serving snapshot
+//! first where compaction pruned the entries after the cursor, and waits until what it read
+//! is durable before it replies. PutSnapshot offers a snapshot to the store's two slots
+//! (candidate, then serving, see `Store::put_snapshot`). The audience check (`DocMeta::readable_by`) guards every
 //! call, so a partner's device never reads another member's private journal, even encrypted.
 
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use crate::auth::{AuthedDevice, authed};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
 use crate::ids::{DeviceId, DocId, ServerSeq};
-use crate::store::{AppendEnvelopes, Audience, Envelope, NewSnapshot, StoreError};
+use crate::store::{AppendEnvelopes, Audience, Envelope, NewSnapshot};
 
 /// The sync handlers.
 #[derive(Debug, Clone)]
@@ -84,6 +87,51 @@ fn check_envelope(
     })
 }
 
+/// Appends a push, waits until it is durable, relays it and returns its seqs.
+///
+/// Every envelope of a successful push is relayed, retries included: the push that stored
+/// them may have been cut off before it relayed them (a crash, a cancelled task), and its
+/// retry is then all duplicates. Subscribers drop what they have already by their position.
+async fn store_and_relay(
+    state: Arc<State>,
+    who: AuthedDevice,
+    append: AppendEnvelopes,
+) -> Result<Vec<u64>, ServiceError> {
+    let doc = append.doc_id;
+    let appended = state
+        .blocking(move |state| Ok(state.store.append_envelopes(append)?))
+        .await?;
+    state.durable().await?;
+    let durable_at = Instant::now();
+    tracing::debug!(
+        space = %who.space_id, doc = %doc, fresh = appended.fresh.len(),
+        retried = appended.retried.len(), "push stored"
+    );
+    let metrics = &state.metrics;
+    metrics.pushes.inc();
+    metrics.pushed_envelopes.inc_by(appended.fresh.len() as u64);
+    let bytes: usize = appended
+        .fresh
+        .iter()
+        .map(|e| e.envelope.nonce.len() + e.envelope.ciphertext.len())
+        .sum();
+    metrics.pushed_bytes.inc_by(bytes as u64);
+    let server_seqs = appended.server_seqs.iter().map(|s| s.0).collect();
+    let mut relayed = appended.retried;
+    relayed.extend(appended.fresh);
+    relayed.sort_by_key(|e| e.server_seq);
+    if !relayed.is_empty() {
+        let event = SpaceEvent::Appended {
+            doc_id: doc,
+            meta: appended.meta,
+            envelopes: Arc::new(relayed),
+            durable_at,
+        };
+        state.fanout.publish(who.space_id, event);
+    }
+    Ok(server_seqs)
+}
+
 impl SyncApi {
     pub(crate) fn new(state: Arc<State>) -> Self {
         Self { state }
@@ -137,32 +185,12 @@ impl SyncApi {
             now: self.state.clock.now(),
             quota_bytes: config.space_quota_bytes,
         };
-        let appended = self
-            .state
-            .blocking(move |state| Ok(state.store.append_envelopes(append)?))
-            .await?;
-        self.state.durable().await?;
-        let durable_at = Instant::now();
-        tracing::debug!(space = %who.space_id, doc = %doc, fresh = appended.fresh.len(), "push stored");
-        let metrics = &self.state.metrics;
-        metrics.pushes.inc();
-        metrics.pushed_envelopes.inc_by(appended.fresh.len() as u64);
-        let bytes: usize = appended
-            .fresh
-            .iter()
-            .map(|e| e.envelope.nonce.len() + e.envelope.ciphertext.len())
-            .sum();
-        metrics.pushed_bytes.inc_by(bytes as u64);
-        let server_seqs = appended.server_seqs.iter().map(|s| s.0).collect();
-        if !appended.fresh.is_empty() {
-            let event = SpaceEvent::Appended {
-                doc_id: doc,
-                meta: appended.meta,
-                envelopes: Arc::new(appended.fresh),
-                durable_at,
-            };
-            self.state.fanout.publish(who.space_id, event);
-        }
+        // The work runs in its own task, and the handler only awaits it: a client that goes
+        // away between the append and the reply cancels the handler, not the work, so what
+        // was stored is still made durable and relayed.
+        let state = Arc::clone(&self.state);
+        let stored = tokio::spawn(async move { store_and_relay(state, who, append).await });
+        let server_seqs = stored.await??;
         Ok(proto::PushResponse { server_seqs })
     }
 
@@ -188,6 +216,11 @@ impl SyncApi {
         let Some(page) = page else {
             return Ok(proto::PullResponse::default());
         };
+        if !page.is_empty() {
+            // The page may hold entries whose push is not durable yet; a crash could give their
+            // seqs to other envelopes after this device moved its cursor past them.
+            self.state.durable().await?;
+        }
         Ok(proto::PullResponse {
             snapshot: page.proto_snapshot(),
             envelopes: changes_to_proto(&page.envelopes),
@@ -219,46 +252,6 @@ impl SyncApi {
         )?;
         let now = self.state.clock.now();
         let retention = retention_secs(&self.state.config);
-        // A snapshot must stand for the whole retention window before anything it covers is
-        // pruned, so a newer one does not replace it until then; otherwise frequent snapshots
-        // would restart the window for ever, and a bad one could replace a good one at once.
-        let covers_seq = request.covers_seq;
-        let standing = self
-            .state
-            .blocking(move |state| {
-                match state.store.doc_meta(who.space_id, doc)? {
-                    None => return Err(StoreError::UnknownDocument.into()),
-                    Some(meta) if !meta.readable_by(who.member_id) => {
-                        return Err(StoreError::PrivateDocument.into());
-                    }
-                    Some(meta) if covers_seq > meta.head_seq.0 => {
-                        return Err(StoreError::SnapshotBeyondHead {
-                            covers_seq,
-                            head_seq: meta.head_seq.0,
-                        }
-                        .into());
-                    }
-                    Some(_) => {}
-                }
-                Ok(state.store.snapshot(who.space_id, doc)?)
-            })
-            .await?;
-        if standing
-            .as_ref()
-            .is_some_and(|s| now.saturating_sub(s.stored_at) <= retention)
-        {
-            tracing::debug!(space = %who.space_id, doc = %doc, "a younger snapshot stands; this one is not kept");
-            return Ok(proto::PutSnapshotResponse {});
-        }
-        if standing.is_some() {
-            // The standing snapshot has served its window: prune what it covers before the new
-            // one replaces it and starts a window of its own.
-            self.state
-                .blocking(move |state| {
-                    Ok(state.store.compact(who.space_id, doc, now, retention)?)
-                })
-                .await?;
-        }
         let snapshot = NewSnapshot {
             space_id: who.space_id,
             doc_id: doc,
@@ -266,19 +259,35 @@ impl SyncApi {
             covers_seq: ServerSeq(request.covers_seq),
             envelope,
             now,
+            retention_secs: retention,
             quota_bytes: self.state.config.space_quota_bytes,
         };
-        self.state
+        // The store applies the two-slot rule in one transaction: a young candidate stands, a
+        // candidate that stood its window is promoted to serving, and the new snapshot becomes
+        // the candidate if it covers more (see `Store::put_snapshot`).
+        let put = self
+            .state
             .blocking(move |state| Ok(state.store.put_snapshot(snapshot)?))
             .await?;
-        self.state.durable().await?;
-        // Compaction after the snapshot is durable, so nothing is deleted that only a lost
-        // snapshot would have covered.
-        let pruned = self
-            .state
-            .blocking(move |state| Ok(state.store.compact(who.space_id, doc, now, retention)?))
-            .await?;
-        tracing::debug!(space = %who.space_id, doc = %doc, pruned_through = %pruned, "snapshot stored");
+        if put.promoted || put.kept {
+            self.state.durable().await?;
+        }
+        if put.promoted {
+            // Pruning follows the promotion only once it is durable, so nothing is deleted that
+            // only a lost promotion would have covered.
+            let pruned = self
+                .state
+                .blocking(move |state| {
+                    Ok(state.store.compact(who.space_id, doc, now, retention)?)
+                })
+                .await?;
+            tracing::debug!(space = %who.space_id, doc = %doc, pruned_through = %pruned, "candidate snapshot promoted");
+        }
+        if put.kept {
+            tracing::debug!(space = %who.space_id, doc = %doc, covers_seq = request.covers_seq, "snapshot stored as the candidate");
+        } else {
+            tracing::debug!(space = %who.space_id, doc = %doc, covers_seq = request.covers_seq, "a younger candidate stands, or this snapshot is not newer; not kept");
+        }
         Ok(proto::PutSnapshotResponse {})
     }
 }

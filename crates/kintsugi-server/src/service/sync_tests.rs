@@ -5,7 +5,7 @@ use kintsugi_proto::v1::subscribe_event::Event;
 use tokio_stream::StreamExt;
 
 use super::*;
-use crate::service::testing::{Harness, founder, harness, invite_and_join};
+use crate::service::testing::{Harness, founder, gated_harness, harness, invite_and_join};
 
 fn change(device: AuthedDevice, client_seq: u64, text: &str) -> proto::Envelope {
     proto::Envelope {
@@ -249,13 +249,15 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
     api.put_snapshot(me, snapshot_request(me, doc, 4, 101))
         .await
         .expect("stored");
-    // The standing snapshot (covers 3) served its window: 1..=3 are pruned, and the new one
-    // (covers 4) is served first, followed by every entry still in the log, 4 included.
+    // The first snapshot (covers 3) stood its window: it serves now and 1..=3 are pruned. The
+    // new one (covers 4) only waits as the candidate; a device behind the pruned part gets
+    // the proven snapshot and every entry after it, 4 included.
     let page = api.pull(me, pull_request(doc, 2, 0)).await.expect("pulled");
     let snapshot = page.snapshot.as_ref().expect("the snapshot comes first");
-    assert_eq!(snapshot.covers_seq, 4);
+    assert_eq!(snapshot.covers_seq, 3);
     let envelope = snapshot.envelope.as_ref().expect("an envelope");
     assert_eq!(envelope.kind, proto::EnvelopeKind::Snapshot as i32);
+    assert_eq!(envelope.client_seq, 100);
     assert_eq!((seqs(&page), page.head_seq), (vec![4, 5], 5));
     let page = api.pull(me, pull_request(doc, 4, 0)).await.expect("pulled");
     assert!(page.snapshot.is_none());
@@ -268,6 +270,66 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
         .put_snapshot(me, snapshot_request(me, DocId::random(), 1, 103))
         .await;
     assert_eq!(code(unknown), tonic::Code::NotFound);
+}
+
+/// What the hourly compaction task does.
+async fn sweep(h: &Harness) {
+    let now = h.state.clock.now();
+    let retention = retention_secs(&h.state.config);
+    h.state
+        .blocking(move |state| Ok(state.store.compact_all(now, retention)?))
+        .await
+        .expect("swept");
+}
+
+/// The regression: a snapshot that replaced the proven one at once was served to every new
+/// device, although it had stood for no time at all. One that omits changes would have made
+/// them unrecoverable once the entries it claimed were pruned.
+#[tokio::test]
+async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=6).await;
+    api.put_snapshot(me, snapshot_request(me, doc, 2, 100))
+        .await
+        .expect("stored");
+    h.clock.advance(31 * 24 * 60 * 60);
+    // A bad snapshot that claims to cover everything arrives after the first one's window.
+    api.put_snapshot(me, snapshot_request(me, doc, 6, 101))
+        .await
+        .expect("accepted as the candidate");
+    let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
+    let served = page.snapshot.as_ref().expect("behind the pruned part");
+    assert_eq!(
+        (served.covers_seq, seqs(&page)),
+        (2, vec![3, 4, 5, 6]),
+        "the proven snapshot serves; what the candidate claims stays in the log"
+    );
+    // A third one while the candidate is young is not kept, and restarts nothing.
+    h.clock.advance(24 * 60 * 60);
+    api.put_snapshot(me, snapshot_request(me, doc, 6, 102))
+        .await
+        .expect("answered, not kept");
+    sweep(&h).await;
+    let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
+    assert_eq!(page.snapshot.as_ref().map(|s| s.covers_seq), Some(2));
+    assert_eq!(
+        seqs(&page),
+        [3, 4, 5, 6],
+        "nothing pruned for a young candidate"
+    );
+
+    // Once the candidate has stood its own window, the sweep promotes it and prunes.
+    h.clock.advance(30 * 24 * 60 * 60);
+    sweep(&h).await;
+    let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
+    let served = page.snapshot.as_ref().expect("a snapshot");
+    let client_seq = served.envelope.as_ref().map(|e| e.client_seq);
+    assert_eq!((served.covers_seq, client_seq), (6, Some(101)));
+    assert!(seqs(&page).is_empty());
+    assert_eq!(page.head_seq, 6);
 }
 
 async fn next_envelopes(
@@ -370,4 +432,192 @@ async fn subscribe_ends_on_shutdown_and_on_revocation() {
         .expect_err("an error");
     assert_eq!(ended.code(), tonic::Code::Unavailable);
     assert!(stream.next().await.is_none());
+}
+
+/// The envelope `change(who, client_seq, "change N")` as the store holds it.
+fn stored_change(who: AuthedDevice, client_seq: u64) -> crate::store::Envelope {
+    crate::store::Envelope {
+        device_id: who.device_id,
+        client_seq,
+        nonce: vec![9; 24],
+        ciphertext: format!("change {client_seq}").into_bytes(),
+    }
+}
+
+/// Appends like a push in flight does, without making it durable or relaying it.
+fn append_in_flight(
+    h: &Harness,
+    who: AuthedDevice,
+    doc: DocId,
+    client_seq: u64,
+) -> crate::store::Appended {
+    h.state
+        .store
+        .append_envelopes(AppendEnvelopes {
+            space_id: who.space_id,
+            doc_id: doc,
+            audience: Audience::Shared,
+            member_id: who.member_id,
+            envelopes: vec![stored_change(who, client_seq)],
+            now: h.state.clock.now(),
+            quota_bytes: u64::MAX,
+        })
+        .expect("appended")
+}
+
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[tokio::test]
+async fn pull_waits_until_what_it_serves_is_durable() {
+    let (h, gate) = gated_harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=2).await;
+    gate.close();
+    append_in_flight(&h, me, doc, 3);
+    let mut pulling = tokio::spawn({
+        let api = api.clone();
+        async move { api.pull(me, pull_request(doc, 2, 0)).await }
+    });
+    tokio::select! {
+        early = &mut pulling => panic!("pull served seq 3 before it was durable: {early:?}"),
+        () = gate.requested() => {}
+    }
+    gate.open().await;
+    let page = pulling.await.expect("the task").expect("pulled");
+    assert_eq!(seqs(&page), [3]);
+}
+
+#[tokio::test]
+async fn subscribe_catch_up_waits_until_what_it_sends_is_durable() {
+    let (h, gate) = gated_harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=1).await;
+    gate.close();
+    append_in_flight(&h, me, doc, 2);
+    let mut stream = subscribe(&h, me, vec![]);
+    tokio::select! {
+        event = stream.next() => panic!("catch-up sent seq 2 before it was durable: {event:?}"),
+        () = gate.requested() => {}
+    }
+    gate.open().await;
+    let caught_up = next_envelopes(&mut stream).await;
+    let got: Vec<u64> = caught_up.envelopes.iter().map(|e| e.server_seq).collect();
+    assert_eq!(got, [1, 2]);
+}
+
+#[tokio::test]
+async fn subscribe_gap_fill_waits_until_what_it_sends_is_durable() {
+    let (h, gate) = gated_harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=1).await;
+    let cursor = proto::DocCursor {
+        doc_id: doc.to_vec(),
+        after_seq: 1,
+    };
+    let mut stream = subscribe(&h, me, vec![cursor]);
+    gate.close();
+    append_in_flight(&h, me, doc, 2);
+    let third = append_in_flight(&h, me, doc, 3);
+    // Seq 3 is relayed alone (as if its push became durable first): the stream must fill the
+    // gap at 2 from the store, and must not send the entries it read before they are durable.
+    let event = SpaceEvent::Appended {
+        doc_id: doc,
+        meta: third.meta,
+        envelopes: Arc::new(third.fresh),
+        durable_at: Instant::now(),
+    };
+    h.state.fanout.publish(me.space_id, event);
+    tokio::select! {
+        event = stream.next() => panic!("the gap was filled before it was durable: {event:?}"),
+        () = gate.requested() => {}
+    }
+    gate.open().await;
+    let filled = next_envelopes(&mut stream).await;
+    let got: Vec<u64> = filled.envelopes.iter().map(|e| e.server_seq).collect();
+    assert_eq!(got, [2, 3]);
+}
+
+/// The regression: a client that dropped the connection after the append but before the
+/// reply cancelled the handler, so the change was stored but never relayed; the retry was all
+/// duplicates and relayed nothing either, and the partner's live stream never got it.
+#[tokio::test]
+async fn a_push_cancelled_before_it_was_durable_still_reaches_subscribers() {
+    let (h, gate) = gated_harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let partner = invite_and_join(&h, me, InviteKind::Partner).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=1).await;
+    let mut stream = subscribe(&h, partner, vec![]);
+    next_envelopes(&mut stream).await;
+    gate.close();
+    let pushing = tokio::spawn({
+        let api = api.clone();
+        async move { push(&api, me, doc, 2..=2).await }
+    });
+    gate.requested().await;
+    pushing.abort();
+    assert!(pushing.await.is_err(), "the push was cancelled");
+    gate.open().await;
+    let live = tokio::time::timeout(PATIENCE, next_envelopes(&mut stream))
+        .await
+        .expect("the change is relayed although its push was cancelled");
+    let got: Vec<u64> = live.envelopes.iter().map(|e| e.server_seq).collect();
+    assert_eq!(got, [2]);
+}
+
+#[tokio::test]
+async fn a_retried_push_relays_what_a_lost_reply_never_relayed() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let partner = invite_and_join(&h, me, InviteKind::Partner).await;
+    let doc = DocId::random();
+    push(&api, me, doc, 1..=1).await;
+    let mut stream = subscribe(&h, partner, vec![]);
+    next_envelopes(&mut stream).await;
+    // Stored by a push whose handler died before it relayed anything.
+    append_in_flight(&h, me, doc, 2);
+    assert_eq!(
+        push(&api, me, doc, 2..=2).await,
+        [2],
+        "the retry is a duplicate"
+    );
+    let live = tokio::time::timeout(PATIENCE, next_envelopes(&mut stream))
+        .await
+        .expect("the retry relays the change");
+    let got: Vec<u64> = live.envelopes.iter().map(|e| e.server_seq).collect();
+    assert_eq!(got, [2]);
+    assert_eq!(live.envelopes[0].ciphertext, b"change 2");
+}
+
+/// The regression: Subscribe authenticates in the interceptor before the stream joins the
+/// fan-out, and a revocation published in between never reached the stream.
+#[tokio::test]
+async fn a_device_revoked_before_its_stream_joined_the_fan_out_is_refused() {
+    let h = harness();
+    let me = founder(&h).await;
+    let laptop = invite_and_join(&h, me, InviteKind::Device).await;
+    // The interceptor let `laptop` through; then, before `open` joins the fan-out:
+    let revoke = proto::RevokeDeviceRequest {
+        device_id: laptop.device_id.to_vec(),
+    };
+    crate::service::SpaceApi::new(h.state.clone())
+        .revoke_device(me, revoke)
+        .await
+        .expect("revoked");
+    let opened = super::super::subscribe::open(
+        h.state.clone(),
+        laptop,
+        proto::SubscribeRequest { cursors: vec![] },
+    );
+    let refused = Status::from(opened.expect_err("a revoked device gets no stream"));
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert_eq!(refused.message(), crate::auth::REVOKED_DEVICE);
 }

@@ -44,7 +44,9 @@ macro_rules! store_conformance_tests {
                 audience_is_fixed_by_first_push,
                 reads_page_by_count_and_bytes,
                 snapshot_prunes_only_after_retention,
+                a_new_snapshot_stands_as_candidate_before_it_serves,
                 invites_are_single_use,
+                invites_of_a_revoked_device_are_void,
                 wrong_invite_secrets_are_counted,
                 revoked_devices_stay_listed,
                 stats_count_what_is_stored,
@@ -200,6 +202,17 @@ struct Invite {
 }
 
 fn invite(store: &dyn Store, f: &Founded, kind: InviteKind, expires_at: i64) -> Invite {
+    invite_from(store, f, f.device, kind, expires_at)
+}
+
+/// An invite made on `device`, a device of `f`'s founding member.
+fn invite_from(
+    store: &dyn Store,
+    f: &Founded,
+    device: DeviceId,
+    kind: InviteKind,
+    expires_at: i64,
+) -> Invite {
     let invite = Invite {
         id: InviteId::random(),
         secret: crate::ids::random_secret(),
@@ -209,6 +222,7 @@ fn invite(store: &dyn Store, f: &Founded, kind: InviteKind, expires_at: i64) -> 
             invite_id: invite.id,
             space_id: f.space,
             member_id: f.member,
+            device_id: device,
             kind,
             secret_hash: SecretHash::of(&invite.secret),
             expires_at,

@@ -2,7 +2,8 @@
 //!
 //! The server stores spaces, members, devices (with the SHA-256 of their tokens), invites (with
 //! the SHA-256 of their secrets), and per document a log of encrypted envelopes, a dedup index
-//! and at most one snapshot. It can read none of the content. `SledStore` is the backend today;
+//! and two snapshot slots (serving and candidate, see `put_snapshot`). It can read none of the
+//! content. `SledStore` is the backend today;
 //! a networked database can come later and must pass the same conformance suite
 //! (`store_conformance_tests!`). Methods are synchronous because sled is; async handlers call
 //! them through `spawn_blocking`. Writes are atomic per call, and `durable()` promises that
@@ -86,6 +87,8 @@ pub struct NewInvite {
     pub space_id: SpaceId,
     /// The inviting member: a device invite links a device of this member.
     pub member_id: MemberId,
+    /// The device that made the invite: once it is revoked, the invite is void.
+    pub device_id: DeviceId,
     pub kind: InviteKind,
     pub secret_hash: SecretHash,
     pub expires_at: i64,
@@ -128,6 +131,8 @@ pub enum Redeemed {
     WrongSecret,
     /// A partner invite, but the space already has two members.
     SpaceFull,
+    /// The device that made the invite was revoked (or is gone); the invite is deleted now.
+    InviterRevoked,
 }
 
 /// The outcome of revoking a device.
@@ -151,7 +156,7 @@ pub struct DocMeta {
     pub owner: MemberId,
     /// The highest server_seq assigned.
     pub head_seq: ServerSeq,
-    /// Every log entry up to here was deleted by compaction; a snapshot covers them.
+    /// Every log entry up to here was deleted by compaction; the serving snapshot covers them.
     pub pruned_through: ServerSeq,
     pub created_at: i64,
 }
@@ -209,8 +214,12 @@ pub struct AppendEnvelopes {
 pub struct Appended {
     /// One per envelope, in order; a retried envelope gets its original seq.
     pub server_seqs: Vec<ServerSeq>,
-    /// The envelopes stored by this call (retries excluded), to publish to subscribers.
+    /// The envelopes stored by this call (retries excluded), in seq order.
     pub fresh: Vec<SequencedEnvelope>,
+    /// The envelopes of this call that were stored before (retries), once each, with their
+    /// original seqs, in seq order. A push relays these too: the push that stored them may
+    /// have been cut off before it relayed them.
+    pub retried: Vec<SequencedEnvelope>,
     /// The document after the append.
     pub meta: DocMeta,
 }
@@ -231,7 +240,7 @@ pub struct StoredSnapshot {
     pub stored_at: i64,
 }
 
-/// A snapshot to store.
+/// A snapshot to store; `put_snapshot` decides which slot, if any, it takes.
 #[derive(Debug, Clone)]
 pub struct NewSnapshot {
     pub space_id: SpaceId,
@@ -241,8 +250,22 @@ pub struct NewSnapshot {
     pub covers_seq: ServerSeq,
     pub envelope: Envelope,
     pub now: i64,
+    /// How long a snapshot stands as the candidate before it may serve and anything it
+    /// covers may be pruned.
+    pub retention_secs: i64,
     /// The space's storage quota, as in `AppendEnvelopes`.
     pub quota_bytes: u64,
+}
+
+/// What `put_snapshot` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SnapshotPut {
+    /// The candidate had stood its window and serves now. Nothing is pruned yet: the caller
+    /// makes this durable and then calls `compact`.
+    pub promoted: bool,
+    /// The new snapshot is the candidate now. False when a younger candidate stands, or when
+    /// it covers no more than the newest snapshot stored.
+    pub kept: bool,
 }
 
 /// What `leave_space` erased.
@@ -269,7 +292,7 @@ pub struct StoreStats {
     pub spaces: u64,
     pub devices: u64,
     pub documents: u64,
-    /// Log entries plus stored snapshots.
+    /// Log entries plus stored snapshots (serving and candidate).
     pub envelopes: u64,
     /// Nonce and ciphertext bytes of those envelopes.
     pub bytes: u64,
@@ -325,11 +348,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError>;
     /// Stores a new invite.
     fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError>;
-    /// Redeems an invite in one transaction: checks, uses it up, adds the device.
+    /// Redeems an invite in one transaction: checks (the inviting device must not be
+    /// revoked), uses it up, adds the device.
     fn redeem_invite(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError>;
+    /// One device of the space, revoked or not.
+    fn device(
+        &self,
+        space_id: SpaceId,
+        device_id: DeviceId,
+    ) -> Result<Option<DeviceInfo>, StoreError>;
     /// Every device of the space, revoked ones included, oldest first.
     fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError>;
-    /// Revokes a device of `member_id` in `space_id`.
+    /// Revokes a device of `member_id` in `space_id` and deletes the invites it made (also
+    /// when it was revoked already, to finish a revocation a crash interrupted).
     fn revoke_device(
         &self,
         space_id: SpaceId,
@@ -353,16 +384,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         max_count: usize,
         max_bytes: usize,
     ) -> Result<EnvelopePage, StoreError>;
-    /// The document's snapshot, if one was stored.
+    /// The document's SERVING snapshot: it stood the whole retention window as the candidate,
+    /// and the log is pruned through at most its `covers_seq`. A pull from before
+    /// `pruned_through` starts with it.
     fn snapshot(
         &self,
         space_id: SpaceId,
         doc_id: DocId,
     ) -> Result<Option<StoredSnapshot>, StoreError>;
-    /// Stores a snapshot if it covers more than the stored one. Returns whether it was kept.
-    fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError>;
-    /// Deletes log entries covered by the document's snapshot and older than `retention_secs`,
-    /// and records how far the log is pruned. Returns the new `pruned_through`.
+    /// The document's CANDIDATE snapshot: the newest one accepted, younger than the window.
+    /// Nothing is pruned for it and it is never served.
+    fn candidate_snapshot(
+        &self,
+        space_id: SpaceId,
+        doc_id: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError>;
+    /// Offers a snapshot, in one transaction. A candidate younger than the window stands: the
+    /// new one is not kept. A candidate that has stood its window is promoted to serving
+    /// (replacing the serving one). The new one then becomes the candidate if it covers more
+    /// than the newest snapshot stored. Checks the document, the audience, membership,
+    /// `covers_seq <= head_seq` and the quota first.
+    fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError>;
+    /// Promotes a candidate that has stood `retention_secs`, then deletes the log entries the
+    /// serving snapshot covers (if it has stood its window too) and records how far the log is
+    /// pruned, durably, before it deletes. Returns the new `pruned_through`.
     fn compact(
         &self,
         space_id: SpaceId,
@@ -370,7 +415,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: i64,
         retention_secs: i64,
     ) -> Result<ServerSeq, StoreError>;
-    /// `compact` for every document with a snapshot. Returns how many entries were deleted.
+    /// `compact` for every document with a snapshot in either slot. Returns how many entries
+    /// were deleted.
     fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError>;
     /// Counts of what the store holds.
     fn stats(&self) -> Result<StoreStats, StoreError>;

@@ -67,6 +67,9 @@ pub(super) struct InviteRecord {
     pub failed_attempts: u32,
     #[prost(int64, tag = "7")]
     pub created_at: i64,
+    /// The device that made the invite; empty in invites stored before it was recorded.
+    #[prost(bytes = "vec", tag = "8")]
+    pub device_id: Vec<u8>,
 }
 
 /// A document's metadata, keyed `space | doc`.
@@ -110,7 +113,7 @@ pub(super) struct DedupRecord {
     pub content_hash: Vec<u8>,
 }
 
-/// A document's snapshot, keyed `space | doc`.
+/// A document's snapshot, keyed `space | doc`, in `snapshots` (serving) or `candidates`.
 #[derive(Clone, PartialEq, Message)]
 pub(super) struct SnapshotRecord {
     #[prost(uint64, tag = "1")]

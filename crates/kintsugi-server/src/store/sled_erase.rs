@@ -4,7 +4,7 @@
 //! the member, their devices and their token hashes, and records an *erasure* (`erasures`,
 //! keyed `space | member`). From then on no token of theirs works and no write of theirs is
 //! accepted (appends check membership). The documents go next: log entries in chunks, dedup
-//! records, the snapshot, and the document record last, so that a half-erased document never
+//! records, both snapshots, and the document record last, so that a half-erased document never
 //! loses its record while entries remain under it. The erasure record goes when all of that
 //! is done; a store opened after a crash finds it and finishes the job. `leave_space` runs
 //! with writes paused, so nothing is added to a document while it is being deleted.
@@ -125,7 +125,7 @@ impl Opened {
         Ok(documents)
     }
 
-    /// Deletes one document: log, dedup index, snapshot, then its record.
+    /// Deletes one document: log, dedup index, both snapshots, then its record.
     fn delete_document(&self, space: SpaceId, doc: DocId) -> Result<(), StoreError> {
         let prefix = records::doc_key(space, doc);
         let log_keys = self
@@ -141,14 +141,25 @@ impl Opened {
         }
         self.trees.dedup.apply_batch(dedup)?;
         let t = &self.trees;
-        settled((&t.snapshots, &t.usage).transaction(|(snapshots, usage)| {
-            if let Some(value) = snapshots.remove(&prefix[..])? {
-                let bytes = snapshot_record_bytes(&value).unwrap_or(0);
-                let used = sled_usage::get(usage, space)?;
-                sled_usage::set(usage, space, used.saturating_sub(bytes))?;
-            }
-            Ok(())
-        }))?;
+        settled((&t.snapshots, &t.candidates, &t.usage).transaction(
+            |(serving, candidates, usage)| {
+                let mut bytes = 0;
+                for removed in [
+                    serving.remove(&prefix[..])?,
+                    candidates.remove(&prefix[..])?,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    bytes += snapshot_record_bytes(&removed).unwrap_or(0);
+                }
+                if bytes > 0 {
+                    let used = sled_usage::get(usage, space)?;
+                    sled_usage::set(usage, space, used.saturating_sub(bytes))?;
+                }
+                Ok(())
+            },
+        ))?;
         self.trees.docs.remove(prefix)?;
         Ok(())
     }

@@ -2,9 +2,15 @@
 //!
 //! An append runs in one transaction over `docs`, `log` and `dedup`: the document record
 //! carries `head_seq`, so two concurrent pushes to one document conflict and sled retries one
-//! of them, which keeps seqs dense (1, 2, 3 ...) and in commit order. Compaction first records
-//! `pruned_through` and only then deletes entries, so a crash in between leaves extra entries,
-//! never a gap that no snapshot explains.
+//! of them, which keeps seqs dense (1, 2, 3 ...) and in commit order.
+//!
+//! Snapshots live in two slots per document: the *candidate* (`candidates`), the newest one
+//! accepted, which must stand the whole retention window before anything it covers may go, and
+//! the *serving* one (`snapshots`), which did, and which a device behind the pruned part of the
+//! log receives. Compaction promotes a candidate that has stood its window, records
+//! `pruned_through` (at most the serving snapshot's `covers_seq`), makes both durable, and only
+//! then deletes entries, so a crash in between leaves extra entries, never a gap that the
+//! serving snapshot does not explain.
 
 use prost::Message;
 use sled::Transactional;
@@ -12,10 +18,10 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DedupRecord, DocRecord, LogRecord, SnapshotRecord};
 use super::sled_store::{Opened, abort, settled};
-use super::sled_usage;
+use super::sled_usage::{self, snapshot_record_bytes};
 use super::{
-    AppendEnvelopes, Appended, DocMeta, EnvelopePage, NewSnapshot, SequencedEnvelope, StoreError,
-    StoredSnapshot,
+    AppendEnvelopes, Appended, DocMeta, EnvelopePage, NewSnapshot, SequencedEnvelope, SnapshotPut,
+    StoreError, StoredSnapshot,
 };
 use crate::ids::{DocId, ServerSeq, SpaceId};
 
@@ -185,21 +191,36 @@ impl Opened {
                 },
             ),
         )?;
-        let mut envelopes: Vec<Option<_>> = envelopes.into_iter().map(Some).collect();
-        let fresh = fresh_positions
-            .into_iter()
-            .filter_map(|position| {
-                let envelope = envelopes.get_mut(position)?.take()?;
-                let server_seq = *server_seqs.get(position)?;
-                Some(SequencedEnvelope {
-                    server_seq,
-                    envelope,
-                })
-            })
-            .collect();
+        // Fresh envelopes got new seqs, above every earlier one; the others are retries, which
+        // got their original seqs back (the same bytes, as the dedup hash proved).
+        let mut fresh = Vec::with_capacity(fresh_positions.len());
+        let mut retried: Vec<SequencedEnvelope> = Vec::new();
+        let mut fresh_positions = fresh_positions.into_iter().peekable();
+        for (position, (envelope, &server_seq)) in
+            envelopes.into_iter().zip(&server_seqs).enumerate()
+        {
+            let entry = SequencedEnvelope {
+                server_seq,
+                envelope,
+            };
+            if fresh_positions.next_if_eq(&position).is_some() {
+                fresh.push(entry);
+            } else {
+                retried.push(entry);
+            }
+        }
+        // A duplicate inside one push, or of a fresh envelope of this push, is listed once.
+        retried.sort_by_key(|e| e.server_seq);
+        retried.dedup_by_key(|e| e.server_seq);
+        retried.retain(|e| {
+            fresh
+                .binary_search_by_key(&e.server_seq, |f| f.server_seq)
+                .is_err()
+        });
         Ok(Appended {
             server_seqs,
             fresh,
+            retried,
             meta,
         })
     }
@@ -245,11 +266,12 @@ impl Opened {
         &self,
         space: SpaceId,
         doc: DocId,
+        slot: Slot,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
-        let Some(bytes) = self.trees.snapshots.get(records::doc_key(space, doc))? else {
+        let Some(bytes) = self.slot_tree(slot).get(records::doc_key(space, doc))? else {
             return Ok(None);
         };
-        let record: SnapshotRecord = records::decode("snapshots", &bytes)?;
+        let record: SnapshotRecord = records::decode(slot.tree_name(), &bytes)?;
         let (covers_seq, stored_at) = (ServerSeq(record.covers_seq), record.stored_at);
         Ok(Some(StoredSnapshot {
             covers_seq,
@@ -258,7 +280,15 @@ impl Opened {
         }))
     }
 
-    pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError> {
+    fn slot_tree(&self, slot: Slot) -> &sled::Tree {
+        match slot {
+            Slot::Serving => &self.trees.snapshots,
+            Slot::Candidate => &self.trees.candidates,
+        }
+    }
+
+    /// The two-slot rule of `Store::put_snapshot`, in one transaction.
+    pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         let key = records::doc_key(snapshot.space_id, snapshot.doc_id);
         let record = SnapshotRecord {
             covers_seq: snapshot.covers_seq.0,
@@ -271,51 +301,106 @@ impl Opened {
         .encode_to_vec();
         let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
         let member_key = records::pair_key(snapshot.space_id, snapshot.member_id.as_bytes());
+        let (now, retention) = (snapshot.now, snapshot.retention_secs);
         let t = &self.trees;
-        settled((&t.docs, &t.snapshots, &t.usage, &t.members).transaction(
-            |(docs, snapshots, usage, members)| {
-                let Some(bytes) = docs.get(key)? else {
-                    return abort(StoreError::UnknownDocument);
-                };
-                let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-                if !meta.readable_by(snapshot.member_id) {
-                    return abort(StoreError::PrivateDocument);
-                }
-                if members.get(member_key)?.is_none() {
-                    return abort(StoreError::UnknownMember);
-                }
-                if snapshot.covers_seq > meta.head_seq {
-                    return abort(StoreError::SnapshotBeyondHead {
-                        covers_seq: snapshot.covers_seq.0,
-                        head_seq: meta.head_seq.0,
-                    });
-                }
-                let mut old_bytes = 0;
-                if let Some(bytes) = snapshots.get(key)? {
-                    let stored: SnapshotRecord = records::decode("snapshots", &bytes)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    if stored.covers_seq >= snapshot.covers_seq.0 {
-                        return Ok(false);
+        settled(
+            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.members).transaction(
+                |(docs, serving, candidates, usage, members)| {
+                    let Some(bytes) = docs.get(key)? else {
+                        return abort(StoreError::UnknownDocument);
+                    };
+                    let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
+                    if !meta.readable_by(snapshot.member_id) {
+                        return abort(StoreError::PrivateDocument);
                     }
-                    old_bytes = stored_bytes(&stored.nonce, &stored.ciphertext);
+                    if members.get(member_key)?.is_none() {
+                        return abort(StoreError::UnknownMember);
+                    }
+                    if snapshot.covers_seq > meta.head_seq {
+                        return abort(StoreError::SnapshotBeyondHead {
+                            covers_seq: snapshot.covers_seq.0,
+                            head_seq: meta.head_seq.0,
+                        });
+                    }
+                    let mut outcome = SnapshotPut::default();
+                    let used_before = sled_usage::get(usage, snapshot.space_id)?;
+                    let mut used = used_before;
+                    // The newest snapshot stored: the new one must cover more to be kept.
+                    let mut newest = 0;
+                    if let Some(bytes) = candidates.get(key)? {
+                        let candidate: SnapshotRecord = records::decode("candidates", &bytes)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        if !has_stood(candidate.stored_at, now, retention) {
+                            // A young candidate stands: a frequent writer cannot restart its
+                            // window for ever, and a bad snapshot cannot push out a good one.
+                            return Ok(outcome);
+                        }
+                        if let Some(old) = serving.insert(&key[..], bytes)? {
+                            used = used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
+                        }
+                        candidates.remove(&key[..])?;
+                        newest = candidate.covers_seq;
+                        outcome.promoted = true;
+                    } else if let Some(bytes) = serving.get(key)? {
+                        let stored: SnapshotRecord = records::decode("snapshots", &bytes)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        newest = stored.covers_seq;
+                    }
+                    if snapshot.covers_seq.0 > newest {
+                        if used.saturating_add(new_bytes) > snapshot.quota_bytes {
+                            return abort(StoreError::QuotaExceeded {
+                                used,
+                                quota: snapshot.quota_bytes,
+                                needed: new_bytes,
+                            });
+                        }
+                        used = used.saturating_add(new_bytes);
+                        candidates.insert(&key[..], record.clone())?;
+                        outcome.kept = true;
+                    }
+                    if used != used_before {
+                        sled_usage::set(usage, snapshot.space_id, used)?;
+                    }
+                    Ok(outcome)
+                },
+            ),
+        )
+    }
+
+    /// Moves a candidate that has stood its window into the serving slot. Returns whether it
+    /// did.
+    fn promote_candidate(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+        now: i64,
+        retention_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let key = records::doc_key(space, doc);
+        let t = &self.trees;
+        settled((&t.snapshots, &t.candidates, &t.usage).transaction(
+            |(serving, candidates, usage)| {
+                let Some(bytes) = candidates.get(key)? else {
+                    return Ok(false);
+                };
+                let candidate: SnapshotRecord = records::decode("candidates", &bytes)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                if !has_stood(candidate.stored_at, now, retention_secs) {
+                    return Ok(false);
                 }
-                let used = sled_usage::get(usage, snapshot.space_id)?;
-                let after = used.saturating_sub(old_bytes).saturating_add(new_bytes);
-                if new_bytes > old_bytes && after > snapshot.quota_bytes {
-                    return abort(StoreError::QuotaExceeded {
-                        used,
-                        quota: snapshot.quota_bytes,
-                        needed: new_bytes - old_bytes,
-                    });
+                if let Some(old) = serving.insert(&key[..], bytes)? {
+                    let freed = snapshot_record_bytes(&old).unwrap_or(0);
+                    let used = sled_usage::get(usage, space)?;
+                    sled_usage::set(usage, space, used.saturating_sub(freed))?;
                 }
-                sled_usage::set(usage, snapshot.space_id, after)?;
-                snapshots.insert(&key[..], record.clone())?;
+                candidates.remove(&key[..])?;
                 Ok(true)
             },
         ))
     }
 
-    /// Returns the new `pruned_through` and how many entries were deleted.
+    /// Promotes a candidate that stood its window, then prunes what the serving snapshot
+    /// covers. Returns the new `pruned_through` and how many entries were deleted.
     pub(super) fn compact_doc(
         &self,
         space: SpaceId,
@@ -326,13 +411,15 @@ impl Opened {
         let Some(meta) = self.read_doc_meta(space, doc)? else {
             return Ok((ServerSeq(0), 0));
         };
-        let Some(snapshot) = self.read_snapshot(space, doc)? else {
+        self.promote_candidate(space, doc, now, retention_secs)?;
+        let Some(snapshot) = self.read_snapshot(space, doc, Slot::Serving)? else {
             return Ok((meta.pruned_through, 0));
         };
-        // The window runs from the snapshot's arrival, not from each entry's: a bad snapshot is
-        // harmless until it has stood for the whole window, so devices and operators can notice
-        // and replace it while every entry it claims to cover is still in the log.
-        if now.saturating_sub(snapshot.stored_at) <= retention_secs {
+        // A snapshot serves only after standing its window as the candidate, so this holds for
+        // every promoted one. It still guards a snapshot kept by an older server, which put a
+        // new snapshot straight into the serving slot: nothing it covers goes before it has
+        // stood the whole window.
+        if !has_stood(snapshot.stored_at, now, retention_secs) {
             return Ok((meta.pruned_through, 0));
         }
         let start = records::log_key(space, doc, meta.pruned_through.next());
@@ -357,7 +444,33 @@ impl Opened {
             docs.insert(&key[..], meta_to_record(&meta))?;
             Ok(())
         }))?;
+        // The promotion and the new `pruned_through` reach the disk before any entry goes, so
+        // no crash leaves a pruned log without a serving snapshot that covers it.
+        self.commit.request().wait_blocking()?;
         let removed = self.remove_log_entries(space, &doomed)?;
         Ok((through, removed))
     }
+}
+
+/// The two snapshot slots of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// Stood its window; the log is pruned through at most its `covers_seq`; served.
+    Serving,
+    /// The newest accepted, younger than the window; nothing pruned for it; never served.
+    Candidate,
+}
+
+impl Slot {
+    fn tree_name(self) -> &'static str {
+        match self {
+            Slot::Serving => "snapshots",
+            Slot::Candidate => "candidates",
+        }
+    }
+}
+
+/// Whether a snapshot stored at `stored_at` has stood the whole retention window by `now`.
+fn has_stood(stored_at: i64, now: i64, retention_secs: i64) -> bool {
+    now.saturating_sub(stored_at) > retention_secs
 }

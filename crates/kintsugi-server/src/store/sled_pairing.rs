@@ -5,6 +5,11 @@
 //! partner invites redeemed at once could both succeed. Redeeming an invite is one
 //! transaction that either uses the invite up and adds the device with its token, or only
 //! records the failed attempt.
+//!
+//! An invite records the device that made it. Revoking that device deletes its open invites,
+//! and redeeming checks it in the same transaction, so a code made on a phone that was then
+//! lost and revoked adds nobody, even one stored in the moment between the phone's last
+//! authenticated call and its revocation.
 
 use prost::Message;
 use sled::Transactional;
@@ -29,7 +34,7 @@ fn device_record(member: MemberId, name: &[u8], token: SecretHash, now: i64) -> 
 }
 
 impl Opened {
-    fn device_info(
+    pub(super) fn device_info(
         &self,
         space: SpaceId,
         device: DeviceId,
@@ -138,6 +143,7 @@ impl Opened {
             expires_at: invite.expires_at,
             failed_attempts: 0,
             created_at: invite.now,
+            device_id: invite.device_id.to_vec(),
         };
         let member_key = records::pair_key(invite.space_id, invite.member_id.as_bytes());
         let record = record.encode_to_vec();
@@ -191,6 +197,24 @@ impl Opened {
                     let (space, inviter, kind) =
                         inner().map_err(ConflictableTransactionError::Abort)?;
                     invites.remove(invite_key)?;
+                    // Invites stored before the device was recorded carry none to check.
+                    if !invite.device_id.is_empty() {
+                        let made_by =
+                            records::id16("invites", &invite.device_id, DeviceId::from_slice)
+                                .map_err(ConflictableTransactionError::Abort)?;
+                        let key = records::pair_key(space, made_by.as_bytes());
+                        let alive = match devices.get(key)? {
+                            Some(bytes) => {
+                                let device: DeviceRecord = records::decode("devices", &bytes)
+                                    .map_err(ConflictableTransactionError::Abort)?;
+                                !device.revoked
+                            }
+                            None => false,
+                        };
+                        if !alive {
+                            return Ok(Redeemed::InviterRevoked);
+                        }
+                    }
                     let Some(bytes) = spaces.get(space.as_bytes())? else {
                         return Ok(Redeemed::Unknown);
                     };
@@ -258,7 +282,7 @@ impl Opened {
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
         let key = records::pair_key(space_id, device_id.as_bytes());
-        settled(self.trees.devices.transaction(|devices| {
+        let outcome = settled(self.trees.devices.transaction(|devices| {
             let Some(bytes) = devices.get(key)? else {
                 return Ok(Revocation::NotFound);
             };
@@ -273,6 +297,25 @@ impl Opened {
             record.revoked = true;
             devices.insert(&key[..], record.encode_to_vec())?;
             Ok(Revocation::Revoked)
-        }))
+        }))?;
+        if matches!(outcome, Revocation::Revoked | Revocation::AlreadyRevoked) {
+            // Redeeming checks the device as well; deleting its invites keeps none lying around.
+            self.remove_invites_of(space_id, device_id)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Deletes every invite `device` made in `space`.
+    fn remove_invites_of(&self, space: SpaceId, device: DeviceId) -> Result<(), StoreError> {
+        let mut doomed = sled::Batch::default();
+        for item in self.trees.invites.iter() {
+            let (key, value) = item?;
+            let invite: InviteRecord = records::decode("invites", &value)?;
+            if invite.space_id == space.as_bytes() && invite.device_id == device.as_bytes() {
+                doomed.remove(key);
+            }
+        }
+        self.trees.invites.apply_batch(doomed)?;
+        Ok(())
     }
 }

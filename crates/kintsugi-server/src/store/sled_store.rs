@@ -1,7 +1,8 @@
 //! The sled backend: one embedded database folder, one tree per kind of record.
 //!
 //! Trees: `spaces`, `members`, `devices` (keyed `space | device`), `tokens` (token hash ->
-//! `space | device`), `invites`, `docs`, `log` (`space | doc | seq`), `dedup`, `snapshots`,
+//! `space | device`), `invites`, `docs`, `log` (`space | doc | seq`), `dedup`, `snapshots`
+//! (the serving snapshot per document), `candidates` (the candidate snapshot per document),
 //! `usage` (bytes per space, for quotas) and `erasures` (leaves in progress). Every write that
 //! touches several trees runs in one sled transaction, so a crash never leaves a device
 //! without its token or a log entry without its dedup record. sled's own flush is not a
@@ -23,10 +24,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::records;
+use super::sled_log::Slot;
 use super::{
     AppendEnvelopes, Appended, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
-    NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, Store, StoreError,
-    StoreStats, StoredSnapshot, VacuumReport,
+    NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, SnapshotPut, Store,
+    StoreError, StoreStats, StoredSnapshot, VacuumReport,
 };
 use crate::durability::GroupCommit;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
@@ -65,10 +67,12 @@ pub(super) struct Trees {
     pub(super) snapshots: sled::Tree,
     pub(super) usage: sled::Tree,
     pub(super) erasures: sled::Tree,
+    pub(super) candidates: sled::Tree,
 }
 
-/// The tree names, in backup order.
-pub(super) const TREE_NAMES: [&str; 11] = [
+/// The tree names, in backup order. `candidates` came last, so backups made before it
+/// existed restore unchanged.
+pub(super) const TREE_NAMES: [&str; 12] = [
     "spaces",
     "members",
     "devices",
@@ -80,6 +84,7 @@ pub(super) const TREE_NAMES: [&str; 11] = [
     "snapshots",
     "usage",
     "erasures",
+    "candidates",
 ];
 
 impl Trees {
@@ -96,6 +101,7 @@ impl Trees {
             snapshots: db.open_tree("snapshots")?,
             usage: db.open_tree("usage")?,
             erasures: db.open_tree("erasures")?,
+            candidates: db.open_tree("candidates")?,
         })
     }
 
@@ -113,6 +119,7 @@ impl Trees {
             "snapshots" => &self.snapshots,
             "usage" => &self.usage,
             "erasures" => &self.erasures,
+            "candidates" => &self.candidates,
             _ => return None,
         })
     }
@@ -285,6 +292,10 @@ impl Store for SledStore {
         self.writing(|o| o.redeem(redeem))
     }
 
+    fn device(&self, space: SpaceId, device: DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
+        self.reading()?.device_info(space, device)
+    }
+
     fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
         self.reading()?.scan_devices(space_id)
     }
@@ -323,10 +334,18 @@ impl Store for SledStore {
     }
 
     fn snapshot(&self, space: SpaceId, doc: DocId) -> Result<Option<StoredSnapshot>, StoreError> {
-        self.reading()?.read_snapshot(space, doc)
+        self.reading()?.read_snapshot(space, doc, Slot::Serving)
     }
 
-    fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<bool, StoreError> {
+    fn candidate_snapshot(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.reading()?.read_snapshot(space, doc, Slot::Candidate)
+    }
+
+    fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         self.writing(|o| o.store_snapshot(snapshot))
     }
 
@@ -343,9 +362,18 @@ impl Store for SledStore {
 
     fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
         self.writing(|o| {
+            // Every document with a snapshot in either slot, once each.
+            let mut docs = std::collections::BTreeSet::new();
+            for (name, tree) in [
+                ("snapshots", &o.trees.snapshots),
+                ("candidates", &o.trees.candidates),
+            ] {
+                for key in tree.iter().keys() {
+                    docs.insert(records::split_pair_key(name, &key?)?);
+                }
+            }
             let mut removed = 0;
-            for key in o.trees.snapshots.iter().keys() {
-                let (space, doc) = records::split_pair_key("snapshots", &key?)?;
+            for (space, doc) in docs {
                 removed += o.compact_doc(space, DocId(doc), now, retention_secs)?.1;
             }
             Ok(removed)

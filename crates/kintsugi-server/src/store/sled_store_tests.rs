@@ -235,3 +235,121 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
     let seqs: Vec<u64> = page.envelopes.iter().map(|e| e.server_seq.0).collect();
     assert_eq!(seqs, (1..=150).collect::<Vec<u64>>());
 }
+
+/// A space with one device and a shared document of `entries` changes, on a scratch store.
+fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, DeviceId, DocId) {
+    use crate::ids::DeviceToken;
+    use crate::store::{AppendEnvelopes, Audience, Envelope, NewSpace};
+    let store = SledStore::open(dir).expect("the store opens");
+    let (space, member, device) = (SpaceId::random(), MemberId::random(), DeviceId::random());
+    let doc = DocId::random();
+    store
+        .create_space(NewSpace {
+            space_id: space,
+            member_id: member,
+            device_id: device,
+            token_hash: DeviceToken::generate().hash(),
+            sealed_member_name: vec![],
+            sealed_device_name: vec![],
+            now: 1,
+        })
+        .expect("created");
+    let envelopes = (1..=entries)
+        .map(|client_seq| Envelope {
+            device_id: device,
+            client_seq,
+            nonce: vec![1; 24],
+            ciphertext: vec![2; 10],
+        })
+        .collect();
+    store
+        .append_envelopes(AppendEnvelopes {
+            space_id: space,
+            doc_id: doc,
+            audience: Audience::Shared,
+            member_id: member,
+            envelopes,
+            now: 1,
+            quota_bytes: u64::MAX,
+        })
+        .expect("appended");
+    (store, space, member, device, doc)
+}
+
+/// An older server put every new snapshot straight into the one slot it had, which is the
+/// serving slot now. Such a snapshot still stands its whole window before anything it covers
+/// goes.
+#[test]
+fn a_snapshot_an_older_server_served_at_once_still_stands_its_window() {
+    use prost::Message;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (store, space, _, device, doc) = store_with_doc(dir.path(), 4);
+    let record = records::SnapshotRecord {
+        covers_seq: 3,
+        device_id: device.to_vec(),
+        client_seq: 9,
+        nonce: vec![3; 24],
+        ciphertext: b"legacy".to_vec(),
+        stored_at: 1_000,
+    };
+    store
+        .reading()
+        .expect("open")
+        .trees
+        .snapshots
+        .insert(records::doc_key(space, doc), record.encode_to_vec())
+        .expect("written as an older server did");
+    let young = store.compact(space, doc, 1_010, 10).expect("compacted");
+    assert_eq!(young, ServerSeq(0), "it has not stood its window yet");
+    let stood = store.compact(space, doc, 1_011, 10).expect("compacted");
+    assert_eq!(stood, ServerSeq(3));
+    let left = store
+        .read_envelopes(space, doc, ServerSeq(0), 100, usize::MAX)
+        .expect("read");
+    assert_eq!(left.envelopes.len(), 1);
+}
+
+/// Invites stored before the inviting device was recorded still work.
+#[test]
+fn an_invite_stored_without_its_device_can_still_be_redeemed() {
+    use crate::ids::{DeviceToken, InviteId, random_secret};
+    use crate::store::{RedeemInvite, Redeemed};
+    use prost::Message;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (store, space, member, _, _) = store_with_doc(dir.path(), 1);
+    let (id, secret) = (InviteId::random(), random_secret());
+    let record = records::InviteRecord {
+        space_id: space.to_vec(),
+        member_id: member.to_vec(),
+        kind: 2,
+        secret_hash: crate::ids::SecretHash::of(&secret).0.to_vec(),
+        expires_at: 100,
+        failed_attempts: 0,
+        created_at: 1,
+        device_id: Vec::new(),
+    };
+    store
+        .reading()
+        .expect("open")
+        .trees
+        .invites
+        .insert(id.as_bytes(), record.encode_to_vec())
+        .expect("written as an older server did");
+    let redeemed = store
+        .redeem_invite(RedeemInvite {
+            invite_id: id,
+            secret_hash: crate::ids::SecretHash::of(&secret),
+            now: 2,
+            max_failed_attempts: 3,
+            new_member_id: MemberId::random(),
+            new_device_id: DeviceId::random(),
+            token_hash: DeviceToken::generate().hash(),
+            sealed_member_name: vec![],
+            sealed_device_name: vec![],
+        })
+        .expect("redeemed");
+    assert!(
+        matches!(redeemed, Redeemed::Joined { member_id, .. } if member_id == member),
+        "{redeemed:?}"
+    );
+}

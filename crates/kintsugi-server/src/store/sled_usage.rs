@@ -2,8 +2,8 @@
 //!
 //! A space's quota is checked inside the transaction that appends to its log or stores its
 //! snapshot, so it needs a counter that transaction can read: sled transactions cannot scan.
-//! `usage` holds, per space, the nonce and ciphertext bytes of its log entries and snapshots,
-//! and every write that changes those (append, snapshot, compaction, erasure) updates the
+//! `usage` holds, per space, the nonce and ciphertext bytes of its log entries and snapshots
+//! (serving and candidate), and every write that changes those (append, snapshot, compaction, erasure) updates the
 //! counter in the same transaction. Stores made before the counter existed are counted once
 //! on open. `count` is the slow, exact census behind `kintsugi admin stats`.
 
@@ -93,10 +93,15 @@ impl Opened {
                 .map_err(|_| StoreError::Corrupt("a log key is too short".into()))?;
             *totals.entry(space).or_default() += log_record_bytes(&value)?;
         }
-        for item in self.trees.snapshots.iter() {
-            let (key, value) = item?;
-            let (space, _) = records::split_pair_key("snapshots", &key)?;
-            *totals.entry(space.0).or_default() += snapshot_record_bytes(&value)?;
+        for (name, tree) in [
+            ("snapshots", &self.trees.snapshots),
+            ("candidates", &self.trees.candidates),
+        ] {
+            for item in tree.iter() {
+                let (key, value) = item?;
+                let (space, _) = records::split_pair_key(name, &key)?;
+                *totals.entry(space.0).or_default() += snapshot_record_bytes(&value)?;
+            }
         }
         let mut batch = sled::Batch::default();
         for (space, bytes) in totals {
@@ -141,14 +146,19 @@ impl Opened {
         for value in t.log.iter().values() {
             bytes += log_record_bytes(&value?)?;
         }
-        for value in t.snapshots.iter().values() {
+        for value in t
+            .snapshots
+            .iter()
+            .values()
+            .chain(t.candidates.iter().values())
+        {
             bytes += snapshot_record_bytes(&value?)?;
         }
         Ok(StoreStats {
             spaces: t.spaces.len() as u64,
             devices: t.devices.len() as u64,
             documents: t.docs.len() as u64,
-            envelopes: (t.log.len() + t.snapshots.len()) as u64,
+            envelopes: (t.log.len() + t.snapshots.len() + t.candidates.len()) as u64,
             bytes,
         })
     }

@@ -86,6 +86,13 @@ pub fn retried_append_is_stored_once(open: Open<'_>) {
     assert_eq!(seqs(&retry), [1, 2, 3]);
     assert_eq!(retry.fresh.len(), 1, "only the new envelope is fresh");
     assert_eq!(retry.fresh[0].server_seq, ServerSeq(3));
+    let retried: Vec<u64> = retry.retried.iter().map(|e| e.server_seq.0).collect();
+    assert_eq!(
+        retried,
+        [1, 2],
+        "the retried envelopes come back with their seqs"
+    );
+    assert_eq!(retry.retried[1].envelope, e(2));
     assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 3);
     let twice = append(
         store.as_ref(),
@@ -102,6 +109,7 @@ pub fn retried_append_is_stored_once(open: Open<'_>) {
         [4, 4],
         "a duplicate inside one push is stored once"
     );
+    assert_eq!((twice.fresh.len(), twice.retried.len()), (1, 0));
     let forged = envelope(f.device, 2, "something else");
     let refused = append(
         store.as_ref(),

@@ -12,8 +12,14 @@ fn snapshot_of(f: &Founded, doc: DocId, covers: u64, text: &str, quota: u64) -> 
         covers_seq: ServerSeq(covers),
         envelope: envelope(f.device, 1000 + covers, text),
         now: NOW,
+        retention_secs: 10,
         quota_bytes: quota,
     }
+}
+
+/// `snapshot_of`, offered at `now`.
+fn snapshot_at(snapshot: NewSnapshot, now: i64) -> NewSnapshot {
+    NewSnapshot { now, ..snapshot }
 }
 
 fn append_with_quota(
@@ -74,24 +80,38 @@ pub fn quota_counter_follows_every_write(open: Open<'_>) {
         matches!(big, Err(StoreError::QuotaExceeded { .. })),
         "{big:?}"
     );
-    assert!(
-        store
-            .put_snapshot(snapshot_of(&f, doc, 2, "snap", 1000))
-            .unwrap()
-    );
-    assert!(
-        store
-            .put_snapshot(snapshot_of(&f, doc, 3, "snapshot", 1000))
-            .unwrap()
-    );
+    let first = store
+        .put_snapshot(snapshot_of(&f, doc, 2, "snap", 1000))
+        .unwrap();
+    assert!(first.kept);
+    let young = snapshot_at(snapshot_of(&f, doc, 3, "snapshot", 1000), NOW + 5);
+    assert!(!store.put_snapshot(young).unwrap().kept);
     assert_eq!(
         store.space_usage(f.space).unwrap(),
-        79 + 24 + 8,
-        "a snapshot replaces the old one"
+        79 + 24 + 4,
+        "a snapshot that was not kept counts nothing"
     );
-    store.compact(f.space, doc, NOW + 1000, 10).unwrap();
+    let second = snapshot_at(snapshot_of(&f, doc, 3, "snapshot", 1000), NOW + 11);
+    let second = store.put_snapshot(second).unwrap();
+    assert!(second.promoted && second.kept);
+    assert_eq!(
+        store.space_usage(f.space).unwrap(),
+        79 + (24 + 4) + (24 + 8),
+        "the serving snapshot and the candidate both count"
+    );
+    store.compact(f.space, doc, NOW + 11, 10).unwrap();
+    assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 1);
+    assert_eq!(
+        store.space_usage(f.space).unwrap(),
+        25 + (24 + 4) + (24 + 8)
+    );
+    store.compact(f.space, doc, NOW + 22, 10).unwrap();
     assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 0);
-    assert_eq!(store.space_usage(f.space).unwrap(), 24 + 8);
+    assert_eq!(
+        store.space_usage(f.space).unwrap(),
+        24 + 8,
+        "a promoted snapshot replaces the serving one"
+    );
     assert_eq!(
         store.stats().unwrap().bytes,
         24 + 8,
@@ -194,7 +214,10 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     let (partner, partner_device, _) = add_partner(store.as_ref(), &f);
     let other = found_space(store.as_ref());
     let agreement = DocId::random();
-    let envs = vec![envelope(f.device, 1, "shared")];
+    let envs = vec![
+        envelope(f.device, 1, "shared"),
+        envelope(f.device, 2, "shared too"),
+    ];
     append(
         store.as_ref(),
         &f,
@@ -207,6 +230,12 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     .unwrap();
     let snapshot = snapshot_of(&f, agreement, 1, "whole", u64::MAX);
     store.put_snapshot(snapshot).unwrap();
+    let newer = snapshot_at(
+        snapshot_of(&f, agreement, 2, "whole too", u64::MAX),
+        NOW + 11,
+    );
+    let newer = store.put_snapshot(newer).unwrap();
+    assert!(newer.promoted && newer.kept, "both slots are filled");
     let kept = vec![envelope(other.device, 1, "another couple")];
     append(
         store.as_ref(),
@@ -232,6 +261,12 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     assert!(store.list_devices(f.space).unwrap().is_empty());
     assert!(store.list_docs(f.space).unwrap().is_empty());
     assert!(store.snapshot(f.space, agreement).unwrap().is_none());
+    assert!(
+        store
+            .candidate_snapshot(f.space, agreement)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.space_usage(f.space).unwrap(), 0);
     let after = store.stats().unwrap();
     assert_eq!(
@@ -245,7 +280,7 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
             before.spaces - 1,
             before.devices - 2,
             before.documents - 1,
-            before.envelopes - 2
+            before.envelopes - 4
         ),
         "only the other couple's data is left"
     );
@@ -269,6 +304,10 @@ pub fn export_and_vacuum_keep_every_record(open: Open<'_>) {
         NOW,
     )
     .unwrap();
+    for (covers, now) in [(10, NOW), (20, NOW + 11)] {
+        let snapshot = snapshot_at(snapshot_of(&f, doc, covers, "whole", u64::MAX), now);
+        store.put_snapshot(snapshot).unwrap();
+    }
     let mut first = Vec::new();
     let summary = store.export(&mut first).unwrap();
     assert_eq!(summary.bytes, first.len() as u64);
@@ -279,6 +318,17 @@ pub fn export_and_vacuum_keep_every_record(open: Open<'_>) {
     let before = store.stats().unwrap();
     store.vacuum().unwrap();
     assert_eq!(store.stats().unwrap(), before);
+    assert_eq!(
+        (
+            store.snapshot(f.space, doc).unwrap().map(|s| s.covers_seq),
+            store
+                .candidate_snapshot(f.space, doc)
+                .unwrap()
+                .map(|s| s.covers_seq)
+        ),
+        (Some(ServerSeq(10)), Some(ServerSeq(20))),
+        "both snapshot slots survive a rewrite"
+    );
     assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 20);
     assert!(
         store

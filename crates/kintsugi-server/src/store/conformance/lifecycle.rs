@@ -4,6 +4,49 @@
 
 use super::*;
 
+/// How long a snapshot stands in these tests.
+const RETENTION: i64 = 100;
+
+fn snapshot_at(f: &Founded, doc: DocId, covers: u64, member: MemberId, now: i64) -> NewSnapshot {
+    NewSnapshot {
+        space_id: f.space,
+        doc_id: doc,
+        member_id: member,
+        covers_seq: ServerSeq(covers),
+        envelope: envelope(f.device, 100 + covers, "whole document"),
+        now,
+        retention_secs: RETENTION,
+        quota_bytes: u64::MAX,
+    }
+}
+
+const KEPT: SnapshotPut = SnapshotPut {
+    promoted: false,
+    kept: true,
+};
+const NOT_KEPT: SnapshotPut = SnapshotPut {
+    promoted: false,
+    kept: false,
+};
+
+fn covers(snapshot: Option<StoredSnapshot>) -> Option<u64> {
+    snapshot.map(|s| s.covers_seq.0)
+}
+
+fn slots(store: &dyn Store, f: &Founded, doc: DocId) -> (Option<u64>, Option<u64>) {
+    (
+        covers(store.snapshot(f.space, doc).unwrap()),
+        covers(store.candidate_snapshot(f.space, doc).unwrap()),
+    )
+}
+
+fn log_seqs(store: &dyn Store, f: &Founded, doc: DocId) -> Vec<u64> {
+    read_all(store, f, doc, 0)
+        .iter()
+        .map(|e| e.server_seq.0)
+        .collect()
+}
+
 pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
     let dir = ScratchDir::new();
     let store = open(dir.path());
@@ -20,19 +63,18 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         NOW,
     )
     .unwrap();
-    let snapshot = |covers, member| NewSnapshot {
-        space_id: f.space,
-        doc_id: doc,
-        member_id: member,
-        covers_seq: ServerSeq(covers),
-        envelope: envelope(f.device, 100 + covers, "whole document"),
-        now: NOW,
-        quota_bytes: u64::MAX,
-    };
-    assert!(store.put_snapshot(snapshot(3, f.member)).unwrap());
-    assert!(
-        !store.put_snapshot(snapshot(2, f.member)).unwrap(),
-        "an older snapshot is ignored"
+    let snapshot = |covers, member| snapshot_at(&f, doc, covers, member, NOW);
+    assert_eq!(store.put_snapshot(snapshot(3, f.member)).unwrap(), KEPT);
+    assert_eq!(
+        store.put_snapshot(snapshot(2, f.member)).unwrap(),
+        NOT_KEPT,
+        "a young candidate stands"
+    );
+    let later = snapshot_at(&f, doc, 4, f.member, NOW + RETENTION / 2);
+    assert_eq!(
+        store.put_snapshot(later).unwrap(),
+        NOT_KEPT,
+        "a newer one does not restart the window either"
     );
     let beyond = store.put_snapshot(snapshot(9, f.member));
     assert!(matches!(
@@ -54,36 +96,42 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         Err(StoreError::UnknownDocument)
     ));
     assert_eq!(
-        store.snapshot(f.space, doc).unwrap().unwrap().covers_seq,
-        ServerSeq(3)
+        slots(store.as_ref(), &f, doc),
+        (None, Some(3)),
+        "a new snapshot is only the candidate"
     );
 
-    let retention = 100;
     let pruned = store
-        .compact(f.space, doc, NOW + retention, retention)
+        .compact(f.space, doc, NOW + RETENTION, RETENTION)
         .unwrap();
     assert_eq!(
         pruned,
         ServerSeq(0),
         "entries inside the retention window stay"
     );
-    assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 5);
+    assert_eq!(log_seqs(store.as_ref(), &f, doc), [1, 2, 3, 4, 5]);
+    assert_eq!(slots(store.as_ref(), &f, doc), (None, Some(3)));
     let pruned = store
-        .compact(f.space, doc, NOW + retention + 1, retention)
+        .compact(f.space, doc, NOW + RETENTION + 1, RETENTION)
         .unwrap();
     assert_eq!(pruned, ServerSeq(3));
-    let left: Vec<u64> = read_all(store.as_ref(), &f, doc, 0)
-        .iter()
-        .map(|e| e.server_seq.0)
-        .collect();
-    assert_eq!(left, [4, 5], "only what the snapshot covers is pruned");
+    assert_eq!(
+        slots(store.as_ref(), &f, doc),
+        (Some(3), None),
+        "the candidate that stood its window serves"
+    );
+    assert_eq!(
+        log_seqs(store.as_ref(), &f, doc),
+        [4, 5],
+        "only what the serving snapshot covers is pruned"
+    );
     let meta = store.doc_meta(f.space, doc).unwrap().unwrap();
     assert_eq!(
         (meta.pruned_through, meta.head_seq),
         (ServerSeq(3), ServerSeq(5))
     );
     assert_eq!(
-        store.compact_all(NOW + 10 * retention, retention).unwrap(),
+        store.compact_all(NOW + 10 * RETENTION, RETENTION).unwrap(),
         0
     );
     let e6 = vec![envelope(f.device, 6, "after compaction")];
@@ -113,6 +161,92 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         seqs(&retry),
         [1],
         "a retry of a pruned entry is still recognised"
+    );
+    assert!(retry.fresh.is_empty());
+    assert_eq!(
+        retry
+            .retried
+            .iter()
+            .map(|e| e.server_seq.0)
+            .collect::<Vec<_>>(),
+        [1],
+        "a retry hands back what it repeated, to be relayed again"
+    );
+}
+
+/// The two-slot rule: a snapshot must stand the whole window as the candidate before it
+/// serves and before anything it covers is pruned; what serves always covers the pruned part.
+pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    let doc = DocId::random();
+    let envs = (1..=6).map(|i| envelope(f.device, i, "change")).collect();
+    append(s, &f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
+    let put = |covers, now| s.put_snapshot(snapshot_at(&f, doc, covers, f.member, now));
+    assert_eq!(put(2, NOW).unwrap(), KEPT);
+
+    // A snapshot that claims everything arrives once the first one has stood its window: the
+    // first one serves now, and the new one only starts its own window.
+    let promoted_and_kept = SnapshotPut {
+        promoted: true,
+        kept: true,
+    };
+    let t1 = NOW + RETENTION + 1;
+    assert_eq!(put(6, t1).unwrap(), promoted_and_kept);
+    assert_eq!(slots(s, &f, doc), (Some(2), Some(6)));
+    assert_eq!(
+        log_seqs(s, &f, doc),
+        [1, 2, 3, 4, 5, 6],
+        "put_snapshot prunes nothing itself"
+    );
+    assert_eq!(
+        s.compact(f.space, doc, t1, RETENTION).unwrap(),
+        ServerSeq(2)
+    );
+    assert_eq!(
+        log_seqs(s, &f, doc),
+        [3, 4, 5, 6],
+        "what only the candidate covers stays"
+    );
+    assert_eq!(put(6, t1 + RETENTION / 2).unwrap(), NOT_KEPT);
+    assert_eq!(s.compact_all(t1 + RETENTION, RETENTION).unwrap(), 0);
+    assert_eq!(slots(s, &f, doc), (Some(2), Some(6)));
+
+    // Once the candidate has stood its window, an offer promotes it, even one not kept.
+    let t2 = t1 + RETENTION + 1;
+    let promoted_only = SnapshotPut {
+        promoted: true,
+        kept: false,
+    };
+    assert_eq!(put(5, t2).unwrap(), promoted_only);
+    assert_eq!(slots(s, &f, doc), (Some(6), None));
+    assert_eq!(
+        s.compact(f.space, doc, t2, RETENTION).unwrap(),
+        ServerSeq(6)
+    );
+    assert!(log_seqs(s, &f, doc).is_empty());
+    assert_eq!(
+        put(6, t2).unwrap(),
+        NOT_KEPT,
+        "a snapshot must cover more than the serving one"
+    );
+
+    // The sweep promotes too, and only what the promoted snapshot covers goes.
+    let envs = (7..=8).map(|i| envelope(f.device, i, "change")).collect();
+    append(s, &f, doc, Audience::Shared, f.member, envs, t2).unwrap();
+    assert_eq!(put(7, t2).unwrap(), KEPT);
+    assert_eq!(s.compact_all(t2 + RETENTION, RETENTION).unwrap(), 0);
+    assert_eq!(s.compact_all(t2 + RETENTION + 1, RETENTION).unwrap(), 1);
+    assert_eq!(slots(s, &f, doc), (Some(7), None));
+    assert_eq!(log_seqs(s, &f, doc), [8]);
+    let meta = s.doc_meta(f.space, doc).unwrap().unwrap();
+    assert_eq!(meta.pruned_through, ServerSeq(7));
+    assert_eq!(
+        s.space_usage(f.space).unwrap(),
+        s.stats().unwrap().bytes,
+        "promotion and pruning keep the counter right"
     );
 }
 
@@ -151,9 +285,10 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
         covers_seq: ServerSeq(2),
         envelope: envelope(f.device, 4, "whole"),
         now: NOW,
+        retention_secs: 10,
         quota_bytes: u64::MAX,
     };
-    store.put_snapshot(snapshot).unwrap();
+    store.put_snapshot(snapshot.clone()).unwrap();
     let stats = store.stats().unwrap();
     let expected = StoreStats {
         spaces: 1,
@@ -163,6 +298,43 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
         bytes: (4 * 24 + 3 + 4 + 2 + 5) as u64,
     };
     assert_eq!(stats, expected);
+    // A candidate that stood its window serves, and a newer one becomes the candidate: both
+    // count until compaction prunes what the serving one covers.
+    let second = NewSnapshot {
+        covers_seq: ServerSeq(2),
+        envelope: envelope(f.device, 5, "whole, again"),
+        now: NOW + 20,
+        retention_secs: 10,
+        ..snapshot
+    };
+    let first_again = NewSnapshot {
+        covers_seq: ServerSeq(1),
+        ..second.clone()
+    };
+    store.put_snapshot(first_again).unwrap();
+    assert_eq!(store.stats().unwrap(), expected, "nothing new was kept");
+    let third_doc_change = vec![envelope(f.device, 6, "xyz")];
+    append(
+        store.as_ref(),
+        &f,
+        doc,
+        Audience::Shared,
+        f.member,
+        third_doc_change,
+        NOW,
+    )
+    .unwrap();
+    let second = NewSnapshot {
+        covers_seq: ServerSeq(3),
+        ..second
+    };
+    store.put_snapshot(second).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.envelopes, stats.bytes),
+        (6, (6 * 24 + 3 + 4 + 2 + 5 + 3 + 12) as u64)
+    );
+    assert_eq!(stats.bytes, store.total_usage().unwrap());
 }
 
 pub fn data_survives_close_and_reopen(open: Open<'_>) {

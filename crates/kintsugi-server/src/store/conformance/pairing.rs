@@ -222,3 +222,77 @@ pub fn space_ids_are_unique(open: Open<'_>) {
         "the first space is untouched"
     );
 }
+
+/// An invite records the device that made it; once that device is revoked, the invite adds
+/// nobody: revoking deletes it, and one stored after the revocation (it raced it) is refused.
+pub fn invites_of_a_revoked_device_are_void(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    let link = invite(s, &f, InviteKind::Device, NOW + 60);
+    let Redeemed::Joined {
+        device_id: phone, ..
+    } = redeem(s, &link, &link.secret, NOW, &DeviceToken::generate())
+    else {
+        panic!("the device invite works");
+    };
+    let from_phone = invite_from(s, &f, phone, InviteKind::Device, NOW + 60);
+    let partner_from_phone = invite_from(s, &f, phone, InviteKind::Partner, NOW + 60);
+    let from_founder = invite(s, &f, InviteKind::Device, NOW + 60);
+    assert_eq!(
+        s.revoke_device(f.space, f.member, phone).unwrap(),
+        Revocation::Revoked
+    );
+    for code in [&from_phone, &partner_from_phone] {
+        let token = DeviceToken::generate();
+        assert_eq!(
+            redeem(s, code, &code.secret, NOW, &token),
+            Redeemed::Unknown,
+            "revoking a device deletes its invites"
+        );
+        assert!(s.device_by_token_hash(&token.hash()).unwrap().is_none());
+    }
+    let token = DeviceToken::generate();
+    let kept = redeem(s, &from_founder, &from_founder.secret, NOW, &token);
+    assert!(
+        matches!(kept, Redeemed::Joined { .. }),
+        "other devices' invites stay: {kept:?}"
+    );
+
+    let late = invite_from(s, &f, phone, InviteKind::Device, NOW + 60);
+    assert_eq!(
+        redeem(s, &late, &[0u8; 32], NOW, &DeviceToken::generate()),
+        Redeemed::WrongSecret,
+        "the secret is checked first"
+    );
+    let token = DeviceToken::generate();
+    assert_eq!(
+        redeem(s, &late, &late.secret, NOW, &token),
+        Redeemed::InviterRevoked
+    );
+    assert!(s.device_by_token_hash(&token.hash()).unwrap().is_none());
+    assert_eq!(
+        redeem(s, &late, &late.secret, NOW, &DeviceToken::generate()),
+        Redeemed::Unknown,
+        "a refused invite is deleted"
+    );
+    let leftover = invite_from(s, &f, phone, InviteKind::Device, NOW + 60);
+    assert_eq!(
+        s.revoke_device(f.space, f.member, phone).unwrap(),
+        Revocation::AlreadyRevoked
+    );
+    assert_eq!(
+        redeem(
+            s,
+            &leftover,
+            &leftover.secret,
+            NOW,
+            &DeviceToken::generate()
+        ),
+        Redeemed::Unknown,
+        "revoking again clears what a first revocation left"
+    );
+    let listed = s.device(f.space, phone).unwrap().expect("still listed");
+    assert!(listed.revoked);
+}
