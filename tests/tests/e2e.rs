@@ -437,16 +437,21 @@ async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
     world.server.start_again().await;
     let mut conn = alice.connect().await.expect("connect");
     let doc = alice.doc_id(DocKind::Agreement).as_bytes().to_vec();
-    let page = conn
-        .sync
-        .pull(PullRequest {
-            doc_id: doc,
+    // The sweep runs in the background once the server is up; wait for it (bounded).
+    let mut page = Default::default();
+    for _ in 0..200 {
+        let request = PullRequest {
+            doc_id: doc.clone(),
             after_seq: 0,
             limit: 1000,
-        })
-        .await
-        .expect("pull")
-        .into_inner();
+        };
+        page = conn.sync.pull(request).await.expect("pull").into_inner();
+        if page.snapshot.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let page: kintsugi_proto::v1::PullResponse = page;
     let snapshot = page
         .snapshot
         .expect("a pruned log starts with the snapshot");
