@@ -71,6 +71,12 @@ impl TestServer {
         }
     }
 
+    /// Starts a server on the same address over another data folder (e.g. a restored backup).
+    pub async fn restart_on(&mut self, data: &Path) {
+        self.stop().await;
+        *self = Self::start_at(self.addr, data, self.clock.clone()).await;
+    }
+
     /// Starts the server again on the same address and data.
     pub async fn start_again(&mut self) {
         self.stop().await;

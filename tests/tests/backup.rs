@@ -1,0 +1,97 @@
+//! A backup taken online while a partner keeps writing restores to a server from which a newly
+//! linked device receives everything acknowledged before the backup.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kintsugi_core::CodeKind;
+use kintsugi_proto::admin::v1::BackupRequest;
+use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
+use kintsugi_tests::World;
+use tonic::transport::Channel;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() {
+    let mut world = World::new().await;
+    let (alice, bob) = world.couple().await;
+    for i in 0..5 {
+        alice
+            .add_boundary(&format!("before {i}"), "general")
+            .expect("add");
+    }
+    alice.sync().await.expect("sync");
+
+    // Bob keeps writing and syncing while the backup is taken.
+    let bob = Arc::new(bob);
+    let writing = Arc::new(AtomicBool::new(true));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = {
+        let (bob, writing, acked) = (bob.clone(), writing.clone(), acked.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while writing.load(Ordering::SeqCst) {
+                n += 1;
+                let text = format!("during {n}");
+                bob.add_boundary(&text, "general").expect("add");
+                if bob.sync().await.is_ok() {
+                    acked.lock().expect("lock").push(text);
+                }
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let acked_before: Vec<String> = acked.lock().expect("lock").clone();
+
+    let token = kintsugi_server::admin::read_admin_token(&world.server.data).expect("admin token");
+    let channel = Channel::from_shared(world.server.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(BackupRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let mut stream = AdminServiceClient::new(channel)
+        .backup(request)
+        .await
+        .expect("backup")
+        .into_inner();
+    let file = world.root.path().join("backup.kbk");
+    let mut out = std::fs::File::create(&file).expect("backup file");
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        out.write_all(&chunk.data).expect("write");
+    }
+    drop(out);
+    writing.store(false, Ordering::SeqCst);
+    writer.await.expect("writer");
+    assert!(
+        !acked_before.is_empty(),
+        "the partner was writing during the backup"
+    );
+
+    let restored = world.root.path().join("restored");
+    kintsugi_server::admin::restore(&file, &restored).expect("restore");
+    world.server.restart_on(&restored).await;
+    let tablet = world
+        .join(&alice, CodeKind::Device, "alice-tablet", "Alice")
+        .await;
+    tablet
+        .sync()
+        .await
+        .expect("the new device syncs from the restored server");
+    let texts: Vec<String> = tablet
+        .boundaries()
+        .expect("list")
+        .into_iter()
+        .map(|b| b.text)
+        .collect();
+    for text in (0..5).map(|i| format!("before {i}")).chain(acked_before) {
+        assert!(
+            texts.contains(&text),
+            "{text} was acknowledged before the backup but is missing"
+        );
+    }
+}
