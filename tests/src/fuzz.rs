@@ -166,6 +166,7 @@ pub fn server_call(data: &[u8]) {
                     doc_id: vec![3; 16],
                     after_seq: 0,
                     limit: 1,
+                    with_candidate: false,
                 },
                 token,
             ))

@@ -56,6 +56,7 @@ async fn every_call(channel: Channel, token: Option<&str>) -> Vec<(&'static str,
                         doc_id: doc.clone(),
                         after_seq: 0,
                         limit: 1,
+                        with_candidate: false,
                     },
                     token,
                 ))
@@ -184,6 +185,7 @@ async fn another_spaces_documents_are_out_of_reach() {
                 doc_id: doc.as_bytes().to_vec(),
                 after_seq: 0,
                 limit: 100,
+                with_candidate: false,
             })
             .await
             .expect("a pull in one's own space")
@@ -226,6 +228,7 @@ async fn a_moved_envelope_is_refused_and_the_store_is_unchanged() {
             doc_id: checkins,
             after_seq: 0,
             limit: 100,
+            with_candidate: false,
         })
         .await
         .expect("pull")

@@ -91,6 +91,7 @@ async fn private_journal_never_reaches_partner() {
             doc_id: alice_journal.clone(),
             after_seq: 0,
             limit: 10,
+            with_candidate: false,
         })
         .await
         .expect_err("pull of the partner's private journal");
@@ -160,6 +161,7 @@ async fn retried_push_is_stored_once() {
             doc_id: doc.as_bytes().to_vec(),
             after_seq: 0,
             limit: 100,
+            with_candidate: false,
         })
         .await
         .expect("pull")
@@ -431,6 +433,14 @@ async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
         .write_journal("private, and still there after compaction", None, &[])
         .expect("journal");
     alice.sync().await.expect("sync offers a snapshot");
+    let audit = alice
+        .sync()
+        .await
+        .expect("the next sync audits the candidate");
+    assert_eq!(
+        audit.rejected_snapshots, 0,
+        "a good snapshot passes its audit"
+    );
 
     // A month later the server restarts, sweeps, and prunes what the snapshot covers.
     clock.advance(31 * 24 * 60 * 60);
@@ -444,6 +454,7 @@ async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
             doc_id: doc.clone(),
             after_seq: 0,
             limit: 1000,
+            with_candidate: false,
         };
         page = conn.sync.pull(request).await.expect("pull").into_inner();
         if page.snapshot.is_some() {
@@ -558,4 +569,88 @@ async fn leaving_erases_a_partners_private_data_and_the_last_leaver_everything()
         ),
         (0, 0, 0, 0, 0)
     );
+}
+
+/// The plaintext of a snapshot envelope, as kintsugi-core seals it (sync/snapshot.rs).
+#[derive(Clone, PartialEq, prost::Message)]
+struct SnapshotPayload {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    heads: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", tag = "2")]
+    document: Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    covers_seq: u64,
+}
+
+#[tokio::test]
+async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() {
+    let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(1_800_000_000));
+    let mut world = World::with_clock(clock.clone()).await;
+    let (alice, bob) = world.couple().await;
+    for i in 0..6 {
+        alice
+            .add_boundary(&format!("kept {i}"), "general")
+            .expect("add");
+    }
+    alice.sync().await.expect("sync");
+    bob.sync().await.expect("sync");
+
+    // A member's device (or a buggy app) offers a snapshot that claims to cover the whole log
+    // but holds only the empty document. It is sealed properly: only its content is wrong.
+    let keys = alice.invite(CodeKind::Device).await.expect("invite");
+    let doc = alice.doc_id(DocKind::Agreement);
+    let mut conn = alice.connect().await.expect("connect");
+    let head = conn
+        .sync
+        .pull(PullRequest {
+            doc_id: doc.as_bytes().to_vec(),
+            after_seq: 0,
+            limit: 1,
+            with_candidate: false,
+        })
+        .await
+        .expect("pull")
+        .into_inner()
+        .head_seq;
+    let empty = kintsugi_core::docs::genesis(DocKind::Agreement);
+    let payload = SnapshotPayload {
+        heads: empty.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+        document: empty.save(),
+        covers_seq: head,
+    };
+    let ctx = EnvelopeContext {
+        space: alice.identity().space,
+        doc,
+        device: alice.identity().device,
+        client_seq: 500_000,
+        kind: EnvelopeKind::Snapshot,
+    };
+    let sealed = seal(
+        &keys.space_key.doc_key(doc),
+        &ctx,
+        &prost::Message::encode_to_vec(&payload),
+    );
+    conn.sync
+        .put_snapshot(kintsugi_proto::v1::PutSnapshotRequest {
+            doc_id: doc.as_bytes().to_vec(),
+            covers_seq: head,
+            envelope: Some(sealed),
+        })
+        .await
+        .expect("the blind server takes it as a candidate");
+
+    // Bob's next sync audits the candidate against the log it claims to cover, and rejects it.
+    let report = bob.sync().await.expect("sync");
+    assert_eq!(report.rejected_snapshots, 1, "the omission is detected");
+    let report = alice.sync().await.expect("sync");
+    assert_eq!(report.rejected_snapshots, 0, "nothing left to reject");
+
+    // A month later nothing was pruned against it, and a new device receives everything.
+    clock.advance(31 * 24 * 60 * 60);
+    world.server.start_again().await;
+    let tablet = world
+        .join(&alice, CodeKind::Device, "alice-tablet", "Alice")
+        .await;
+    tablet.sync().await.expect("tablet sync");
+    assert_eq!(tablet.boundaries().expect("list").len(), 6, "nothing lost");
 }

@@ -202,6 +202,7 @@ async fn acknowledged_pushes_survive_sigkill_exactly_once_and_in_order() {
                     doc_id: doc.clone(),
                     after_seq: after,
                     limit: 1000,
+                    with_candidate: false,
                 },
             ))
             .await

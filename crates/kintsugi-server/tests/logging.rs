@@ -133,6 +133,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
             doc_id: doc.clone(),
             after_seq: 0,
             limit: 0,
+            with_candidate: false,
         })
         .await
         .expect("pulled");
@@ -142,6 +143,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
             doc_id: journal,
             after_seq: 0,
             limit: 0,
+            with_candidate: false,
         })
         .await
         .expect_err("private to sam");

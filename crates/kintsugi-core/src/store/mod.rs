@@ -232,21 +232,21 @@ impl LocalStore {
         self.flush()
     }
 
-    /// The `covers_seq` of the last snapshot this device gave the server for `doc`.
-    pub fn last_snapshot(&self, doc: DocId) -> Result<u64> {
+    /// A per-document position this device remembers (0 until set).
+    pub fn mark(&self, mark: Mark, doc: DocId) -> Result<u64> {
         match self
             .meta
-            .get(snapshot_key(doc))
+            .get(mark.key(doc))
             .map_err(|e| self.unreadable(e))?
         {
             None => Ok(0),
-            Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("snapshot mark")),
+            Some(v) => decode_u64(&v).ok_or_else(|| self.damaged("a document mark")),
         }
     }
 
-    pub fn set_last_snapshot(&self, doc: DocId, covers_seq: u64) -> Result<()> {
+    pub fn set_mark(&self, mark: Mark, doc: DocId, seq: u64) -> Result<()> {
         self.meta
-            .insert(snapshot_key(doc), &covers_seq.to_be_bytes())
+            .insert(mark.key(doc), &seq.to_be_bytes())
             .map_err(|e| self.unreadable(e))?;
         self.flush()
     }
@@ -290,8 +290,23 @@ fn abort(reason: &str) -> ConflictableTransactionError<String> {
     ConflictableTransactionError::Abort(reason.to_string())
 }
 
-fn snapshot_key(doc: DocId) -> Vec<u8> {
-    [b"snapshot/".as_slice(), doc.as_bytes()].concat()
+/// Per-document positions kept in the meta tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// The `covers_seq` of the last snapshot this device gave the server.
+    SnapshotSent,
+    /// The `covers_seq` of the last candidate snapshot this device audited.
+    CandidateAudited,
+}
+
+impl Mark {
+    fn key(self, doc: DocId) -> Vec<u8> {
+        let prefix: &[u8] = match self {
+            Mark::SnapshotSent => b"snapshot/",
+            Mark::CandidateAudited => b"audited/",
+        };
+        [prefix, doc.as_bytes()].concat()
+    }
 }
 
 fn decode_u64(bytes: &[u8]) -> Option<u64> {

@@ -48,12 +48,15 @@ pub struct SyncReport {
     pub pushed: usize,
     /// Changes from other devices applied here.
     pub pulled: usize,
+    /// Candidate snapshots this device found to omit changes, and rejected.
+    pub rejected_snapshots: usize,
 }
 
 impl std::ops::AddAssign for SyncReport {
     fn add_assign(&mut self, other: Self) {
         self.pushed += other.pushed;
         self.pulled += other.pulled;
+        self.rejected_snapshots += other.rejected_snapshots;
     }
 }
 
@@ -62,13 +65,23 @@ impl Device {
     pub async fn sync(&self) -> Result<SyncReport> {
         let mut conn = self.connect().await?;
         let pushed = self.push_outbox(&mut conn).await?;
-        let mut pulled = 0;
+        let (mut pulled, mut rejected_snapshots) = (0, 0);
         let mut failed = None;
         for kind in DocKind::ALL {
             // One document that cannot be applied (a forged or broken envelope) must not stop
             // the others from syncing; the connection failing stops them all.
             match self.pull(&mut conn, kind).await {
-                Ok(applied) => pulled += applied,
+                Ok((applied, candidate)) => {
+                    pulled += applied;
+                    if let Some(candidate) = candidate {
+                        match self.audit_candidate(&mut conn, kind, &candidate).await {
+                            Ok(rejected) => rejected_snapshots += usize::from(rejected),
+                            Err(error) => {
+                                tracing::warn!(doc = kind.name(), %error, "could not audit a candidate snapshot")
+                            }
+                        }
+                    }
+                }
                 Err(error @ (CoreError::Unreachable { .. } | CoreError::Unauthenticated(_))) => {
                     return Err(error);
                 }
@@ -88,7 +101,11 @@ impl Device {
         }
         match failed {
             Some(error) => Err(error),
-            None => Ok(SyncReport { pushed, pulled }),
+            None => Ok(SyncReport {
+                pushed,
+                pulled,
+                rejected_snapshots,
+            }),
         }
     }
 
@@ -134,7 +151,11 @@ impl Device {
 
     /// Pulls one document page by page from its cursor; returns how many changes from other
     /// devices were applied.
-    async fn pull(&self, conn: &mut Connection, kind: DocKind) -> Result<usize> {
+    async fn pull(
+        &self,
+        conn: &mut Connection,
+        kind: DocKind,
+    ) -> Result<(usize, Option<Snapshot>)> {
         let doc_id = kind.id(&self.identity.keys);
         let mut applied = 0;
         loop {
@@ -143,6 +164,8 @@ impl Device {
                 doc_id: doc_id.as_bytes().to_vec(),
                 after_seq,
                 limit: PULL_PAGE,
+                // The last page tells whether a candidate snapshot stands, for auditing.
+                with_candidate: true,
             };
             let page = conn
                 .sync
@@ -152,7 +175,7 @@ impl Device {
                 .into_inner();
             applied += self.apply_page(kind, page.snapshot, &page.envelopes)?;
             if !page.more || page.envelopes.is_empty() {
-                return Ok(applied);
+                return Ok((applied, page.candidate));
             }
         }
     }

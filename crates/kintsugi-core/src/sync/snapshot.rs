@@ -15,6 +15,7 @@ use crate::device::Device;
 use crate::docs::DocKind;
 use crate::envelope::{EnvelopeContext, open, seal};
 use crate::error::{CoreError, Result};
+use crate::store::Mark;
 
 /// A device offers a snapshot once the log grew this much past the last one it sent.
 pub const SNAPSHOT_EVERY: u64 = 1000;
@@ -84,7 +85,7 @@ impl Device {
     ) -> Result<()> {
         let doc_id = kind.id(&self.identity.keys);
         let covers_seq = self.store.cursor(doc_id)?;
-        let last = self.store.last_snapshot(doc_id)?;
+        let last = self.store.mark(Mark::SnapshotSent, doc_id)?;
         if covers_seq < last + self.snapshot_every {
             return Ok(());
         }
@@ -129,6 +130,93 @@ impl Device {
             .put_snapshot(request)
             .await
             .map_err(|s| conn.error(s))?;
-        self.store.set_last_snapshot(doc_id, covers_seq)
+        self.store.set_mark(Mark::SnapshotSent, doc_id, covers_seq)
+    }
+}
+
+impl Device {
+    /// Audits a candidate snapshot while the server still keeps the log it claims to cover:
+    /// every change at a position up to its `covers_seq` must be in it. One that fails (or does
+    /// not open) is rejected, so it never serves and nothing is pruned against it. Returns
+    /// whether this device rejected it. Audits each candidate once, once caught up with it.
+    pub(crate) async fn audit_candidate(
+        &self,
+        conn: &mut Connection,
+        kind: DocKind,
+        candidate: &Snapshot,
+    ) -> Result<bool> {
+        let doc_id = kind.id(&self.identity.keys);
+        let covers = candidate.covers_seq;
+        if covers <= self.store.mark(Mark::CandidateAudited, doc_id)?
+            || self.store.cursor(doc_id)? < covers
+        {
+            return Ok(false);
+        }
+        let omitted = match self.open_snapshot(kind, candidate) {
+            Ok(snapshot) => self.count_omissions(conn, kind, covers, &snapshot).await?,
+            Err(error) => {
+                tracing::warn!(doc = kind.name(), %error, "a candidate snapshot does not open");
+                1
+            }
+        };
+        if omitted > 0 {
+            tracing::warn!(
+                doc = kind.name(),
+                omitted,
+                covers,
+                "a candidate snapshot omits changes it claims to cover; rejecting it"
+            );
+            let request = kintsugi_proto::v1::RejectSnapshotRequest {
+                doc_id: doc_id.as_bytes().to_vec(),
+                covers_seq: covers,
+            };
+            conn.sync
+                .reject_snapshot(request)
+                .await
+                .map_err(|s| conn.error(s))?;
+        }
+        self.store
+            .set_mark(Mark::CandidateAudited, doc_id, covers)?;
+        Ok(omitted > 0)
+    }
+
+    /// Counts the changes the kept log holds at positions up to `covers` that `snapshot` lacks.
+    async fn count_omissions(
+        &self,
+        conn: &mut Connection,
+        kind: DocKind,
+        covers: u64,
+        snapshot: &Automerge,
+    ) -> Result<u64> {
+        let doc_id = kind.id(&self.identity.keys);
+        let key = kind.key(&self.identity.keys);
+        let (mut after, mut omitted) = (0, 0);
+        while after < covers {
+            let request = kintsugi_proto::v1::PullRequest {
+                doc_id: doc_id.as_bytes().to_vec(),
+                after_seq: after,
+                limit: 250,
+                with_candidate: false,
+            };
+            let page = conn
+                .sync
+                .pull(request)
+                .await
+                .map_err(|s| conn.error(s))?
+                .into_inner();
+            for envelope in page.envelopes.iter().filter(|e| e.server_seq <= covers) {
+                let (_, plaintext) = open(&key, self.identity.space, doc_id, envelope)?;
+                let change = automerge::Change::try_from(plaintext.as_slice())
+                    .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+                if snapshot.get_change_by_hash(&change.hash()).is_none() {
+                    omitted += 1;
+                }
+            }
+            match page.envelopes.last() {
+                Some(last) if page.more => after = last.server_seq,
+                _ => break,
+            }
+        }
+        Ok(omitted)
     }
 }

@@ -42,14 +42,19 @@ impl DocPage {
     }
 
     pub(crate) fn proto_snapshot(&self) -> Option<proto::Snapshot> {
-        self.snapshot.as_ref().map(|s| proto::Snapshot {
-            envelope: Some(to_proto(
-                &s.envelope,
-                ServerSeq(0),
-                proto::EnvelopeKind::Snapshot,
-            )),
-            covers_seq: s.covers_seq.0,
-        })
+        self.snapshot.as_ref().map(snapshot_to_proto)
+    }
+}
+
+/// A stored snapshot as the protocol carries it.
+pub(crate) fn snapshot_to_proto(s: &crate::store::StoredSnapshot) -> proto::Snapshot {
+    proto::Snapshot {
+        envelope: Some(to_proto(
+            &s.envelope,
+            ServerSeq(0),
+            proto::EnvelopeKind::Snapshot,
+        )),
+        covers_seq: s.covers_seq.0,
     }
 }
 

@@ -216,6 +216,16 @@ impl SyncApi {
         let Some(page) = page else {
             return Ok(proto::PullResponse::default());
         };
+        let candidate = if request.with_candidate {
+            let (space, doc) = (who.space_id, doc);
+            self.state
+                .blocking(move |state| Ok(state.store.candidate_snapshot(space, doc)?))
+                .await?
+                .as_ref()
+                .map(super::doc_page::snapshot_to_proto)
+        } else {
+            None
+        };
         if !page.is_empty() {
             // The page may hold entries whose push is not durable yet; a crash could give their
             // seqs to other envelopes after this device moved its cursor past them.
@@ -226,7 +236,31 @@ impl SyncApi {
             envelopes: changes_to_proto(&page.envelopes),
             more: page.more,
             head_seq: page.meta.head_seq.0,
+            candidate,
         })
+    }
+
+    /// Drops a candidate snapshot a member's device found wanting (docs/protocol.md §8).
+    pub(crate) async fn reject_snapshot(
+        &self,
+        who: AuthedDevice,
+        request: proto::RejectSnapshotRequest,
+    ) -> Result<proto::RejectSnapshotResponse, ServiceError> {
+        let doc = parse_id(&request.doc_id, "doc_id", DocId::from_slice)?;
+        let covers = ServerSeq(request.covers_seq);
+        let rejected = self
+            .state
+            .blocking(move |state| {
+                Ok(state
+                    .store
+                    .reject_candidate(who.space_id, doc, who.member_id, covers)?)
+            })
+            .await?;
+        if rejected {
+            self.state.durable().await?;
+            tracing::warn!(space = %who.space_id, doc = %doc, device = %who.device_id, covers_seq = covers.0, "a member's device rejected a candidate snapshot");
+        }
+        Ok(proto::RejectSnapshotResponse { rejected })
     }
 
     pub(crate) async fn put_snapshot(
@@ -328,6 +362,16 @@ impl SyncService for SyncApi {
         let who = authed(&request)?;
         Ok(Response::new(
             self.put_snapshot(who, request.into_inner()).await?,
+        ))
+    }
+
+    async fn reject_snapshot(
+        &self,
+        request: Request<proto::RejectSnapshotRequest>,
+    ) -> Result<Response<proto::RejectSnapshotResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(
+            self.reject_snapshot(who, request.into_inner()).await?,
         ))
     }
 }

@@ -35,6 +35,7 @@ fn pull_request(doc: DocId, after_seq: u64, limit: u32) -> proto::PullRequest {
         doc_id: doc.to_vec(),
         after_seq,
         limit,
+        with_candidate: false,
     }
 }
 

@@ -399,6 +399,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         space_id: SpaceId,
         doc_id: DocId,
     ) -> Result<Option<StoredSnapshot>, StoreError>;
+    /// Drops the document's candidate snapshot if it still covers `covers_seq`: a member whose
+    /// device found that it omits changes it claims to cover refuses it before it can serve or
+    /// prune anything. Returns whether a candidate was dropped.
+    fn reject_candidate(
+        &self,
+        space_id: SpaceId,
+        doc_id: DocId,
+        member_id: MemberId,
+        covers_seq: ServerSeq,
+    ) -> Result<bool, StoreError>;
     /// Offers a snapshot, in one transaction. A candidate younger than the window stands: the
     /// new one is not kept. A candidate that has stood its window is promoted to serving
     /// (replacing the serving one). The new one then becomes the candidate if it covers more

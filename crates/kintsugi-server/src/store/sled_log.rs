@@ -23,7 +23,7 @@ use super::{
     AppendEnvelopes, Appended, DocMeta, EnvelopePage, NewSnapshot, SequencedEnvelope, SnapshotPut,
     StoreError, StoredSnapshot,
 };
-use crate::ids::{DocId, ServerSeq, SpaceId};
+use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
     Ok(DocMeta {
@@ -364,6 +364,43 @@ impl Opened {
                     Ok(outcome)
                 },
             ),
+        )
+    }
+
+    /// Drops the candidate snapshot of a document the member may read, if it covers exactly
+    /// `covers_seq` (a newer candidate is not the one that was found wanting).
+    pub(super) fn drop_candidate(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+        member: MemberId,
+        covers_seq: ServerSeq,
+    ) -> Result<bool, StoreError> {
+        let key = records::doc_key(space, doc);
+        let t = &self.trees;
+        settled(
+            (&t.docs, &t.candidates, &t.usage).transaction(|(docs, candidates, usage)| {
+                let Some(bytes) = docs.get(key)? else {
+                    return abort(StoreError::UnknownDocument);
+                };
+                let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
+                if !meta.readable_by(member) {
+                    return abort(StoreError::PrivateDocument);
+                }
+                let Some(bytes) = candidates.get(key)? else {
+                    return Ok(false);
+                };
+                let candidate: SnapshotRecord = records::decode("candidates", &bytes)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                if candidate.covers_seq != covers_seq.0 {
+                    return Ok(false);
+                }
+                candidates.remove(&key[..])?;
+                let freed = snapshot_record_bytes(&bytes).unwrap_or(0);
+                let used = sled_usage::get(usage, space)?;
+                sled_usage::set(usage, space, used.saturating_sub(freed))?;
+                Ok(true)
+            }),
         )
     }
 

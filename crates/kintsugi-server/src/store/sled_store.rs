@@ -349,6 +349,16 @@ impl Store for SledStore {
         self.writing(|o| o.store_snapshot(snapshot))
     }
 
+    fn reject_candidate(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+        member: MemberId,
+        covers_seq: ServerSeq,
+    ) -> Result<bool, StoreError> {
+        self.writing(|o| o.drop_candidate(space, doc, member, covers_seq))
+    }
+
     fn compact(
         &self,
         space_id: SpaceId,

@@ -21,6 +21,7 @@ async fn pull_all(device: &crate::support::TestDevice, doc: &[u8]) -> Vec<u64> {
             doc_id: doc.to_vec(),
             after_seq: seqs.last().copied().unwrap_or(0),
             limit: 0,
+            with_candidate: false,
         };
         let page = device
             .sync()

@@ -12,6 +12,7 @@ fn pull(doc: &[u8]) -> PullRequest {
         doc_id: doc.to_vec(),
         after_seq: 0,
         limit: 0,
+        with_candidate: false,
     }
 }
 

@@ -28,6 +28,7 @@ fn pull(doc_id: &[u8], after_seq: u64) -> PullRequest {
         doc_id: doc_id.to_vec(),
         after_seq,
         limit: 0,
+        with_candidate: false,
     }
 }
 

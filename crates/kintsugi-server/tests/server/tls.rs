@@ -25,6 +25,7 @@ async fn a_client_trusting_the_ca_pushes_and_pulls_over_tls() {
             doc_id: doc,
             after_seq: 0,
             limit: 0,
+            with_candidate: false,
         })
         .await
         .expect("pulled")

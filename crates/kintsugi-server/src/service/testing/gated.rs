@@ -139,6 +139,15 @@ impl Store for GatedStore {
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         self.inner.put_snapshot(snapshot)
     }
+    fn reject_candidate(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+        member: MemberId,
+        covers_seq: ServerSeq,
+    ) -> Result<bool, StoreError> {
+        self.inner.reject_candidate(space, doc, member, covers_seq)
+    }
     fn compact(
         &self,
         space_id: SpaceId,
