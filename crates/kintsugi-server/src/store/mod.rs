@@ -27,6 +27,7 @@ mod records;
 mod sled_erase;
 mod sled_log;
 mod sled_pairing;
+mod sled_snapshots;
 mod sled_store;
 mod sled_usage;
 mod sled_vacuum;

@@ -1,4 +1,5 @@
-//! Documents in the sled backend: the append-only log, its dedup index, snapshots, compaction.
+//! Documents in the sled backend: the append-only log and its dedup index (snapshots and
+//! compaction are in `sled_snapshots.rs`).
 //!
 //! An append runs in one transaction over `docs`, `log` and `dedup`: the document record
 //! carries `head_seq`, so two concurrent pushes to one document conflict and sled retries one
@@ -16,14 +17,11 @@ use prost::Message;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::records::{self, DedupRecord, DocRecord, LogRecord, SnapshotRecord};
+use super::records::{self, DedupRecord, DocRecord, LogRecord};
 use super::sled_store::{Opened, abort, settled};
-use super::sled_usage::{self, snapshot_record_bytes};
-use super::{
-    AppendEnvelopes, Appended, DocMeta, EnvelopePage, NewSnapshot, SequencedEnvelope, SnapshotPut,
-    StoreError, StoredSnapshot,
-};
-use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
+use super::sled_usage;
+use super::{AppendEnvelopes, Appended, DocMeta, EnvelopePage, SequencedEnvelope, StoreError};
+use crate::ids::{DocId, ServerSeq, SpaceId};
 
 fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
     Ok(DocMeta {
@@ -35,7 +33,7 @@ fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
     })
 }
 
-fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
+pub(super) fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
     DocRecord {
         audience: records::audience_to_i32(meta.audience),
         owner_member_id: meta.owner.to_vec(),
@@ -46,7 +44,7 @@ fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn decode_meta(bytes: &[u8]) -> Result<DocMeta, StoreError> {
+pub(super) fn decode_meta(bytes: &[u8]) -> Result<DocMeta, StoreError> {
     meta_from_record(records::decode("docs", bytes)?)
 }
 
@@ -261,253 +259,4 @@ impl Opened {
         }
         Ok(page)
     }
-
-    pub(super) fn read_snapshot(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        slot: Slot,
-    ) -> Result<Option<StoredSnapshot>, StoreError> {
-        let Some(bytes) = self.slot_tree(slot).get(records::doc_key(space, doc))? else {
-            return Ok(None);
-        };
-        let record: SnapshotRecord = records::decode(slot.tree_name(), &bytes)?;
-        let (covers_seq, stored_at) = (ServerSeq(record.covers_seq), record.stored_at);
-        Ok(Some(StoredSnapshot {
-            covers_seq,
-            stored_at,
-            envelope: record.envelope()?,
-        }))
-    }
-
-    fn slot_tree(&self, slot: Slot) -> &sled::Tree {
-        match slot {
-            Slot::Serving => &self.trees.snapshots,
-            Slot::Candidate => &self.trees.candidates,
-        }
-    }
-
-    /// The two-slot rule of `Store::put_snapshot`, in one transaction.
-    pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
-        let key = records::doc_key(snapshot.space_id, snapshot.doc_id);
-        let record = SnapshotRecord {
-            covers_seq: snapshot.covers_seq.0,
-            device_id: snapshot.envelope.device_id.to_vec(),
-            client_seq: snapshot.envelope.client_seq,
-            nonce: snapshot.envelope.nonce.clone(),
-            ciphertext: snapshot.envelope.ciphertext.clone(),
-            stored_at: snapshot.now,
-        }
-        .encode_to_vec();
-        let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
-        let member_key = records::pair_key(snapshot.space_id, snapshot.member_id.as_bytes());
-        let (now, retention) = (snapshot.now, snapshot.retention_secs);
-        let t = &self.trees;
-        settled(
-            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.members).transaction(
-                |(docs, serving, candidates, usage, members)| {
-                    let Some(bytes) = docs.get(key)? else {
-                        return abort(StoreError::UnknownDocument);
-                    };
-                    let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-                    if !meta.readable_by(snapshot.member_id) {
-                        return abort(StoreError::PrivateDocument);
-                    }
-                    if members.get(member_key)?.is_none() {
-                        return abort(StoreError::UnknownMember);
-                    }
-                    if snapshot.covers_seq > meta.head_seq {
-                        return abort(StoreError::SnapshotBeyondHead {
-                            covers_seq: snapshot.covers_seq.0,
-                            head_seq: meta.head_seq.0,
-                        });
-                    }
-                    let mut outcome = SnapshotPut::default();
-                    let used_before = sled_usage::get(usage, snapshot.space_id)?;
-                    let mut used = used_before;
-                    // The newest snapshot stored: the new one must cover more to be kept.
-                    let mut newest = 0;
-                    if let Some(bytes) = candidates.get(key)? {
-                        let candidate: SnapshotRecord = records::decode("candidates", &bytes)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        if !has_stood(candidate.stored_at, now, retention) {
-                            // A young candidate stands: a frequent writer cannot restart its
-                            // window for ever, and a bad snapshot cannot push out a good one.
-                            return Ok(outcome);
-                        }
-                        if let Some(old) = serving.insert(&key[..], bytes)? {
-                            used = used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
-                        }
-                        candidates.remove(&key[..])?;
-                        newest = candidate.covers_seq;
-                        outcome.promoted = true;
-                    } else if let Some(bytes) = serving.get(key)? {
-                        let stored: SnapshotRecord = records::decode("snapshots", &bytes)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        newest = stored.covers_seq;
-                    }
-                    if snapshot.covers_seq.0 > newest {
-                        if used.saturating_add(new_bytes) > snapshot.quota_bytes {
-                            return abort(StoreError::QuotaExceeded {
-                                used,
-                                quota: snapshot.quota_bytes,
-                                needed: new_bytes,
-                            });
-                        }
-                        used = used.saturating_add(new_bytes);
-                        candidates.insert(&key[..], record.clone())?;
-                        outcome.kept = true;
-                    }
-                    if used != used_before {
-                        sled_usage::set(usage, snapshot.space_id, used)?;
-                    }
-                    Ok(outcome)
-                },
-            ),
-        )
-    }
-
-    /// Drops the candidate snapshot of a document the member may read, if it covers exactly
-    /// `covers_seq` (a newer candidate is not the one that was found wanting).
-    pub(super) fn drop_candidate(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        member: MemberId,
-        covers_seq: ServerSeq,
-    ) -> Result<bool, StoreError> {
-        let key = records::doc_key(space, doc);
-        let t = &self.trees;
-        settled(
-            (&t.docs, &t.candidates, &t.usage).transaction(|(docs, candidates, usage)| {
-                let Some(bytes) = docs.get(key)? else {
-                    return abort(StoreError::UnknownDocument);
-                };
-                let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-                if !meta.readable_by(member) {
-                    return abort(StoreError::PrivateDocument);
-                }
-                let Some(bytes) = candidates.get(key)? else {
-                    return Ok(false);
-                };
-                let candidate: SnapshotRecord = records::decode("candidates", &bytes)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                if candidate.covers_seq != covers_seq.0 {
-                    return Ok(false);
-                }
-                candidates.remove(&key[..])?;
-                let freed = snapshot_record_bytes(&bytes).unwrap_or(0);
-                let used = sled_usage::get(usage, space)?;
-                sled_usage::set(usage, space, used.saturating_sub(freed))?;
-                Ok(true)
-            }),
-        )
-    }
-
-    /// Moves a candidate that has stood its window into the serving slot. Returns whether it
-    /// did.
-    fn promote_candidate(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        now: i64,
-        retention_secs: i64,
-    ) -> Result<bool, StoreError> {
-        let key = records::doc_key(space, doc);
-        let t = &self.trees;
-        settled((&t.snapshots, &t.candidates, &t.usage).transaction(
-            |(serving, candidates, usage)| {
-                let Some(bytes) = candidates.get(key)? else {
-                    return Ok(false);
-                };
-                let candidate: SnapshotRecord = records::decode("candidates", &bytes)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                if !has_stood(candidate.stored_at, now, retention_secs) {
-                    return Ok(false);
-                }
-                if let Some(old) = serving.insert(&key[..], bytes)? {
-                    let freed = snapshot_record_bytes(&old).unwrap_or(0);
-                    let used = sled_usage::get(usage, space)?;
-                    sled_usage::set(usage, space, used.saturating_sub(freed))?;
-                }
-                candidates.remove(&key[..])?;
-                Ok(true)
-            },
-        ))
-    }
-
-    /// Promotes a candidate that stood its window, then prunes what the serving snapshot
-    /// covers. Returns the new `pruned_through` and how many entries were deleted.
-    pub(super) fn compact_doc(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        now: i64,
-        retention_secs: i64,
-    ) -> Result<(ServerSeq, u64), StoreError> {
-        let Some(meta) = self.read_doc_meta(space, doc)? else {
-            return Ok((ServerSeq(0), 0));
-        };
-        self.promote_candidate(space, doc, now, retention_secs)?;
-        let Some(snapshot) = self.read_snapshot(space, doc, Slot::Serving)? else {
-            return Ok((meta.pruned_through, 0));
-        };
-        // A snapshot serves only after standing its window as the candidate, so this holds for
-        // every promoted one. It still guards a snapshot kept by an older server, which put a
-        // new snapshot straight into the serving slot: nothing it covers goes before it has
-        // stood the whole window.
-        if !has_stood(snapshot.stored_at, now, retention_secs) {
-            return Ok((meta.pruned_through, 0));
-        }
-        let start = records::log_key(space, doc, meta.pruned_through.next());
-        let end = records::log_key(space, doc, snapshot.covers_seq);
-        let mut through = meta.pruned_through;
-        let mut doomed = Vec::new();
-        for item in self.trees.log.range(start..=end).keys() {
-            let key = item?;
-            through = records::seq_of_log_key(&key)?;
-            doomed.push(key);
-        }
-        if doomed.is_empty() {
-            return Ok((meta.pruned_through, 0));
-        }
-        let key = records::doc_key(space, doc);
-        settled(self.trees.docs.transaction(|docs| {
-            let Some(bytes) = docs.get(key)? else {
-                return abort(StoreError::UnknownDocument);
-            };
-            let mut meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-            meta.pruned_through = meta.pruned_through.max(through);
-            docs.insert(&key[..], meta_to_record(&meta))?;
-            Ok(())
-        }))?;
-        // The promotion and the new `pruned_through` reach the disk before any entry goes, so
-        // no crash leaves a pruned log without a serving snapshot that covers it.
-        self.commit.request().wait_blocking()?;
-        let removed = self.remove_log_entries(space, &doomed)?;
-        Ok((through, removed))
-    }
-}
-
-/// The two snapshot slots of a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Slot {
-    /// Stood its window; the log is pruned through at most its `covers_seq`; served.
-    Serving,
-    /// The newest accepted, younger than the window; nothing pruned for it; never served.
-    Candidate,
-}
-
-impl Slot {
-    fn tree_name(self) -> &'static str {
-        match self {
-            Slot::Serving => "snapshots",
-            Slot::Candidate => "candidates",
-        }
-    }
-}
-
-/// Whether a snapshot stored at `stored_at` has stood the whole retention window by `now`.
-fn has_stood(stored_at: i64, now: i64, retention_secs: i64) -> bool {
-    now.saturating_sub(stored_at) > retention_secs
 }

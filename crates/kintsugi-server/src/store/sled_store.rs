@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::records;
-use super::sled_log::Slot;
+use super::sled_snapshots::Slot;
 use super::{
     AppendEnvelopes, Appended, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
     NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, SnapshotPut, Store,
