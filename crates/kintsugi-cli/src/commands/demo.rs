@@ -57,17 +57,18 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
         "1. A private sync server is running at {url}. It stores only ciphertext."
     ));
 
-    let enrol = |name: &'static str, dir: &'static str| Enrolment {
-        dir: tmp.path().join(dir).leak(),
+    let (alice_home, bob_home) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let enrol = |name: &'static str, dir| Enrolment {
+        dir,
         server_url: url.as_str(),
         member_name: name,
         device_name: "phone",
         ca_cert_pem: None,
         clock: system_clock(),
     };
-    let alice = Device::init(enrol("Alice", "alice")).await?;
+    let alice = Device::init(enrol("Alice", &alice_home)).await?;
     let code = alice.invite(CodeKind::Partner).await?.encode();
-    let bob = Device::join(enrol("Bob", "bob"), &code).await?;
+    let bob = Device::join(enrol("Bob", &bob_home), &code).await?;
     say(&format!(
         "2. Alice made a space and invited Bob with a one-time code ({}...). Bob joined.",
         &code[..12]

@@ -4,14 +4,6 @@
 //! An append runs in one transaction over `docs`, `log` and `dedup`: the document record
 //! carries `head_seq`, so two concurrent pushes to one document conflict and sled retries one
 //! of them, which keeps seqs dense (1, 2, 3 ...) and in commit order.
-//!
-//! Snapshots live in two slots per document: the *candidate* (`candidates`), the newest one
-//! accepted, which must stand the whole retention window before anything it covers may go, and
-//! the *serving* one (`snapshots`), which did, and which a device behind the pruned part of the
-//! log receives. Compaction promotes a candidate that has stood its window, records
-//! `pruned_through` (at most the serving snapshot's `covers_seq`), makes both durable, and only
-//! then deletes entries, so a crash in between leaves extra entries, never a gap that the
-//! serving snapshot does not explain.
 
 use prost::Message;
 use sled::Transactional;

@@ -1,6 +1,13 @@
 //! Snapshots in the sled backend: the two slots per document, promotion, rejection, and
-//! compaction of the log they cover (the rules are in `sled_log.rs`'s module docs and
-//! docs/protocol.md §8).
+//! compaction of the log they cover (docs/protocol.md §8).
+//!
+//! Snapshots live in two slots per document: the *candidate* (`candidates`), the newest one
+//! accepted, which must stand the whole retention window before anything it covers may go, and
+//! the *serving* one (`snapshots`), which did, and which a device behind the pruned part of the
+//! log receives. Compaction promotes a candidate that has stood its window, records
+//! `pruned_through` (at most the serving snapshot's `covers_seq`), makes both durable, and only
+//! then deletes entries, so a crash in between leaves extra entries, never a gap that the
+//! serving snapshot does not explain.
 
 use prost::Message;
 use sled::Transactional;
