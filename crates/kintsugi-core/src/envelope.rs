@@ -39,6 +39,18 @@ impl EnvelopeContext {
     }
 }
 
+/// What endorsements and rejections of a snapshot name: SHA-256 over the envelope's device id,
+/// client_seq (big-endian), nonce and ciphertext, as the server computes it too.
+pub fn snapshot_hash(envelope: &Envelope) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(&envelope.device_id);
+    hash.update(envelope.client_seq.to_be_bytes());
+    hash.update(&envelope.nonce);
+    hash.update(&envelope.ciphertext);
+    hash.finalize().into()
+}
+
 /// Encrypts `plaintext` into an envelope ready to push.
 pub fn seal(key: &SecretKey, ctx: &EnvelopeContext, plaintext: &[u8]) -> Envelope {
     let nonce: [u8; NONCE_LEN] = rand::random();

@@ -155,6 +155,43 @@ mod tests {
     use crate::service::testing::harness;
     use crate::store::NewSpace;
 
+    /// Links `device`, holding `token`, to `member` through an invite made on `founder`.
+    fn link_device(
+        store: &dyn crate::store::Store,
+        (space, member, founder): (SpaceId, MemberId, DeviceId),
+        device: DeviceId,
+        token: &DeviceToken,
+    ) {
+        use crate::store::{InviteKind, NewInvite, RedeemInvite, Redeemed};
+        let secret = crate::ids::random_secret();
+        let invite_id = crate::ids::InviteId::random();
+        let invite = NewInvite {
+            invite_id,
+            space_id: space,
+            member_id: member,
+            device_id: founder,
+            kind: InviteKind::Device,
+            secret_hash: SecretHash::of(&secret),
+            expires_at: 60,
+            now: 0,
+        };
+        store.create_invite(invite).expect("invite");
+        let joined = store
+            .redeem_invite(RedeemInvite {
+                invite_id,
+                secret_hash: SecretHash::of(&secret),
+                now: 1,
+                max_failed_attempts: 5,
+                new_member_id: MemberId::random(),
+                new_device_id: device,
+                token_hash: token.hash(),
+                sealed_member_name: vec![],
+                sealed_device_name: vec![],
+            })
+            .expect("redeem");
+        assert!(matches!(joined, Redeemed::Joined { .. }), "{joined:?}");
+    }
+
     fn request_with(header: Option<&str>) -> Request<()> {
         let mut request = Request::new(());
         if let Some(header) = header {
@@ -196,18 +233,19 @@ mod tests {
         let token = DeviceToken::generate();
         let space = SpaceId::random();
         let member = MemberId::random();
-        let device = DeviceId::random();
+        let (founder, device) = (DeviceId::random(), DeviceId::random());
         store
             .create_space(NewSpace {
                 space_id: space,
                 member_id: member,
-                device_id: device,
-                token_hash: token.hash(),
+                device_id: founder,
+                token_hash: DeviceToken::generate().hash(),
                 sealed_member_name: vec![],
                 sealed_device_name: vec![],
                 now: 0,
             })
             .expect("the space is created");
+        link_device(store.as_ref(), (space, member, founder), device, &token);
         let mut auth = Authenticator::new(h.state.clone());
         let header = format!("Bearer {}", token.to_hex());
         let passed = auth
@@ -226,7 +264,9 @@ mod tests {
             .call(request_with(Some(&stranger)))
             .expect_err("refused");
         assert_eq!(refused.message(), UNKNOWN_TOKEN);
-        store.revoke_device(space, member, device).expect("revoked");
+        store
+            .revoke_device(space, member, founder, device)
+            .expect("revoked");
         let refused = auth.call(request_with(Some(&header))).expect_err("refused");
         assert_eq!(
             (refused.code(), refused.message()),

@@ -164,6 +164,9 @@ impl From<StoreError> for ServiceError {
                 "snapshot covers_seq {covers_seq} is beyond the document's head_seq \
                      {head_seq}; pull first"
             )),
+            rejected @ StoreError::SnapshotRejected { .. } => {
+                ServiceError::FailedPrecondition(rejected.to_string())
+            }
             StoreError::QuotaExceeded {
                 used,
                 quota,

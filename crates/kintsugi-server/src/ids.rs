@@ -76,6 +76,30 @@ id16!(
     InviteId
 );
 
+impl DocId {
+    /// The audience the id carries: the top bit of its first byte is set for private
+    /// documents. Shared and private documents live in separate halves of the id space, so a
+    /// member cannot take a shared document (whose id the partner can derive too) by pushing
+    /// to it first as private; the server refuses a push whose audience contradicts its id.
+    pub fn audience(&self) -> crate::store::Audience {
+        if self.0[0] & 0x80 == 0 {
+            crate::store::Audience::Shared
+        } else {
+            crate::store::Audience::Private
+        }
+    }
+
+    /// A random id of a document of `audience`.
+    pub fn random_of(audience: crate::store::Audience) -> Self {
+        let mut id = Self::random();
+        id.0[0] &= 0x7f;
+        if audience == crate::store::Audience::Private {
+            id.0[0] |= 0x80;
+        }
+        id
+    }
+}
+
 /// A position in one document's log: 1, 2, 3, ... in the order the server accepted changes.
 /// 0 means "before the first entry".
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]

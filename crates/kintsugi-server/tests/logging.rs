@@ -20,7 +20,7 @@ use kintsugi_proto::v1::{
     SubscribeRequest,
 };
 use kintsugi_server::LogFormat;
-use support::{TestDevice, TestServer, distinctive_bytes, push_request, random16};
+use support::{TestDevice, TestServer, distinctive_bytes, private_doc, push_request, random16};
 use tokio_stream::StreamExt;
 use tracing_subscriber::EnvFilter;
 
@@ -113,7 +113,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         .await
         .expect("subscribed")
         .into_inner();
-    let (doc, journal) = (random16(), random16());
+    let (doc, journal) = (random16(), private_doc());
     let shared = distinctive_bytes();
     let private = distinctive_bytes();
     let envelope = alex.change(&shared);

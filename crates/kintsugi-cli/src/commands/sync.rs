@@ -1,4 +1,8 @@
 //! `kintsugi sync [--watch]`: push this device's changes and pull everyone else's.
+//!
+//! Besides the counts, a sync tells the user what needs their attention: envelopes set aside
+//! (with the device that sent them), documents that could not be synced (the others were), and
+//! devices added to or revoked from the space since the last sync.
 
 use kintsugi_core::{Device, SyncReport, WatchEvent};
 
@@ -7,12 +11,17 @@ use crate::output::Output;
 pub async fn run(device: &Device, watch: bool, out: Output) -> anyhow::Result<()> {
     if !watch {
         let report = device.sync().await?;
-        return out.print(&report, || {
+        tell(&report, out);
+        out.print(&report, || {
             format!(
                 "pushed {} change(s), received {} change(s)",
                 report.pushed, report.pulled
             )
-        });
+        })?;
+        return match report.failed.first() {
+            None => Ok(()),
+            Some(failure) => anyhow::bail!("{failure}"),
+        };
     }
     out.note("syncing live; press Ctrl-C to stop");
     let mut total = SyncReport::default();
@@ -22,9 +31,14 @@ pub async fn run(device: &Device, watch: bool, out: Output) -> anyhow::Result<()
     device
         .watch(shutdown, |event| {
             match &event {
-                WatchEvent::Synced(report) => total += *report,
+                WatchEvent::Synced(report) => {
+                    tell(report, out);
+                    total += report.clone();
+                }
                 WatchEvent::Pushed(n) => total.pushed += n,
                 WatchEvent::Received { changes, .. } => total.pulled += changes,
+                WatchEvent::SetAside(aside) => total.set_aside.push(aside.clone()),
+                WatchEvent::DocFailed(failure) => total.failed.push(failure.clone()),
                 WatchEvent::Disconnected { .. } => {}
             }
             out.note(describe(&event));
@@ -38,6 +52,25 @@ pub async fn run(device: &Device, watch: bool, out: Output) -> anyhow::Result<()
     })
 }
 
+/// Prints, one line each, what in a report needs the user's attention.
+fn tell(report: &SyncReport, out: Output) {
+    for change in &report.roster {
+        out.note(format!("note: {change}"));
+    }
+    for aside in &report.set_aside {
+        out.note(format!("warning: {aside}"));
+    }
+    if report.rejected_snapshots > 0 {
+        out.note(format!(
+            "warning: rejected {} snapshot(s) that did not match the log; nothing was lost",
+            report.rejected_snapshots
+        ));
+    }
+    for failure in &report.failed {
+        out.note(format!("warning: {failure}"));
+    }
+}
+
 fn describe(event: &WatchEvent) -> String {
     match event {
         WatchEvent::Synced(r) => format!("connected: pushed {}, received {}", r.pushed, r.pulled),
@@ -45,6 +78,8 @@ fn describe(event: &WatchEvent) -> String {
         WatchEvent::Received { doc, changes } => {
             format!("received {changes} change(s) to the {}", doc.name())
         }
+        WatchEvent::SetAside(aside) => format!("warning: {aside}"),
+        WatchEvent::DocFailed(failure) => format!("warning: {failure}"),
         WatchEvent::Disconnected { reason, retry_in } => {
             format!("{reason}; retrying in {:.1} s", retry_in.as_secs_f32())
         }

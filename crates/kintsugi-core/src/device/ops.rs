@@ -21,6 +21,10 @@ pub struct DeviceView {
     pub member: String,
     pub revoked: bool,
     pub this_device: bool,
+    /// Whether it is a device of this device's own member.
+    pub mine: bool,
+    /// The id of the device that linked it, for a member's later devices.
+    pub linked_by: Option<String>,
 }
 
 /// A short random id for a new entry: 12 hex characters.

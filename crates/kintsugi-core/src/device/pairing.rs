@@ -232,6 +232,11 @@ impl Device {
     /// Every device of the space, with names opened locally.
     pub async fn devices(&self) -> Result<Vec<DeviceView>> {
         let mut conn = self.connect().await?;
+        self.devices_on(&mut conn).await
+    }
+
+    /// The space's devices, over an open connection.
+    pub(crate) async fn devices_on(&self, conn: &mut Connection) -> Result<Vec<DeviceView>> {
         let response = conn
             .space
             .list_devices(ListDevicesRequest {})
@@ -240,19 +245,26 @@ impl Device {
             .into_inner();
         let names = self.identity.keys.space.names_key();
         let space = self.identity.space;
+        let name = |sealed: &[u8]| {
+            open_name(&names, space, sealed).unwrap_or_else(|| "(unreadable)".into())
+        };
         response
             .devices
             .into_iter()
             .map(|d| {
                 let id = DeviceId::from_slice(&d.device_id)?;
+                let linked_by = match d.enrolled_by.as_slice() {
+                    [] => None,
+                    bytes => Some(DeviceId::from_slice(bytes)?.to_string()),
+                };
                 Ok(DeviceView {
                     id: id.to_string(),
-                    name: open_name(&names, space, &d.sealed_device_name)
-                        .unwrap_or_else(|| "(unreadable)".into()),
-                    member: open_name(&names, space, &d.sealed_member_name)
-                        .unwrap_or_else(|| "(unreadable)".into()),
+                    name: name(&d.sealed_device_name),
+                    member: name(&d.sealed_member_name),
                     revoked: d.revoked,
                     this_device: id == self.identity.device,
+                    mine: d.member_id == self.identity.member.as_bytes(),
+                    linked_by,
                 })
             })
             .collect()
@@ -281,6 +293,13 @@ impl Device {
                 )));
             }
         };
+        if device.this_device {
+            return Err(CoreError::InvalidInput(
+                "that is this device; a device cannot revoke itself: run `kintsugi wipe` to stop \
+                 using it, or `kintsugi leave` to leave the space"
+                    .into(),
+            ));
+        }
         let id = DeviceId::parse_hex(&device.id)
             .ok_or_else(|| CoreError::Protocol("device id".into()))?;
         let mut conn = self.connect().await?;

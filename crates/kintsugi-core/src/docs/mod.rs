@@ -72,12 +72,20 @@ impl DocKind {
         }
     }
 
-    /// The document's id: derived from the space key, or the member key for private ones.
+    /// The document's id: derived from the space key, or the member key for private ones,
+    /// with its audience in the top bit of the first byte (set for private). The server
+    /// refuses a push whose audience contradicts the id, so a partner, who can derive every
+    /// shared id, cannot take a shared document by pushing to it first as private.
     pub fn id(self, keys: &Keyring) -> DocId {
-        match self.audience() {
+        let DocId(mut id) = match self.audience() {
             Audience::Private => keys.member.doc_id(self.name()),
             _ => keys.space.doc_id(self.name()),
+        };
+        id[0] &= 0x7f;
+        if self.audience() == Audience::Private {
+            id[0] |= 0x80;
         }
+        DocId(id)
     }
 
     /// The key its envelopes are sealed with.
@@ -165,43 +173,70 @@ pub fn resolve_key(
     }
 }
 
-/// Applies decrypted change bytes from the server, each with the device whose envelope carried
-/// it, refusing anything that is not a valid Automerge change by that device (its actor) or
-/// that cannot be applied in full. Returns the bytes of the changes that were new to `doc`, to be
-/// stored. On error `doc` must be discarded.
+/// Parses decrypted bytes as exactly one Automerge change written by `device` (its actor).
 ///
-/// `load_incremental` would silently accept garbage (it returns Ok(0)), so each plaintext is
-/// parsed as a change chunk, whose checksum must verify, and checked to be present afterwards.
-pub fn apply_remote_changes(
+/// `load_incremental` would silently accept garbage (it returns Ok(0)), so the bytes are parsed
+/// as a change chunk, whose checksum must verify, with nothing after it.
+pub fn parse_change(device: DeviceId, bytes: &[u8]) -> Result<Change> {
+    let change = Change::try_from(bytes).map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+    if change.raw_bytes().len() != bytes.len() {
+        return Err(CoreError::InvalidChange(
+            "extra bytes after the change".into(),
+        ));
+    }
+    // Every device writes as its own actor, so history can say who changed what; a change
+    // under another actor would let one device speak for another.
+    if change.actor_id().to_bytes() != device.as_bytes() {
+        return Err(CoreError::InvalidChange(format!(
+            "a change carried by device {device} was written by another device"
+        )));
+    }
+    Ok(change)
+}
+
+/// Applies parsed changes that `doc` lacks. Returns the bytes of those that applied, to be
+/// stored, and the hashes of those that could not, because they depend on changes `doc` does
+/// not hold. On error `doc` must be discarded.
+pub fn apply_available(
     doc: &mut Automerge,
-    plaintexts: &[(DeviceId, Vec<u8>)],
-) -> Result<Vec<Vec<u8>>> {
+    changes: Vec<Change>,
+) -> Result<(Vec<Vec<u8>>, Vec<automerge::ChangeHash>)> {
     let mut fresh = Vec::new();
     let mut hashes = Vec::new();
-    for (device, bytes) in plaintexts {
-        let change = Change::try_from(bytes.as_slice())
-            .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
-        if change.raw_bytes().len() != bytes.len() {
-            return Err(CoreError::InvalidChange(
-                "extra bytes after the change".into(),
-            ));
-        }
-        // Every device writes as its own actor, so history can say who changed what; a change
-        // under another actor would let one device speak for another.
-        if change.actor_id().to_bytes() != device.as_bytes() {
-            return Err(CoreError::InvalidChange(format!(
-                "a change carried by device {device} was written by another device"
-            )));
-        }
+    for change in changes {
         if doc.get_change_by_hash(&change.hash()).is_none() && !hashes.contains(&change.hash()) {
             hashes.push(change.hash());
             fresh.push(change);
         }
     }
-    let stored: Vec<Vec<u8>> = fresh.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    let bytes: Vec<(automerge::ChangeHash, Vec<u8>)> = fresh
+        .iter()
+        .map(|c| (c.hash(), c.raw_bytes().to_vec()))
+        .collect();
     doc.apply_changes(fresh)
         .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
-    if let Some(missing) = hashes.iter().find(|h| doc.get_change_by_hash(h).is_none()) {
+    let (applied, missing): (Vec<_>, Vec<_>) = bytes
+        .into_iter()
+        .partition(|(hash, _)| doc.get_change_by_hash(hash).is_some());
+    Ok((
+        applied.into_iter().map(|(_, b)| b).collect(),
+        missing.into_iter().map(|(h, _)| h).collect(),
+    ))
+}
+
+/// Applies decrypted change bytes, each with the device whose envelope carried it, refusing
+/// the whole set if any is not a valid change by that device or cannot be applied in full.
+/// Returns the bytes of the changes that were new to `doc`. On error `doc` must be discarded.
+pub fn apply_remote_changes(
+    doc: &mut Automerge,
+    plaintexts: &[(DeviceId, Vec<u8>)],
+) -> Result<Vec<Vec<u8>>> {
+    let changes = plaintexts
+        .iter()
+        .map(|(device, bytes)| parse_change(*device, bytes))
+        .collect::<Result<Vec<_>>>()?;
+    let (stored, missing) = apply_available(doc, changes)?;
+    if let Some(missing) = missing.first() {
         return Err(CoreError::InvalidChange(format!(
             "change {missing} depends on changes this device has not received"
         )));

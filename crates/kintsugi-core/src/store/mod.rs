@@ -16,10 +16,13 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::{CoreError, Result};
 use crate::ids::DocId;
-pub use records::{IdentityRecord, OutboxRecord};
+pub use records::{IdentityRecord, OutboxRecord, RosterEntry, RosterRecord, SetAsideRecord};
 
 const IDENTITY_KEY: &[u8] = b"identity";
 const NEXT_CLIENT_SEQ_KEY: &[u8] = b"next_client_seq";
+const ROSTER_KEY: &[u8] = b"roster";
+/// Prefix of the per-document content hash of the last candidate snapshot audited.
+const AUDITED_PREFIX: &[u8] = b"audited-snapshot/";
 
 /// The saved parts of one document, as stored.
 #[derive(Debug, Default)]
@@ -39,6 +42,7 @@ pub struct LocalStore {
     changes: sled::Tree,
     outbox: sled::Tree,
     cursors: sled::Tree,
+    set_aside: sled::Tree,
 }
 
 impl LocalStore {
@@ -56,6 +60,7 @@ impl LocalStore {
             changes: tree("changes")?,
             outbox: tree("outbox")?,
             cursors: tree("cursors")?,
+            set_aside: tree("set_aside")?,
             dir: dir.to_path_buf(),
             db,
         })
@@ -191,20 +196,62 @@ impl LocalStore {
         }
     }
 
-    /// Stores pulled changes and the new cursor together.
-    pub fn apply_pulled(&self, doc: DocId, new_changes: &[Vec<u8>], cursor: u64) -> Result<()> {
+    /// Stores pulled changes, the envelopes set aside from the same page, and the new cursor
+    /// together.
+    pub fn apply_pulled(
+        &self,
+        doc: DocId,
+        new_changes: &[Vec<u8>],
+        set_aside: &[SetAsideRecord],
+        cursor: u64,
+    ) -> Result<()> {
         let keys = new_changes
             .iter()
             .map(|_| self.change_key(doc))
             .collect::<Result<Vec<_>>>()?;
-        let result = (&self.changes, &self.cursors).transaction(|(changes, cursors)| {
-            for (key, change) in keys.iter().zip(new_changes) {
-                changes.insert(key.as_slice(), change.as_slice())?;
-            }
-            cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
-            Ok(())
-        });
+        let aside = encode_set_aside(set_aside);
+        let result = (&self.changes, &self.cursors, &self.set_aside).transaction(
+            |(changes, cursors, kept)| {
+                for (key, change) in keys.iter().zip(new_changes) {
+                    changes.insert(key.as_slice(), change.as_slice())?;
+                }
+                for (key, record) in &aside {
+                    kept.insert(key.as_slice(), record.as_slice())?;
+                }
+                cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
+                Ok(())
+            },
+        );
         self.finish(result)?;
+        self.flush()
+    }
+
+    /// Every envelope set aside so far, oldest first per document.
+    pub fn set_aside(&self) -> Result<Vec<SetAsideRecord>> {
+        self.set_aside
+            .iter()
+            .values()
+            .map(|v| {
+                let bytes = v.map_err(|e| self.unreadable(e))?;
+                SetAsideRecord::decode(&*bytes).map_err(|e| self.damaged(e))
+            })
+            .collect()
+    }
+
+    /// The devices of the space as last seen, `None` before the first look.
+    pub fn roster(&self) -> Result<Option<RosterRecord>> {
+        match self.meta.get(ROSTER_KEY).map_err(|e| self.unreadable(e))? {
+            None => Ok(None),
+            Some(bytes) => RosterRecord::decode(&*bytes)
+                .map(Some)
+                .map_err(|e| self.damaged(e)),
+        }
+    }
+
+    pub fn save_roster(&self, roster: &RosterRecord) -> Result<()> {
+        self.meta
+            .insert(ROSTER_KEY, roster.encode_to_vec())
+            .map_err(|e| self.unreadable(e))?;
         self.flush()
     }
 
@@ -217,17 +264,33 @@ impl LocalStore {
         included_change_keys: &[Vec<u8>],
         cursor: Option<u64>,
     ) -> Result<()> {
-        let result =
-            (&self.docs, &self.changes, &self.cursors).transaction(|(docs, changes, cursors)| {
-                docs.insert(doc.as_bytes(), saved)?;
-                for key in included_change_keys {
-                    changes.remove(key.as_slice())?;
-                }
-                if let Some(cursor) = cursor {
-                    cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
-                }
-                Ok(())
-            });
+        self.replace_doc_setting_aside(doc, saved, included_change_keys, &[], cursor)
+    }
+
+    /// `replace_doc`, storing envelopes set aside from the same page with it.
+    pub fn replace_doc_setting_aside(
+        &self,
+        doc: DocId,
+        saved: &[u8],
+        included_change_keys: &[Vec<u8>],
+        set_aside: &[SetAsideRecord],
+        cursor: Option<u64>,
+    ) -> Result<()> {
+        let aside = encode_set_aside(set_aside);
+        let trees = (&self.docs, &self.changes, &self.cursors, &self.set_aside);
+        let result = trees.transaction(|(docs, changes, cursors, kept)| {
+            docs.insert(doc.as_bytes(), saved)?;
+            for key in included_change_keys {
+                changes.remove(key.as_slice())?;
+            }
+            for (key, record) in &aside {
+                kept.insert(key.as_slice(), record.as_slice())?;
+            }
+            if let Some(cursor) = cursor {
+                cursors.insert(doc.as_bytes(), &cursor.to_be_bytes())?;
+            }
+            Ok(())
+        });
         self.finish(result)?;
         self.flush()
     }
@@ -249,6 +312,29 @@ impl LocalStore {
             .insert(mark.key(doc), &seq.to_be_bytes())
             .map_err(|e| self.unreadable(e))?;
         self.flush()
+    }
+
+    /// The content hash of the last candidate snapshot of `doc` this device audited.
+    pub fn audited_snapshot(&self, doc: DocId) -> Result<Option<Vec<u8>>> {
+        let key = [AUDITED_PREFIX, doc.as_bytes()].concat();
+        let value = self.meta.get(key).map_err(|e| self.unreadable(e))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    pub fn set_audited_snapshot(&self, doc: DocId, content_hash: &[u8]) -> Result<()> {
+        let key = [AUDITED_PREFIX, doc.as_bytes()].concat();
+        self.meta
+            .insert(key, content_hash)
+            .map_err(|e| self.unreadable(e))?;
+        self.flush()
+    }
+
+    /// Whether local changes of `doc` wait in the outbox.
+    pub fn has_pending(&self, doc: DocId) -> Result<bool> {
+        Ok(self
+            .outbox()?
+            .iter()
+            .any(|(_, record)| record.doc_id == doc.as_bytes()))
     }
 
     /// Makes everything written so far survive a killed process.
@@ -286,6 +372,17 @@ impl LocalStore {
     }
 }
 
+/// Set-aside records keyed `doc | server_seq`, so they list in log order per document.
+fn encode_set_aside(records: &[SetAsideRecord]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    records
+        .iter()
+        .map(|r| {
+            let key = [r.doc_id.as_slice(), &r.server_seq.to_be_bytes()].concat();
+            (key, r.encode_to_vec())
+        })
+        .collect()
+}
+
 fn abort(reason: &str) -> ConflictableTransactionError<String> {
     ConflictableTransactionError::Abort(reason.to_string())
 }
@@ -295,15 +392,12 @@ fn abort(reason: &str) -> ConflictableTransactionError<String> {
 pub enum Mark {
     /// The `covers_seq` of the last snapshot this device gave the server.
     SnapshotSent,
-    /// The `covers_seq` of the last candidate snapshot this device audited.
-    CandidateAudited,
 }
 
 impl Mark {
     fn key(self, doc: DocId) -> Vec<u8> {
         let prefix: &[u8] = match self {
             Mark::SnapshotSent => b"snapshot/",
-            Mark::CandidateAudited => b"audited/",
         };
         [prefix, doc.as_bytes()].concat()
     }
@@ -410,7 +504,7 @@ mod tests {
         let doc = DocId([2; 16]);
         {
             let store = LocalStore::open(dir.path()).expect("open");
-            store.apply_pulled(doc, &[b"x".to_vec()], 9).expect("apply");
+            store.apply_pulled(doc, &[b"x".to_vec()], &[], 9).expect("apply");
             assert!(matches!(
                 LocalStore::open(dir.path()),
                 Err(CoreError::Busy(_))

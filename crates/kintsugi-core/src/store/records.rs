@@ -42,3 +42,36 @@ pub struct OutboxRecord {
     #[prost(message, optional, tag = "3")]
     pub envelope: Option<Envelope>,
 }
+
+/// An envelope from the server that this device could not accept (it does not open, is not a
+/// valid change by its sender, or depends on one that was not), kept for inspection. The
+/// cursor moves past it, so later changes still apply.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SetAsideRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub doc_id: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub server_seq: u64,
+    /// The device the envelope names as its sender (the server checks it is the pusher).
+    #[prost(bytes = "vec", tag = "3")]
+    pub device_id: Vec<u8>,
+    #[prost(string, tag = "4")]
+    pub reason: String,
+    #[prost(message, optional, tag = "5")]
+    pub envelope: Option<Envelope>,
+}
+
+/// The devices of the space as this device last saw them, to tell the user what changed.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RosterRecord {
+    #[prost(message, repeated, tag = "1")]
+    pub devices: Vec<RosterEntry>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RosterEntry {
+    #[prost(bytes = "vec", tag = "1")]
+    pub device_id: Vec<u8>,
+    #[prost(bool, tag = "2")]
+    pub revoked: bool,
+}

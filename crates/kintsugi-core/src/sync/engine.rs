@@ -1,14 +1,16 @@
-//! One sync round: push the outbox, then pull and apply every document.
+//! One sync round: push the outbox, then pull and apply every document, each on its own: one
+//! document's failure is reported for it, and the others still sync.
 
 use std::collections::BTreeMap;
 
-use kintsugi_proto::v1::{Envelope, EnvelopeKind, PullRequest, PushRequest, Snapshot};
-use serde::Serialize;
+use kintsugi_proto::v1::{Envelope, PullRequest, PushRequest, Snapshot};
 
 use super::client::Connection;
-use crate::device::Device;
-use crate::docs::{DocKind, apply_remote_changes};
-use crate::envelope::open;
+use super::page::Applied;
+use super::report::{DocFailure, SetAside, SyncReport};
+use super::snapshot::Verdict;
+use crate::device::{Device, DeviceView};
+use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
 
 /// Envelopes per push; far below the server's limit.
@@ -41,76 +43,73 @@ fn batches(entries: &[(u64, Envelope)]) -> Vec<&[(u64, Envelope)]> {
 /// A document's audience and its pending envelopes with their client sequence numbers.
 type OutboxBatch = (i32, Vec<(u64, Envelope)>);
 
-/// What one sync did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SyncReport {
-    /// Local changes the server acknowledged.
-    pub pushed: usize,
-    /// Changes from other devices applied here.
-    pub pulled: usize,
-    /// Candidate snapshots this device found to omit changes, and rejected.
-    pub rejected_snapshots: usize,
-}
-
-impl std::ops::AddAssign for SyncReport {
-    fn add_assign(&mut self, other: Self) {
-        self.pushed += other.pushed;
-        self.pulled += other.pulled;
-        self.rejected_snapshots += other.rejected_snapshots;
-    }
+/// Errors that stop the whole sync: the server cannot be reached or does not know this device.
+/// Anything else concerns one document and is reported for it while the others sync.
+pub(crate) fn stops_everything(error: &CoreError) -> bool {
+    matches!(
+        error,
+        CoreError::Unreachable { .. } | CoreError::Unauthenticated(_) | CoreError::Untrusted { .. }
+    )
 }
 
 impl Device {
-    /// Pushes every local change, then pulls and applies every document.
+    /// Pushes every local change, then pulls and applies every document. One document that
+    /// fails (a refused push, a page the server garbled) is reported in the result's `failed`
+    /// and the others still sync; only losing the server or this device's access fails it all.
     pub async fn sync(&self) -> Result<SyncReport> {
         let mut conn = self.connect().await?;
-        let pushed = self.push_outbox(&mut conn).await?;
-        let (mut pulled, mut rejected_snapshots) = (0, 0);
-        let mut failed = None;
+        let mut report = self.push_outbox(&mut conn).await?;
         for kind in DocKind::ALL {
-            // One document that cannot be applied (a forged or broken envelope) must not stop
-            // the others from syncing; the connection failing stops them all.
-            match self.pull(&mut conn, kind).await {
-                Ok((applied, candidate)) => {
-                    pulled += applied;
-                    if let Some(candidate) = candidate {
-                        match self.audit_candidate(&mut conn, kind, &candidate).await {
-                            Ok(rejected) => rejected_snapshots += usize::from(rejected),
-                            Err(error) => {
-                                tracing::warn!(doc = kind.name(), %error, "could not audit a candidate snapshot")
-                            }
-                        }
-                    }
-                }
-                Err(error @ (CoreError::Unreachable { .. } | CoreError::Unauthenticated(_))) => {
-                    return Err(error);
-                }
-                Err(error) => {
-                    failed.get_or_insert(CoreError::Document {
-                        doc: kind.name(),
-                        source: Box::new(error),
-                    });
-                    continue;
-                }
-            }
-            // Compaction is a courtesy to the server: a refused or failed snapshot must not
-            // fail the sync, which already did what the user asked.
-            if let Err(error) = self.maybe_put_snapshot(&mut conn, kind).await {
-                tracing::warn!(doc = kind.name(), %error, "the server did not take a snapshot");
+            match self.sync_doc(&mut conn, kind).await {
+                Ok(done) => report += done,
+                Err(error) if stops_everything(&error) => return Err(error),
+                Err(error) => report.failed.push(DocFailure {
+                    doc: kind.name(),
+                    error: error.to_string(),
+                }),
             }
         }
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(SyncReport {
-                pushed,
-                pulled,
-                rejected_snapshots,
-            }),
+        match self.roster_changes(&mut conn).await {
+            Ok((changes, devices)) => {
+                report.roster = changes;
+                name_senders(&mut report.set_aside, &devices);
+            }
+            Err(error) if stops_everything(&error) => return Err(error),
+            Err(error) => tracing::warn!(%error, "could not read the device list"),
         }
+        Ok(report)
     }
 
-    /// Pushes the outbox, document by document, oldest first; returns how many were acknowledged.
-    pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<usize> {
+    /// Pulls and applies one document, audits its candidate snapshot, and offers one.
+    async fn sync_doc(&self, conn: &mut Connection, kind: DocKind) -> Result<SyncReport> {
+        let (applied, candidate) = self.pull(conn, kind).await?;
+        let mut report = SyncReport {
+            pulled: applied.changes,
+            set_aside: applied.set_aside,
+            ..SyncReport::default()
+        };
+        if let Some(candidate) = candidate {
+            match self.audit_candidate(conn, kind, &candidate).await {
+                Ok(Verdict::Rejected) => report.rejected_snapshots += 1,
+                Ok(Verdict::Endorsed) => report.endorsed_snapshots += 1,
+                Ok(Verdict::Skipped) => {}
+                Err(error) if stops_everything(&error) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(doc = kind.name(), %error, "could not audit a candidate snapshot")
+                }
+            }
+        }
+        // Compaction is a courtesy to the server: a refused or failed snapshot must not
+        // fail the sync, which already did what the user asked.
+        if let Err(error) = self.maybe_put_snapshot(conn, kind).await {
+            tracing::warn!(doc = kind.name(), %error, "the server did not take a snapshot");
+        }
+        Ok(report)
+    }
+
+    /// Pushes the outbox, document by document, oldest first. A document whose push is
+    /// refused is reported in `failed` (its changes stay in the outbox); the others go on.
+    pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<SyncReport> {
         let mut by_doc: BTreeMap<Vec<u8>, OutboxBatch> = BTreeMap::new();
         for (seq, record) in self.store.outbox()? {
             let envelope = record
@@ -122,31 +121,59 @@ impl Device {
                 .1
                 .push((seq, envelope));
         }
-        let mut pushed = 0;
+        let mut report = SyncReport::default();
         for (doc_id, (audience, entries)) in by_doc {
-            for batch in batches(&entries) {
-                let request = PushRequest {
-                    doc_id: doc_id.clone(),
-                    audience,
-                    envelopes: batch.iter().map(|(_, e)| e.clone()).collect(),
-                };
-                let response = conn
-                    .sync
-                    .push(request)
-                    .await
-                    .map_err(|s| conn.error(s))?
-                    .into_inner();
-                if response.server_seqs.len() != batch.len() {
-                    return Err(CoreError::Protocol(
-                        "push acknowledged a different number of changes".into(),
-                    ));
-                }
-                let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
-                self.store.remove_from_outbox(&seqs)?;
-                pushed += batch.len();
+            match self.push_doc(conn, &doc_id, audience, &entries).await {
+                Ok(pushed) => report.pushed += pushed,
+                Err(error) if stops_everything(&error) => return Err(error),
+                Err(error) => report.failed.push(DocFailure {
+                    doc: self.doc_name(&doc_id),
+                    error: error.to_string(),
+                }),
             }
         }
+        Ok(report)
+    }
+
+    /// Pushes one document's pending envelopes in batches; returns how many were acknowledged.
+    async fn push_doc(
+        &self,
+        conn: &mut Connection,
+        doc_id: &[u8],
+        audience: i32,
+        entries: &[(u64, Envelope)],
+    ) -> Result<usize> {
+        let mut pushed = 0;
+        for batch in batches(entries) {
+            let request = PushRequest {
+                doc_id: doc_id.to_vec(),
+                audience,
+                envelopes: batch.iter().map(|(_, e)| e.clone()).collect(),
+            };
+            let response = conn
+                .sync
+                .push(request)
+                .await
+                .map_err(|s| conn.error(s))?
+                .into_inner();
+            if response.server_seqs.len() != batch.len() {
+                return Err(CoreError::Protocol(
+                    "push acknowledged a different number of changes".into(),
+                ));
+            }
+            let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
+            self.store.remove_from_outbox(&seqs)?;
+            pushed += batch.len();
+        }
         Ok(pushed)
+    }
+
+    /// The name of one of this device's documents, by id.
+    fn doc_name(&self, doc_id: &[u8]) -> &'static str {
+        DocKind::ALL
+            .into_iter()
+            .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == doc_id)
+            .map_or("unknown document", DocKind::name)
     }
 
     /// Pulls one document page by page from its cursor; returns how many changes from other
@@ -155,9 +182,9 @@ impl Device {
         &self,
         conn: &mut Connection,
         kind: DocKind,
-    ) -> Result<(usize, Option<Snapshot>)> {
+    ) -> Result<(Applied, Option<Snapshot>)> {
         let doc_id = kind.id(&self.identity.keys);
-        let mut applied = 0;
+        let mut applied = Applied::default();
         loop {
             let after_seq = self.store.cursor(doc_id)?;
             let request = PullRequest {
@@ -173,85 +200,21 @@ impl Device {
                 .await
                 .map_err(|s| conn.error(s))?
                 .into_inner();
-            applied += self.apply_page(kind, page.snapshot, &page.envelopes)?;
+            let page_applied = self.apply_page(kind, page.snapshot, &page.envelopes)?;
+            applied.changes += page_applied.changes;
+            applied.set_aside.extend(page_applied.set_aside);
             if !page.more || page.envelopes.is_empty() {
                 return Ok((applied, page.candidate));
             }
         }
     }
+}
 
-    /// Opens, validates and applies a page of envelopes (after a snapshot, when the log before
-    /// them was pruned), then stores the new state and the cursor in one transaction. Nothing is
-    /// stored if anything in the page fails.
-    pub(crate) fn apply_page(
-        &self,
-        kind: DocKind,
-        snapshot: Option<Snapshot>,
-        envelopes: &[Envelope],
-    ) -> Result<usize> {
-        let doc_id = kind.id(&self.identity.keys);
-        let _documents = self.lock_documents();
-        let cursor = self.store.cursor(doc_id)?;
-        let snapshot = snapshot.filter(|s| s.covers_seq > cursor);
-        let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| e.server_seq > cursor).collect();
-        if snapshot.is_none() && fresh.is_empty() {
-            return Ok(0);
+/// Names the sender of each set-aside envelope from the device list.
+fn name_senders(set_aside: &mut [SetAside], devices: &[DeviceView]) {
+    for entry in set_aside {
+        if let Some(device) = devices.iter().find(|d| d.id == entry.device) {
+            entry.sender = Some(format!("{}'s device {}", device.member, device.name));
         }
-        // Without a snapshot the page must follow on from the cursor; behind one it starts
-        // where the server pruned, which only the server knows. Either way: no gaps.
-        let mut previous = if snapshot.is_some() {
-            None
-        } else {
-            Some(cursor)
-        };
-        let key = kind.key(&self.identity.keys);
-        let mut changes = Vec::with_capacity(fresh.len());
-        let mut applied = 0;
-        for envelope in &fresh {
-            if previous.is_some_and(|p| envelope.server_seq != p + 1) {
-                return Err(CoreError::Protocol(format!(
-                    "the server skipped changes before {} of the {}; try again, and if it repeats the server is misbehaving",
-                    envelope.server_seq,
-                    kind.name()
-                )));
-            }
-            previous = Some(envelope.server_seq);
-            let (ctx, plaintext) = open(&key, self.identity.space, doc_id, envelope)?;
-            if ctx.kind != EnvelopeKind::Change {
-                return Err(CoreError::Tampered(
-                    "a snapshot was sent as a change".into(),
-                ));
-            }
-            if ctx.device != self.identity.device {
-                applied += 1;
-            }
-            changes.push((ctx.device, plaintext));
-        }
-        let mut loaded = self.load(kind)?;
-        if let Some(snapshot) = &snapshot {
-            let mut remote = self.open_snapshot(kind, snapshot)?;
-            loaded
-                .doc
-                .merge(&mut remote)
-                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
-        }
-        let new_changes = apply_remote_changes(&mut loaded.doc, &changes)?;
-        let last = fresh.last().map(|e| e.server_seq);
-        match (&snapshot, last) {
-            (Some(snapshot), last) => {
-                // Move by the envelopes, never to `covers_seq`: the page may stop short of it,
-                // and the entries in between (which the snapshot may wrongly claim) still come.
-                let cursor = last.unwrap_or(snapshot.covers_seq);
-                self.store.replace_doc(
-                    doc_id,
-                    &loaded.doc.save(),
-                    &loaded.change_keys,
-                    Some(cursor),
-                )?;
-            }
-            (None, Some(last)) => self.store.apply_pulled(doc_id, &new_changes, last)?,
-            (None, None) => {}
-        }
-        Ok(applied)
     }
 }

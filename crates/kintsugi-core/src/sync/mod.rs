@@ -7,9 +7,12 @@
 
 pub mod client;
 mod engine;
+mod page;
+mod report;
+mod roster;
 mod snapshot;
 mod watch;
 
-pub use engine::SyncReport;
+pub use report::{DocFailure, RosterChange, RosterEvent, SetAside, SyncReport};
 pub use snapshot::SNAPSHOT_EVERY;
 pub use watch::WatchEvent;

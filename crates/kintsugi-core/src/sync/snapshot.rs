@@ -3,17 +3,22 @@
 //! The snapshot's plaintext carries the heads and the log position it claims to cover. A device
 //! that loads one checks both, and the server sends every entry still in its log after a
 //! snapshot (not only those past what it claims to cover), so a bad snapshot hides nothing the
-//! server still holds; the server keeps covered entries until a snapshot has stood unreplaced
-//! for its retention window.
+//! server still holds. A new snapshot is only a candidate: every member's devices audit it
+//! against the log and endorse or reject it by its content hash, and the server prunes what it
+//! covers only once every member who reads the document endorsed it and it stood its
+//! retention window (docs/protocol.md §8).
+
+use std::collections::HashSet;
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use kintsugi_proto::v1::{EnvelopeKind, PutSnapshotRequest, Snapshot};
 use prost::Message;
 
 use super::client::Connection;
+use super::page::accept;
 use crate::device::Device;
-use crate::docs::DocKind;
-use crate::envelope::{EnvelopeContext, open, seal};
+use crate::docs::{DocKind, genesis};
+use crate::envelope::{EnvelopeContext, open, seal, snapshot_hash};
 use crate::error::{CoreError, Result};
 use crate::store::Mark;
 
@@ -86,7 +91,8 @@ impl Device {
         let doc_id = kind.id(&self.identity.keys);
         let covers_seq = self.store.cursor(doc_id)?;
         let last = self.store.mark(Mark::SnapshotSent, doc_id)?;
-        if covers_seq < last + self.snapshot_every {
+        // A snapshot must hold exactly the logged changes, so none may wait in the outbox.
+        if covers_seq < last + self.snapshot_every || self.store.has_pending(doc_id)? {
             return Ok(());
         }
         self.put_snapshot(conn, kind, covers_seq).await
@@ -134,63 +140,115 @@ impl Device {
     }
 }
 
+/// What this device made of a candidate snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Audited before (by its content hash), or gone meanwhile.
+    Skipped,
+    Endorsed,
+    Rejected,
+}
+
 impl Device {
     /// Audits a candidate snapshot while the server still keeps the log it claims to cover:
-    /// every change at a position up to its `covers_seq` must be in it. One that fails (or does
-    /// not open) is rejected, so it never serves and nothing is pruned against it. Returns
-    /// whether this device rejected it. Audits each candidate once, once caught up with it.
+    /// it must hold every change this device accepts from the log up to its `covers_seq`, and
+    /// no other change (a change under another member's actor that no logged envelope carries
+    /// would let one partner forge the other's approval). One that passes is endorsed, one
+    /// that fails (or does not open) is rejected; the server prunes the log behind a snapshot
+    /// only once every member endorsed it. Each candidate is audited once, by content hash, so
+    /// a rejected one stored again is audited again.
     pub(crate) async fn audit_candidate(
         &self,
         conn: &mut Connection,
         kind: DocKind,
         candidate: &Snapshot,
-    ) -> Result<bool> {
+    ) -> Result<Verdict> {
         let doc_id = kind.id(&self.identity.keys);
-        let covers = candidate.covers_seq;
-        if covers <= self.store.mark(Mark::CandidateAudited, doc_id)?
-            || self.store.cursor(doc_id)? < covers
-        {
-            return Ok(false);
+        let Some(envelope) = candidate.envelope.as_ref() else {
+            return Ok(Verdict::Skipped);
+        };
+        let hash = snapshot_hash(envelope);
+        if self.store.audited_snapshot(doc_id)?.as_deref() == Some(hash.as_slice()) {
+            return Ok(Verdict::Skipped);
         }
-        let omitted = match self.open_snapshot(kind, candidate) {
-            Ok(snapshot) => self.count_omissions(conn, kind, covers, &snapshot).await?,
-            Err(error) => {
-                tracing::warn!(doc = kind.name(), %error, "a candidate snapshot does not open");
-                1
+        let covers = candidate.covers_seq;
+        let problem = match self.open_snapshot(kind, candidate) {
+            Ok(snapshot) => self.compare_with_log(conn, kind, covers, &snapshot).await?,
+            Err(error) => Some(format!("it does not open ({error})")),
+        };
+        let verdict = match problem {
+            Some(problem) => {
+                tracing::warn!(doc = kind.name(), covers, %problem, "rejecting a candidate snapshot");
+                let request = kintsugi_proto::v1::RejectSnapshotRequest {
+                    doc_id: doc_id.as_bytes().to_vec(),
+                    covers_seq: covers,
+                    content_hash: hash.to_vec(),
+                };
+                conn.sync
+                    .reject_snapshot(request)
+                    .await
+                    .map_err(|s| conn.error(s))?;
+                Verdict::Rejected
+            }
+            None => {
+                let request = kintsugi_proto::v1::EndorseSnapshotRequest {
+                    doc_id: doc_id.as_bytes().to_vec(),
+                    covers_seq: covers,
+                    content_hash: hash.to_vec(),
+                };
+                conn.sync
+                    .endorse_snapshot(request)
+                    .await
+                    .map_err(|s| conn.error(s))?;
+                Verdict::Endorsed
             }
         };
-        if omitted > 0 {
-            tracing::warn!(
-                doc = kind.name(),
-                omitted,
-                covers,
-                "a candidate snapshot omits changes it claims to cover; rejecting it"
-            );
-            let request = kintsugi_proto::v1::RejectSnapshotRequest {
-                doc_id: doc_id.as_bytes().to_vec(),
-                covers_seq: covers,
-            };
-            conn.sync
-                .reject_snapshot(request)
-                .await
-                .map_err(|s| conn.error(s))?;
-        }
-        self.store
-            .set_mark(Mark::CandidateAudited, doc_id, covers)?;
-        Ok(omitted > 0)
+        self.store.set_audited_snapshot(doc_id, &hash)?;
+        Ok(verdict)
     }
 
-    /// Counts the changes the kept log holds at positions up to `covers` that `snapshot` lacks.
-    async fn count_omissions(
+    /// Compares a snapshot with the log up to `covers`: says what is wrong, or `None` when it
+    /// holds exactly genesis, the serving snapshot's changes (for a pruned log) and every
+    /// change this device accepts from the log, in log order with its dependencies met.
+    async fn compare_with_log(
         &self,
         conn: &mut Connection,
         kind: DocKind,
         covers: u64,
         snapshot: &Automerge,
-    ) -> Result<u64> {
+    ) -> Result<Option<String>> {
+        let expected = self.logged_changes(conn, kind, covers).await?;
+        let held: HashSet<ChangeHash> = snapshot
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        let omitted = expected.difference(&held).count();
+        let added = held.difference(&expected).count();
+        Ok(match (omitted, added) {
+            (0, 0) => None,
+            (omitted, 0) => Some(format!("it omits {omitted} logged change(s)")),
+            (_, added) => Some(format!(
+                "it holds {added} change(s) that no logged envelope carries"
+            )),
+        })
+    }
+
+    /// The hashes of the changes a snapshot covering the log to `covers` must hold.
+    async fn logged_changes(
+        &self,
+        conn: &mut Connection,
+        kind: DocKind,
+        covers: u64,
+    ) -> Result<HashSet<ChangeHash>> {
         let doc_id = kind.id(&self.identity.keys);
         let key = kind.key(&self.identity.keys);
-        let (mut after, mut omitted) = (0, 0);
+        let mut expected: HashSet<ChangeHash> = genesis(kind)
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        let mut after = 0;
         while after < covers {
             let request = kintsugi_proto::v1::PullRequest {
                 doc_id: doc_id.as_bytes().to_vec(),
@@ -204,12 +262,17 @@ impl Device {
                 .await
                 .map_err(|s| conn.error(s))?
                 .into_inner();
+            if let Some(serving) = &page.snapshot {
+                let serving = self.open_snapshot(kind, serving)?;
+                expected.extend(serving.get_changes(&[]).iter().map(|c| c.hash()));
+            }
             for envelope in page.envelopes.iter().filter(|e| e.server_seq <= covers) {
-                let (_, plaintext) = open(&key, self.identity.space, doc_id, envelope)?;
-                let change = automerge::Change::try_from(plaintext.as_slice())
-                    .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
-                if snapshot.get_change_by_hash(&change.hash()).is_none() {
-                    omitted += 1;
+                // What this device would set aside is not part of the document.
+                let Ok(accepted) = accept(&key, self.identity.space, doc_id, envelope) else {
+                    continue;
+                };
+                if accepted.change.deps().iter().all(|d| expected.contains(d)) {
+                    expected.insert(accepted.change.hash());
                 }
             }
             match page.envelopes.last() {
@@ -217,6 +280,6 @@ impl Device {
                 _ => break,
             }
         }
-        Ok(omitted)
+        Ok(expected)
     }
 }

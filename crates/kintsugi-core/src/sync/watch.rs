@@ -13,8 +13,9 @@ use kintsugi_proto::v1::{DocCursor, SubscribeRequest};
 use rand::Rng;
 use tokio_stream::StreamExt;
 
-use super::SyncReport;
 use super::client::Connection;
+use super::engine::stops_everything;
+use super::{DocFailure, SetAside, SyncReport};
 use crate::device::Device;
 use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
@@ -31,6 +32,10 @@ pub enum WatchEvent {
     Received { doc: DocKind, changes: usize },
     /// Local changes were pushed.
     Pushed(usize),
+    /// An envelope that arrived could not be accepted; it was set aside.
+    SetAside(SetAside),
+    /// One document could not be synced just now; the others go on.
+    DocFailed(DocFailure),
     /// The connection failed; the next attempt is in `retry_in`.
     Disconnected { reason: String, retry_in: Duration },
 }
@@ -122,35 +127,83 @@ impl Device {
             .into_inner();
         backoff.reset();
         // Edits made while the stream was being opened.
-        let pushed = self.push_outbox(&mut conn).await?;
-        if pushed > 0 {
-            on_event(WatchEvent::Pushed(pushed));
-        }
+        self.push_live(&mut conn, on_event).await?;
         loop {
             tokio::select! {
                 message = stream.next() => match message {
                     None => return Ok(()),
                     Some(Err(status)) => return Err(conn.error(status)),
                     Some(Ok(event)) => {
-                        if let Some(Event::Envelopes(batch)) = event.event
-                            && let Some(kind) = DocKind::ALL
-                                .into_iter()
-                                .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == batch.doc_id)
-                        {
-                            let changes = self.apply_page(kind, batch.snapshot, &batch.envelopes)?;
-                            if changes > 0 {
-                                on_event(WatchEvent::Received { doc: kind, changes });
-                            }
+                        if let Some(Event::Envelopes(batch)) = event.event {
+                            self.apply_live(batch, on_event)?;
                         }
                     }
                 },
-                _ = self.changed.notified() => {
-                    let pushed = self.push_outbox(&mut conn).await?;
-                    on_event(WatchEvent::Pushed(pushed));
-                }
+                _ = self.changed.notified() => self.push_live(&mut conn, on_event).await?,
             }
         }
     }
+
+    /// Pushes the outbox and reports what went and which documents were refused.
+    async fn push_live(
+        &self,
+        conn: &mut Connection,
+        on_event: &mut impl FnMut(WatchEvent),
+    ) -> Result<()> {
+        let report = self.push_outbox(conn).await?;
+        if report.pushed > 0 {
+            on_event(WatchEvent::Pushed(report.pushed));
+        }
+        for failure in report.failed {
+            on_event(WatchEvent::DocFailed(failure));
+        }
+        Ok(())
+    }
+
+    /// Applies envelopes that arrived live. A document that cannot take them is reported and
+    /// the watch goes on; only errors that retrying cannot fix end it.
+    fn apply_live(
+        &self,
+        batch: kintsugi_proto::v1::DocEnvelopes,
+        on_event: &mut impl FnMut(WatchEvent),
+    ) -> Result<()> {
+        let Some(kind) = DocKind::ALL
+            .into_iter()
+            .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == batch.doc_id)
+        else {
+            return Ok(());
+        };
+        match self.apply_page(kind, batch.snapshot, &batch.envelopes) {
+            Ok(applied) => {
+                if applied.changes > 0 {
+                    let changes = applied.changes;
+                    on_event(WatchEvent::Received { doc: kind, changes });
+                }
+                applied
+                    .set_aside
+                    .into_iter()
+                    .for_each(|aside| on_event(WatchEvent::SetAside(aside)));
+                Ok(())
+            }
+            Err(error) if stops_everything(&error) || is_local(&error) => Err(error),
+            Err(error) => {
+                let failure = DocFailure {
+                    doc: kind.name(),
+                    error: error.to_string(),
+                };
+                on_event(WatchEvent::DocFailed(failure));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Errors of this device's own storage: retrying the network does not fix them.
+fn is_local(error: &CoreError) -> bool {
+    matches!(
+        error,
+        CoreError::LocalStoreDamaged { .. } | CoreError::LocalIo { .. } | CoreError::Busy(_)
+    )
 }
 
 #[cfg(test)]

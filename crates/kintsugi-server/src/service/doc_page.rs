@@ -55,6 +55,7 @@ pub(crate) fn snapshot_to_proto(s: &crate::store::StoredSnapshot) -> proto::Snap
             proto::EnvelopeKind::Snapshot,
         )),
         covers_seq: s.covers_seq.0,
+        content_hash: s.envelope.snapshot_hash().to_vec(),
     }
 }
 

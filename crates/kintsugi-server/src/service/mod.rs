@@ -24,6 +24,7 @@ pub(crate) mod admin;
 pub(crate) mod doc_page;
 pub(crate) mod pairing;
 pub(crate) mod space;
+pub(crate) mod streams;
 pub(crate) mod subscribe;
 pub(crate) mod sync;
 
@@ -44,6 +45,8 @@ pub(crate) struct State {
     pub(crate) fanout: FanOut,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
+    /// The live streams each device holds open, capped per device.
+    pub(crate) streams: streams::StreamRegistry,
     /// Turns true when the server shuts down; long-lived streams end then.
     pub(crate) stop: watch::Receiver<bool>,
     /// Never sent on: `run` learns that every holder of the state is gone when the channel
@@ -67,6 +70,7 @@ impl State {
             fanout: FanOut::new(),
             metrics: Arc::new(Metrics::new()),
             limits,
+            streams: streams::StreamRegistry::default(),
             stop,
             _alive: alive,
         }

@@ -4,8 +4,11 @@
 //! its owner's other device) as a code; the server keeps the secret's hash, an expiry, a
 //! counter of wrong attempts and the device that made it. Revoking that device voids its
 //! invites: they are deleted, and one that slipped past is refused when redeemed. A member may revoke only their own devices: revoking the
-//! partner's phone would be a way to shut them out of the shared agreement. A revoked device
-//! stays listed, so both partners can see that it happened.
+//! partner's phone would be a way to shut them out of the shared agreement. Among them, a
+//! device revokes only younger devices or those it linked, never itself, and revoking a device
+//! revokes every device it linked, transitively (`DeviceInfo::may_revoke`): a stolen phone
+//! cannot lock out the owner's first phone, and what a thief linked goes with the phone. A
+//! revoked device stays listed, so both partners can see that it happened.
 //!
 //! `LeaveSpace` is the exception: it erases the caller's member entirely (private documents,
 //! devices, token hashes, invites), and the whole space with its last member. Erasure is
@@ -104,6 +107,7 @@ impl SpaceApi {
                     sealed_member_name: device.sealed_member_name,
                     revoked: device.revoked,
                     created_at: device.created_at,
+                    enrolled_by: device.enrolled_by.map(DeviceId::to_vec).unwrap_or_default(),
                 })
                 .collect(),
         })
@@ -120,28 +124,45 @@ impl SpaceApi {
             .blocking(move |state| {
                 Ok(state
                     .store
-                    .revoke_device(who.space_id, who.member_id, target)?)
+                    .revoke_device(who.space_id, who.member_id, who.device_id, target)?)
             })
             .await?;
-        match outcome {
-            Revocation::Revoked | Revocation::AlreadyRevoked => {
-                self.state.durable().await?;
-                if outcome == Revocation::Revoked {
-                    tracing::info!(space = %who.space_id, device = %target, by = %who.device_id, "device revoked");
-                }
-                // Ends the device's open Subscribe stream, if it has one.
-                self.state
-                    .fanout
-                    .publish(who.space_id, SpaceEvent::Revoked { device_id: target });
-                Ok(RevokeDeviceResponse {})
-            }
-            Revocation::NotFound => Err(ServiceError::NotFound(
-                "no such device in your space; list the devices to see their ids".into(),
-            )),
-            Revocation::OtherMember => Err(ServiceError::PermissionDenied(
-                "you can revoke only your own devices; your partner revokes theirs".into(),
-            )),
+        let cascade = match outcome {
+            Revocation::Revoked { cascade } => cascade,
+            Revocation::AlreadyRevoked => Vec::new(),
+            refused => return Err(refusal(refused)),
+        };
+        self.state.durable().await?;
+        tracing::info!(space = %who.space_id, device = %target, by = %who.device_id, cascade = cascade.len(), "device revoked");
+        // Ends the open Subscribe streams of the device and of every device it enrolled.
+        for device_id in std::iter::once(target).chain(cascade) {
+            self.state
+                .fanout
+                .publish(who.space_id, SpaceEvent::Revoked { device_id });
         }
+        Ok(RevokeDeviceResponse {})
+    }
+}
+
+/// The error for a revocation the rules refuse.
+fn refusal(outcome: Revocation) -> ServiceError {
+    match outcome {
+        Revocation::OtherMember => ServiceError::PermissionDenied(
+            "you can revoke only your own devices; your partner revokes theirs".into(),
+        ),
+        Revocation::Itself => ServiceError::PermissionDenied(
+            "a device cannot revoke itself; to stop using this one, run `kintsugi wipe` on it, \
+             or `kintsugi leave` to leave the space"
+                .into(),
+        ),
+        Revocation::Older => ServiceError::PermissionDenied(
+            "this device cannot revoke an older device it did not link; revoke it from your \
+             first device (the one that linked the others)"
+                .into(),
+        ),
+        _ => ServiceError::NotFound(
+            "no such device in your space; list the devices to see their ids".into(),
+        ),
     }
 }
 
@@ -271,16 +292,68 @@ mod tests {
             .await
             .expect_err("not mine");
         assert_eq!(Status::from(refused).code(), tonic::Code::PermissionDenied);
+        let itself = api.revoke_device(partner, revoke).await;
+        assert_eq!(
+            Status::from(itself.expect_err("itself")).code(),
+            tonic::Code::PermissionDenied,
+            "a device cannot revoke itself"
+        );
+        let tablet = invite_and_join(&h, partner, kintsugi_proto::v1::InviteKind::Device).await;
+        let revoke = RevokeDeviceRequest {
+            device_id: tablet.device_id.to_vec(),
+        };
         api.revoke_device(partner, revoke)
             .await
-            .expect("a member revokes their own device");
+            .expect("a member revokes a device they linked");
         let listed = api.list_devices(me).await.expect("list").devices;
-        assert_eq!(listed.len(), 2);
-        assert!(
+        assert_eq!(listed.len(), 3);
+        let revoked: Vec<&[u8]> = listed
+            .iter()
+            .filter(|d| d.revoked)
+            .map(|d| d.device_id.as_slice())
+            .collect();
+        assert_eq!(revoked, [tablet.device_id.as_bytes().as_slice()]);
+    }
+
+    /// The stolen-phone attack: a thief links a device from the stolen phone and tries to
+    /// revoke the owner's first phone. The younger phone cannot revoke the older one, and the
+    /// owner's first phone revokes the stolen one with everything linked through it.
+    #[tokio::test]
+    async fn revocation_cascades_and_a_younger_device_cannot_lock_out_the_first() {
+        use kintsugi_proto::v1::InviteKind::Device;
+        let h = harness();
+        let api = SpaceApi::new(h.state.clone());
+        let first = founder(&h).await;
+        let stolen = invite_and_join(&h, first, Device).await;
+        let thiefs = invite_and_join(&h, stolen, Device).await;
+        let revoke = |d: AuthedDevice| RevokeDeviceRequest {
+            device_id: d.device_id.to_vec(),
+        };
+        for attacker in [stolen, thiefs] {
+            let refused = api.revoke_device(attacker, revoke(first)).await;
+            assert_eq!(
+                Status::from(refused.expect_err("older")).code(),
+                tonic::Code::PermissionDenied
+            );
+        }
+        api.revoke_device(first, revoke(stolen))
+            .await
+            .expect("the first phone revokes the stolen one");
+        let listed = api.list_devices(first).await.expect("list").devices;
+        let revoked = |d: AuthedDevice| {
             listed
                 .iter()
-                .any(|d| d.revoked && d.device_id == partner.device_id.to_vec())
-        );
+                .find(|x| x.device_id == d.device_id.to_vec())
+                .map(|x| x.revoked)
+        };
+        assert_eq!(revoked(stolen), Some(true));
+        assert_eq!(revoked(thiefs), Some(true), "the cascade reaches what it linked");
+        assert_eq!(revoked(first), Some(false));
+        let linked_by = listed
+            .iter()
+            .find(|x| x.device_id == thiefs.device_id.to_vec())
+            .map(|x| x.enrolled_by.clone());
+        assert_eq!(linked_by, Some(stolen.device_id.to_vec()));
     }
 
     /// The regression: an invite recorded only its member, so a link code made on a phone

@@ -11,11 +11,13 @@
 //! once it is durable: it may hold entries of a push whose group commit is still running,
 //! and after a crash their seqs could go to other envelopes. Live events are durable already.
 //!
-//! The stream is a bounded channel fed by a spawned task, which is back-pressure: a slow
-//! client slows its own task, and if it falls behind the fan-out buffer, the stream ends
-//! with `Unavailable` and the device resubscribes with its cursors. The task also ends the
-//! stream on server shutdown (otherwise graceful shutdown would wait on it forever) and when
-//! the device is revoked.
+//! The stream is a channel fed by a spawned task and bounded in bytes (`streams`), which is
+//! back-pressure: a slow client slows its own task, and if it falls behind the fan-out buffer,
+//! the stream ends with `Unavailable` and the device resubscribes with its cursors. The task
+//! also ends the stream on server shutdown (otherwise graceful shutdown would wait on it
+//! forever), when the device is revoked, and when the same device opens more streams than
+//! `streams::MAX_STREAMS_PER_DEVICE` (the oldest goes). A request may name at most as many
+//! cursors as the device may read documents, plus a few for documents not pushed yet.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +25,8 @@ use std::time::Duration;
 
 use kintsugi_proto::v1 as proto;
 use kintsugi_proto::v1::subscribe_event::Event;
-use tokio::sync::{broadcast, mpsc};
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
@@ -36,12 +39,21 @@ use crate::fanout::SpaceEvent;
 use crate::ids::{DocId, ServerSeq};
 use crate::store::{DocMeta, SequencedEnvelope};
 
-/// Events buffered between the task and the client's connection.
-const STREAM_BUFFER: usize = 64;
+/// Events buffered between the task and the client's connection (their bytes are bounded too).
+const STREAM_BUFFER: usize = 16;
+/// Cursors a request may name beyond the documents the device may read: for documents the
+/// device created locally and has not pushed yet.
+const SPARE_CURSORS: usize = 16;
+const REPLACED: &str = "a newer stream of this device replaced this one";
 const FELL_BEHIND: &str = "subscriber fell behind; resubscribe with your cursors";
 const SHUTTING_DOWN: &str = "the server is shutting down; resubscribe with your cursors later";
 
 type Sent = Result<proto::SubscribeEvent, Status>;
+/// A queued event with its share of the stream's byte budget, given back once sent on.
+type Queued = (Sent, Option<OwnedSemaphorePermit>);
+/// The stream a subscriber reads.
+pub(crate) type EventStream =
+    tokio_stream::adapters::Map<ReceiverStream<Queued>, fn(Queued) -> Sent>;
 
 /// Why the stream ends: the client left (nothing to tell), or with a status.
 enum End {
@@ -56,16 +68,12 @@ impl From<ServiceError> for End {
 }
 
 /// Starts a subscription and returns its stream.
-pub(crate) fn open(
+pub(crate) async fn open(
     state: Arc<State>,
     who: AuthedDevice,
     request: proto::SubscribeRequest,
-) -> Result<ReceiverStream<Sent>, ServiceError> {
-    let mut positions = HashMap::new();
-    for cursor in request.cursors {
-        let doc = super::parse_id(&cursor.doc_id, "cursor doc_id", DocId::from_slice)?;
-        positions.insert(doc, cursor.after_seq);
-    }
+) -> Result<EventStream, ServiceError> {
+    let positions = cursor_positions(&state, who, request.cursors).await?;
     // Join the fan-out before reading the store, so nothing falls between the two.
     let live = state.fanout.subscribe(who.space_id);
     // The interceptor authenticated the device before the stream listened: a revocation
@@ -78,7 +86,11 @@ pub(crate) fn open(
     }
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let stop = state.stop.clone();
+    let ticket = state.streams.register(who.device_id);
     let subscription = Subscription {
+        budget: Arc::new(Semaphore::new(super::streams::STREAM_BUFFER_BYTES)),
+        ticket: ticket.id,
+        replaced: ticket.replaced,
         state,
         who,
         positions,
@@ -89,16 +101,55 @@ pub(crate) fn open(
     subscription.state.metrics.live_subscribers.inc();
     tokio::spawn(subscription.run());
     tracing::debug!(space = %who.space_id, device = %who.device_id, "subscribed");
-    Ok(ReceiverStream::new(rx))
+    let release: fn(Queued) -> Sent = |(event, _permit)| event;
+    Ok(tokio_stream::StreamExt::map(ReceiverStream::new(rx), release))
+}
+
+/// The device's cursors for the documents it may read. Refuses a request naming more cursors
+/// than it could need, and drops cursors of documents it may not read.
+async fn cursor_positions(
+    state: &Arc<State>,
+    who: AuthedDevice,
+    cursors: Vec<proto::DocCursor>,
+) -> Result<HashMap<DocId, u64>, ServiceError> {
+    let space = who.space_id;
+    let docs = state
+        .blocking(move |state| Ok(state.store.list_docs(space)?))
+        .await?;
+    let known: HashMap<DocId, bool> = docs
+        .iter()
+        .map(|(doc, meta)| (*doc, meta.readable_by(who.member_id)))
+        .collect();
+    let readable = known.values().filter(|r| **r).count();
+    let most = readable + SPARE_CURSORS;
+    if cursors.len() > most {
+        return Err(ServiceError::invalid(format!(
+            "{} cursors, but this device may read {readable} documents; send at most {most}",
+            cursors.len()
+        )));
+    }
+    let mut positions = HashMap::new();
+    for cursor in cursors {
+        let doc = super::parse_id(&cursor.doc_id, "cursor doc_id", DocId::from_slice)?;
+        if known.get(&doc).copied().unwrap_or(true) {
+            positions.insert(doc, cursor.after_seq);
+        }
+    }
+    Ok(positions)
 }
 
 struct Subscription {
+    /// The bytes this stream may hold queued for its client.
+    budget: Arc<Semaphore>,
+    ticket: u64,
+    /// Fires when a newer stream of the same device replaced this one.
+    replaced: oneshot::Receiver<()>,
     state: Arc<State>,
     who: AuthedDevice,
     /// Per document, the highest seq the device has (from its cursor or sent here).
     positions: HashMap<DocId, u64>,
     live: broadcast::Receiver<SpaceEvent>,
-    tx: mpsc::Sender<Sent>,
+    tx: mpsc::Sender<Queued>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -106,6 +157,9 @@ impl Subscription {
     async fn run(mut self) {
         let served = self.serve().await;
         self.state.metrics.live_subscribers.dec();
+        self.state
+            .streams
+            .unregister(self.who.device_id, self.ticket);
         let end = match served {
             Ok(()) => return,
             Err(end) => end,
@@ -113,7 +167,7 @@ impl Subscription {
         if let End::With(status) = end {
             tracing::debug!(device = %self.who.device_id, code = ?status.code(), "subscription ended");
             // Best effort: a client that stopped reading does not get to hold the task.
-            let _ = self.tx.try_send(Err(status));
+            let _ = self.tx.try_send((Err(status), None));
         }
     }
 
@@ -130,6 +184,7 @@ impl Subscription {
             tokio::select! {
                 _ = self.stop.changed() => return Err(End::With(Status::unavailable(SHUTTING_DOWN))),
                 _ = self.tx.closed() => return Err(End::ClientGone),
+                _ = &mut self.replaced => return Err(End::With(Status::aborted(REPLACED))),
                 _ = heartbeat.tick() => {
                     let beat = proto::Heartbeat { server_time: self.state.clock.now() };
                     self.send(Event::Heartbeat(beat)).await?;
@@ -271,12 +326,24 @@ impl Subscription {
         self.positions.get(&doc).copied().unwrap_or(0)
     }
 
-    /// Sends one event, waiting for room in the buffer unless the server stops meanwhile.
+    /// Sends one event, waiting for room in the buffer (in events and in bytes) unless the
+    /// server stops or a newer stream replaces this one meanwhile.
     async fn send(&mut self, event: Event) -> Result<(), End> {
         let event = proto::SubscribeEvent { event: Some(event) };
+        // An event larger than the whole budget waits for all of it, so it still goes alone.
+        let size = event.encoded_len().clamp(1, super::streams::STREAM_BUFFER_BYTES);
+        let room = Arc::clone(&self.budget).acquire_many_owned(size as u32);
+        let queued = async {
+            let permit = room.await.map_err(|_| End::ClientGone)?;
+            self.tx
+                .send((Ok(event), Some(permit)))
+                .await
+                .map_err(|_| End::ClientGone)
+        };
         tokio::select! {
-            sent = self.tx.send(Ok(event)) => sent.map_err(|_| End::ClientGone),
+            sent = queued => sent,
             _ = self.stop.changed() => Err(End::With(Status::unavailable(SHUTTING_DOWN))),
+            _ = &mut self.replaced => Err(End::With(Status::aborted(REPLACED))),
         }
     }
 }

@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use kintsugi_proto::v1 as proto;
 use kintsugi_proto::v1::sync_service_server::SyncService;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::doc_page::{changes_to_proto, read_doc_page};
@@ -24,7 +23,7 @@ use crate::auth::{AuthedDevice, authed};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
 use crate::ids::{DeviceId, DocId, ServerSeq};
-use crate::store::{AppendEnvelopes, Audience, Envelope, NewSnapshot};
+use crate::store::{AppendEnvelopes, Audience, CandidateVerdict, Envelope, NewSnapshot};
 
 /// The sync handlers.
 #[derive(Debug, Clone)]
@@ -84,6 +83,33 @@ fn check_envelope(
         client_seq: envelope.client_seq,
         nonce: envelope.nonce.clone(),
         ciphertext: envelope.ciphertext.clone(),
+    })
+}
+
+fn audience_name(audience: Audience) -> &'static str {
+    match audience {
+        Audience::Shared => "shared",
+        Audience::Private => "private",
+    }
+}
+
+/// A member's verdict on a candidate snapshot, from a request's fields.
+fn verdict(
+    who: &AuthedDevice,
+    doc_id: &[u8],
+    covers_seq: u64,
+    content_hash: &[u8],
+) -> Result<CandidateVerdict, ServiceError> {
+    let doc_id = parse_id(doc_id, "doc_id", DocId::from_slice)?;
+    let content_hash = <[u8; 32]>::try_from(content_hash).map_err(|_| {
+        ServiceError::invalid("content_hash must be the 32-byte SHA-256 of the candidate snapshot")
+    })?;
+    Ok(CandidateVerdict {
+        space_id: who.space_id,
+        doc_id,
+        member_id: who.member_id,
+        covers_seq: ServerSeq(covers_seq),
+        content_hash,
     })
 }
 
@@ -153,6 +179,12 @@ impl SyncApi {
                 ));
             }
         };
+        if audience != doc.audience() {
+            return Err(ServiceError::PermissionDenied(format!(
+                "document {doc} is {}: its id says so, and no push can change that",
+                audience_name(doc.audience())
+            )));
+        }
         let count = request.envelopes.len();
         if count == 0 || count > config.max_envelopes_per_push {
             return Err(ServiceError::invalid(format!(
@@ -246,21 +278,41 @@ impl SyncApi {
         who: AuthedDevice,
         request: proto::RejectSnapshotRequest,
     ) -> Result<proto::RejectSnapshotResponse, ServiceError> {
-        let doc = parse_id(&request.doc_id, "doc_id", DocId::from_slice)?;
-        let covers = ServerSeq(request.covers_seq);
+        let verdict = verdict(&who, &request.doc_id, request.covers_seq, &request.content_hash)?;
         let rejected = self
             .state
-            .blocking(move |state| {
-                Ok(state
-                    .store
-                    .reject_candidate(who.space_id, doc, who.member_id, covers)?)
-            })
+            .blocking(move |state| Ok(state.store.reject_candidate(verdict)?))
             .await?;
         if rejected {
             self.state.durable().await?;
-            tracing::warn!(space = %who.space_id, doc = %doc, device = %who.device_id, covers_seq = covers.0, "a member's device rejected a candidate snapshot");
+            tracing::warn!(space = %who.space_id, doc = %verdict.doc_id, device = %who.device_id, covers_seq = request.covers_seq, "a member's device rejected a candidate snapshot");
         }
         Ok(proto::RejectSnapshotResponse { rejected })
+    }
+
+    /// Records a member's endorsement of a candidate snapshot; compacts once every reader
+    /// endorsed it and it stood its window (docs/protocol.md §8).
+    pub(crate) async fn endorse_snapshot(
+        &self,
+        who: AuthedDevice,
+        request: proto::EndorseSnapshotRequest,
+    ) -> Result<proto::EndorseSnapshotResponse, ServiceError> {
+        let verdict = verdict(&who, &request.doc_id, request.covers_seq, &request.content_hash)?;
+        let endorsed = self
+            .state
+            .blocking(move |state| Ok(state.store.endorse_candidate(verdict)?))
+            .await?;
+        if endorsed {
+            self.state.durable().await?;
+            tracing::debug!(space = %who.space_id, doc = %verdict.doc_id, covers_seq = request.covers_seq, "a member endorsed a candidate snapshot");
+            let (now, retention) = (self.state.clock.now(), retention_secs(&self.state.config));
+            self.state
+                .blocking(move |state| {
+                    Ok(state.store.compact(who.space_id, verdict.doc_id, now, retention)?)
+                })
+                .await?;
+        }
+        Ok(proto::EndorseSnapshotResponse { endorsed })
     }
 
     pub(crate) async fn put_snapshot(
@@ -344,14 +396,14 @@ impl SyncService for SyncApi {
         Ok(Response::new(self.pull(who, request.into_inner()).await?))
     }
 
-    type SubscribeStream = ReceiverStream<Result<proto::SubscribeEvent, Status>>;
+    type SubscribeStream = super::subscribe::EventStream;
 
     async fn subscribe(
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let who = authed(&request)?;
-        let stream = super::subscribe::open(self.state.clone(), who, request.into_inner())?;
+        let stream = super::subscribe::open(self.state.clone(), who, request.into_inner()).await?;
         Ok(Response::new(stream))
     }
 
@@ -372,6 +424,16 @@ impl SyncService for SyncApi {
         let who = authed(&request)?;
         Ok(Response::new(
             self.reject_snapshot(who, request.into_inner()).await?,
+        ))
+    }
+
+    async fn endorse_snapshot(
+        &self,
+        request: Request<proto::EndorseSnapshotRequest>,
+    ) -> Result<Response<proto::EndorseSnapshotResponse>, Status> {
+        let who = authed(&request)?;
+        Ok(Response::new(
+            self.endorse_snapshot(who, request.into_inner()).await?,
         ))
     }
 }

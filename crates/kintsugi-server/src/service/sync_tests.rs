@@ -52,6 +52,28 @@ async fn push(
     api.push(who, request).await.expect("pushed").server_seqs
 }
 
+/// Endorses the document's current candidate snapshot as `who`'s member, as a device does
+/// after its audit passes. Returns whether it was endorsed.
+async fn endorse(api: &SyncApi, who: AuthedDevice, doc: DocId) -> bool {
+    let request = proto::PullRequest {
+        with_candidate: true,
+        ..pull_request(doc, 0, 1)
+    };
+    let page = api.pull(who, request).await.expect("pulled");
+    let Some(candidate) = page.candidate else {
+        return false;
+    };
+    let request = proto::EndorseSnapshotRequest {
+        doc_id: doc.to_vec(),
+        covers_seq: candidate.covers_seq,
+        content_hash: candidate.content_hash,
+    };
+    api.endorse_snapshot(who, request)
+        .await
+        .expect("endorsed")
+        .endorsed
+}
+
 fn code(result: Result<impl std::fmt::Debug, ServiceError>) -> tonic::Code {
     Status::from(result.expect_err("refused")).code()
 }
@@ -65,7 +87,7 @@ async fn pushed_changes_come_back_in_order_and_paged() {
     let h = harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     assert_eq!(push(&api, me, doc, 1..=3).await, [1, 2, 3]);
     assert_eq!(push(&api, me, doc, 4..=5).await, [4, 5]);
     let page = api.pull(me, pull_request(doc, 0, 2)).await.expect("pulled");
@@ -78,7 +100,7 @@ async fn pushed_changes_come_back_in_order_and_paged() {
     assert_eq!(page.envelopes[0].ciphertext, b"change 3");
     assert_eq!(page.envelopes[0].kind, proto::EnvelopeKind::Change as i32);
     let unknown = api
-        .pull(me, pull_request(DocId::random(), 0, 0))
+        .pull(me, pull_request(DocId::random_of(Audience::Shared), 0, 0))
         .await
         .expect("pulled");
     assert_eq!(unknown, proto::PullResponse::default());
@@ -89,7 +111,7 @@ async fn retried_push_is_stored_once() {
     let h = harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     assert_eq!(push(&api, me, doc, 1..=2).await, [1, 2]);
     assert_eq!(push(&api, me, doc, 1..=3).await, [1, 2, 3]);
     let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
@@ -108,7 +130,7 @@ async fn malformed_pushes_are_refused_with_the_problem_named() {
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
     let other = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     let refuse = |request: proto::PushRequest| {
         let api = api.clone();
         async move { Status::from(api.push(me, request).await.expect_err("refused")) }
@@ -173,7 +195,7 @@ async fn private_journal_never_reaches_partner() {
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
     let partner = invite_and_join(&h, me, InviteKind::Partner).await;
-    let journal = DocId::random();
+    let journal = DocId::random_of(Audience::Private);
     let request = push_request(
         journal,
         proto::Audience::Private,
@@ -207,8 +229,8 @@ async fn private_journal_never_reaches_partner() {
     );
     let mine = push_request(journal, proto::Audience::Shared, vec![change(me, 2, "x")]);
     let status = Status::from(api.push(me, mine).await.expect_err("audience is fixed"));
-    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
-    assert!(status.message().starts_with("document audience is fixed"));
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(status.message().contains("is private: its id says so"), "{status}");
     let laptop = invite_and_join(&h, me, InviteKind::Device).await;
     let page = api
         .pull(laptop, pull_request(journal, 0, 0))
@@ -237,11 +259,12 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
     let h = harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=5).await;
     api.put_snapshot(me, snapshot_request(me, doc, 3, 100))
         .await
         .expect("stored");
+    assert!(endorse(&api, me, doc).await);
     let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
     assert!(page.snapshot.is_none(), "within retention the log is whole");
     assert_eq!(seqs(&page), [1, 2, 3, 4, 5]);
@@ -268,7 +291,7 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
         .await;
     assert_eq!(code(beyond), tonic::Code::InvalidArgument);
     let unknown = api
-        .put_snapshot(me, snapshot_request(me, DocId::random(), 1, 103))
+        .put_snapshot(me, snapshot_request(me, DocId::random_of(Audience::Shared), 1, 103))
         .await;
     assert_eq!(code(unknown), tonic::Code::NotFound);
 }
@@ -291,11 +314,12 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
     let h = harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=6).await;
     api.put_snapshot(me, snapshot_request(me, doc, 2, 100))
         .await
         .expect("stored");
+    assert!(endorse(&api, me, doc).await);
     h.clock.advance(31 * 24 * 60 * 60);
     // A bad snapshot that claims to cover everything arrives after the first one's window.
     api.put_snapshot(me, snapshot_request(me, doc, 6, 101))
@@ -322,7 +346,9 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
         "nothing pruned for a young candidate"
     );
 
-    // Once the candidate has stood its own window, the sweep promotes it and prunes.
+    // Once the candidate has stood its own window and the member's device endorsed it, the
+    // sweep promotes it and prunes.
+    assert!(endorse(&api, me, doc).await);
     h.clock.advance(30 * 24 * 60 * 60);
     sweep(&h).await;
     let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
@@ -334,7 +360,7 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
 }
 
 async fn next_envelopes(
-    stream: &mut ReceiverStream<Result<proto::SubscribeEvent, Status>>,
+    stream: &mut super::super::subscribe::EventStream,
 ) -> proto::DocEnvelopes {
     loop {
         let event = stream
@@ -348,12 +374,13 @@ async fn next_envelopes(
     }
 }
 
-fn subscribe(
+async fn subscribe(
     h: &Harness,
     who: AuthedDevice,
     cursors: Vec<proto::DocCursor>,
-) -> ReceiverStream<Result<proto::SubscribeEvent, Status>> {
+) -> super::super::subscribe::EventStream {
     super::super::subscribe::open(h.state.clone(), who, proto::SubscribeRequest { cursors })
+        .await
         .expect("subscribed")
 }
 
@@ -363,9 +390,9 @@ async fn subscribe_catches_up_from_cursors_then_goes_live() {
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
     let partner = invite_and_join(&h, me, InviteKind::Partner).await;
-    let agreement = DocId::random();
+    let agreement = DocId::random_of(Audience::Shared);
     push(&api, me, agreement, 1..=3).await;
-    let journal = DocId::random();
+    let journal = DocId::random_of(Audience::Private);
     let private = push_request(
         journal,
         proto::Audience::Private,
@@ -377,7 +404,7 @@ async fn subscribe_catches_up_from_cursors_then_goes_live() {
         doc_id: agreement.to_vec(),
         after_seq: 1,
     };
-    let mut stream = subscribe(&h, partner, vec![cursor]);
+    let mut stream = subscribe(&h, partner, vec![cursor]).await;
     let caught_up = next_envelopes(&mut stream).await;
     assert_eq!(caught_up.doc_id, agreement.to_vec());
     let got: Vec<u64> = caught_up.envelopes.iter().map(|e| e.server_seq).collect();
@@ -410,7 +437,7 @@ async fn subscribe_ends_on_shutdown_and_on_revocation() {
     let h = harness();
     let me = founder(&h).await;
     let laptop = invite_and_join(&h, me, InviteKind::Device).await;
-    let mut stream = subscribe(&h, laptop, vec![]);
+    let mut stream = subscribe(&h, laptop, vec![]).await;
     let spaces = crate::service::SpaceApi::new(h.state.clone());
     let revoke = proto::RevokeDeviceRequest {
         device_id: laptop.device_id.to_vec(),
@@ -424,7 +451,7 @@ async fn subscribe_ends_on_shutdown_and_on_revocation() {
     assert_eq!(ended.code(), tonic::Code::Unauthenticated);
     assert!(stream.next().await.is_none());
 
-    let mut stream = subscribe(&h, me, vec![]);
+    let mut stream = subscribe(&h, me, vec![]).await;
     h.stop.send(true).expect("the stream task listens");
     let ended = stream
         .next()
@@ -473,7 +500,7 @@ async fn pull_waits_until_what_it_serves_is_durable() {
     let (h, gate) = gated_harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=2).await;
     gate.close();
     append_in_flight(&h, me, doc, 3);
@@ -495,11 +522,11 @@ async fn subscribe_catch_up_waits_until_what_it_sends_is_durable() {
     let (h, gate) = gated_harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=1).await;
     gate.close();
     append_in_flight(&h, me, doc, 2);
-    let mut stream = subscribe(&h, me, vec![]);
+    let mut stream = subscribe(&h, me, vec![]).await;
     tokio::select! {
         event = stream.next() => panic!("catch-up sent seq 2 before it was durable: {event:?}"),
         () = gate.requested() => {}
@@ -515,13 +542,13 @@ async fn subscribe_gap_fill_waits_until_what_it_sends_is_durable() {
     let (h, gate) = gated_harness();
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=1).await;
     let cursor = proto::DocCursor {
         doc_id: doc.to_vec(),
         after_seq: 1,
     };
-    let mut stream = subscribe(&h, me, vec![cursor]);
+    let mut stream = subscribe(&h, me, vec![cursor]).await;
     gate.close();
     append_in_flight(&h, me, doc, 2);
     let third = append_in_flight(&h, me, doc, 3);
@@ -553,9 +580,9 @@ async fn a_push_cancelled_before_it_was_durable_still_reaches_subscribers() {
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
     let partner = invite_and_join(&h, me, InviteKind::Partner).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=1).await;
-    let mut stream = subscribe(&h, partner, vec![]);
+    let mut stream = subscribe(&h, partner, vec![]).await;
     next_envelopes(&mut stream).await;
     gate.close();
     let pushing = tokio::spawn({
@@ -579,9 +606,9 @@ async fn a_retried_push_relays_what_a_lost_reply_never_relayed() {
     let api = SyncApi::new(h.state.clone());
     let me = founder(&h).await;
     let partner = invite_and_join(&h, me, InviteKind::Partner).await;
-    let doc = DocId::random();
+    let doc = DocId::random_of(Audience::Shared);
     push(&api, me, doc, 1..=1).await;
-    let mut stream = subscribe(&h, partner, vec![]);
+    let mut stream = subscribe(&h, partner, vec![]).await;
     next_envelopes(&mut stream).await;
     // Stored by a push whose handler died before it relayed anything.
     append_in_flight(&h, me, doc, 2);
@@ -617,8 +644,65 @@ async fn a_device_revoked_before_its_stream_joined_the_fan_out_is_refused() {
         h.state.clone(),
         laptop,
         proto::SubscribeRequest { cursors: vec![] },
-    );
+    )
+    .await;
     let refused = Status::from(opened.expect_err("a revoked device gets no stream"));
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     assert_eq!(refused.message(), crate::auth::REVOKED_DEVICE);
+}
+
+/// The memory attack: one device opening stream after stream. A device holds at most
+/// `MAX_STREAMS_PER_DEVICE`; the next one ends the oldest, which its client is told.
+#[tokio::test]
+async fn a_device_holds_a_bounded_number_of_streams() {
+    use crate::service::streams::MAX_STREAMS_PER_DEVICE;
+    let h = harness();
+    let me = founder(&h).await;
+    let mut streams = Vec::new();
+    for _ in 0..=MAX_STREAMS_PER_DEVICE {
+        streams.push(subscribe(&h, me, vec![]).await);
+    }
+    assert_eq!(h.state.streams.count(me.device_id), MAX_STREAMS_PER_DEVICE);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), streams[0].next())
+        .await
+        .expect("the oldest stream ends")
+        .expect("with a status");
+    let status = ended.expect_err("replaced");
+    assert_eq!(status.code(), tonic::Code::Aborted, "{status}");
+    drop(streams);
+    for _ in 0..100 {
+        if h.state.streams.count(me.device_id) == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.state.streams.count(me.device_id), 0, "ended streams are forgotten");
+}
+
+/// A Subscribe naming far more cursors than the device could read is refused before any
+/// stream holds them.
+#[tokio::test]
+async fn a_subscribe_with_more_cursors_than_documents_is_refused() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let doc = DocId::random_of(Audience::Shared);
+    push(&api, me, doc, 1..=1).await;
+    let cursor = |doc: DocId| proto::DocCursor {
+        doc_id: doc.to_vec(),
+        after_seq: 0,
+    };
+    let mut cursors: Vec<_> = (0..16).map(|_| cursor(DocId::random())).collect();
+    cursors.push(cursor(doc));
+    let _accepted = subscribe(&h, me, cursors.clone()).await;
+    cursors.push(cursor(DocId::random()));
+    let refused = super::super::subscribe::open(
+        h.state.clone(),
+        me,
+        proto::SubscribeRequest { cursors },
+    )
+    .await;
+    let status = Status::from(refused.expect_err("too many cursors"));
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("may read 1 documents"), "{status}");
 }

@@ -45,6 +45,8 @@ macro_rules! store_conformance_tests {
                 reads_page_by_count_and_bytes,
                 snapshot_prunes_only_after_retention,
                 a_new_snapshot_stands_as_candidate_before_it_serves,
+                only_a_snapshot_every_reader_endorsed_serves,
+                a_rejected_snapshot_cannot_come_back,
                 invites_are_single_use,
                 invites_of_a_revoked_device_are_void,
                 wrong_invite_secrets_are_counted,
@@ -113,6 +115,28 @@ impl Drop for ScratchDir {
 }
 
 const NOW: i64 = 1_700_000_000;
+
+/// Endorses the document's current candidate as `member`, as a device does once its audit
+/// passes. Returns whether a candidate was endorsed.
+fn endorse_as(store: &dyn Store, space: SpaceId, doc: DocId, member: MemberId) -> bool {
+    let Some(candidate) = store.candidate_snapshot(space, doc).unwrap() else {
+        return false;
+    };
+    store
+        .endorse_candidate(CandidateVerdict {
+            space_id: space,
+            doc_id: doc,
+            member_id: member,
+            covers_seq: candidate.covers_seq,
+            content_hash: candidate.envelope.snapshot_hash(),
+        })
+        .unwrap()
+}
+
+/// `endorse_as` the founding member.
+fn endorse(store: &dyn Store, f: &Founded, doc: DocId) -> bool {
+    endorse_as(store, f.space, doc, f.member)
+}
 
 struct Founded {
     space: SpaceId,

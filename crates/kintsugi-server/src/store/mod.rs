@@ -79,6 +79,33 @@ pub struct DeviceInfo {
     pub sealed_member_name: Vec<u8>,
     pub revoked: bool,
     pub created_at: i64,
+    /// The device whose device-link code enrolled this one; `None` for a member's first device.
+    pub enrolled_by: Option<DeviceId>,
+}
+
+impl DeviceInfo {
+    /// Whether `self` may revoke `other`, among one member's devices: never itself, never a
+    /// device older than itself unless it enrolled that device (directly or through others),
+    /// so the member's first phone always wins against one a thief linked later.
+    pub fn may_revoke(&self, other: &DeviceInfo, all: &[DeviceInfo]) -> bool {
+        self.device_id != other.device_id
+            && self.member_id == other.member_id
+            && (other.created_at > self.created_at || enrolled_through(other, self.device_id, all))
+    }
+}
+
+/// Whether `device` was enrolled by `ancestor`, directly or through a chain of devices.
+pub fn enrolled_through(device: &DeviceInfo, ancestor: DeviceId, all: &[DeviceInfo]) -> bool {
+    let mut next = device.enrolled_by;
+    // A chain is at most as long as the list; the bound also stops a corrupt cycle.
+    for _ in 0..=all.len() {
+        match next {
+            None => return false,
+            Some(id) if id == ancestor => return true,
+            Some(id) => next = all.iter().find(|d| d.device_id == id).and_then(|d| d.enrolled_by),
+        }
+    }
+    false
 }
 
 /// A new invite. The secret itself never reaches the store.
@@ -137,10 +164,15 @@ pub enum Redeemed {
 }
 
 /// The outcome of revoking a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// The device is revoked now.
-    Revoked,
+    /// The device is revoked now, and with it `cascade`: every device it enrolled, transitively,
+    /// that was not revoked yet.
+    Revoked { cascade: Vec<DeviceId> },
+    /// The calling device named itself: a device leaves with `leave` or `wipe`, not `revoke`.
+    Itself,
+    /// The device is older than the caller, which did not enroll it.
+    Older,
     /// It was revoked before; nothing changed.
     AlreadyRevoked,
     /// No such device in the caller's space.
@@ -160,6 +192,9 @@ pub struct DocMeta {
     /// Every log entry up to here was deleted by compaction; the serving snapshot covers them.
     pub pruned_through: ServerSeq,
     pub created_at: i64,
+    /// A member's device rejected a candidate snapshot at this position: no snapshot covering
+    /// this much or less is accepted again, so a rejected one cannot come back.
+    pub rejected_through: ServerSeq,
 }
 
 impl DocMeta {
@@ -180,6 +215,19 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// What endorsements and rejections of a snapshot name: SHA-256 over the device id,
+    /// client_seq (big-endian), nonce and ciphertext (docs/protocol.md §8). Devices compute
+    /// the same from the envelope they received.
+    pub fn snapshot_hash(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.device_id.as_bytes());
+        hash.update(self.client_seq.to_be_bytes());
+        hash.update(&self.nonce);
+        hash.update(&self.ciphertext);
+        hash.finalize().into()
+    }
+
     /// Bytes this envelope adds to a response, for page budgets.
     pub fn wire_size(&self) -> usize {
         // 16-byte id, nonce, ciphertext, plus about 32 bytes of protobuf tags and varints.
@@ -269,6 +317,19 @@ pub struct SnapshotPut {
     pub kept: bool,
 }
 
+/// A member's verdict on the current candidate snapshot of a document, naming it by position
+/// and content hash (`Envelope::snapshot_hash`), so a verdict on one snapshot never applies to
+/// another stored at the same position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandidateVerdict {
+    pub space_id: SpaceId,
+    pub doc_id: DocId,
+    /// The member whose device checked the candidate; must be able to read the document.
+    pub member_id: MemberId,
+    pub covers_seq: ServerSeq,
+    pub content_hash: [u8; 32],
+}
+
 /// What `leave_space` erased.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Departure {
@@ -328,6 +389,13 @@ pub enum StoreError {
     SnapshotBeyondHead { covers_seq: u64, head_seq: u64 },
     #[error("the space holds {used} of {quota} bytes; {needed} more do not fit")]
     QuotaExceeded { used: u64, quota: u64, needed: u64 },
+    #[error(
+        "a member rejected a snapshot at position {rejected_through}; offer one that covers more than that (this one covers {covers_seq})"
+    )]
+    SnapshotRejected {
+        covers_seq: u64,
+        rejected_through: u64,
+    },
     #[error("the member is not (or no longer) in the space")]
     UnknownMember,
     #[error("the store is unavailable for a moment: {0}")]
@@ -360,12 +428,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<DeviceInfo>, StoreError>;
     /// Every device of the space, revoked ones included, oldest first.
     fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError>;
-    /// Revokes a device of `member_id` in `space_id` and deletes the invites it made (also
-    /// when it was revoked already, to finish a revocation a crash interrupted).
+    /// `by` (a device of `member_id` in `space_id`) revokes `device_id` if
+    /// `DeviceInfo::may_revoke` allows it, with every device it enrolled, transitively, and
+    /// deletes the invites they made (also when it was revoked already, to finish a revocation
+    /// a crash interrupted).
     fn revoke_device(
         &self,
         space_id: SpaceId,
         member_id: MemberId,
+        by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError>;
     /// A document's metadata, `None` before its first push.
@@ -400,23 +471,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         space_id: SpaceId,
         doc_id: DocId,
     ) -> Result<Option<StoredSnapshot>, StoreError>;
-    /// Drops the document's candidate snapshot if it still covers `covers_seq`: a member whose
-    /// device found that it omits changes it claims to cover refuses it before it can serve or
-    /// prune anything. Returns whether a candidate was dropped.
-    fn reject_candidate(
-        &self,
-        space_id: SpaceId,
-        doc_id: DocId,
-        member_id: MemberId,
-        covers_seq: ServerSeq,
-    ) -> Result<bool, StoreError>;
-    /// Offers a snapshot, in one transaction. A candidate younger than the window stands: the
-    /// new one is not kept. A candidate that has stood its window is promoted to serving
-    /// (replacing the serving one). The new one then becomes the candidate if it covers more
-    /// than the newest snapshot stored. Checks the document, the audience, membership,
-    /// `covers_seq <= head_seq` and the quota first.
+    /// Drops the document's candidate snapshot if it is the one the verdict names: a member
+    /// whose device found that it does not hold exactly the logged changes up to its position
+    /// refuses it before it can serve or prune anything, and the document's `rejected_through`
+    /// rises to its position, so no snapshot covering that much or less is accepted again.
+    /// Returns whether a candidate was dropped.
+    fn reject_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError>;
+    /// Records the member's endorsement of the candidate the verdict names. Returns false when
+    /// it is no longer the candidate (replaced or rejected meanwhile).
+    fn endorse_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError>;
+    /// Offers a snapshot, in one transaction. Refused (`SnapshotRejected`) at or below the
+    /// document's `rejected_through`. A candidate younger than the window stands: the new one
+    /// is not kept. A candidate that has stood its window is promoted to serving (replacing
+    /// the serving one) if every member who reads the document endorsed it, and dropped if not.
+    /// The new one then becomes the candidate if it covers more than the newest snapshot
+    /// stored. Checks the document, the audience, membership, `covers_seq <= head_seq` and the
+    /// quota first.
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError>;
-    /// Promotes a candidate that has stood `retention_secs`, then deletes the log entries the
+    /// Promotes a candidate that has stood `retention_secs` and that every member who reads
+    /// the document endorsed, then deletes the log entries the
     /// serving snapshot covers (if it has stood its window too) and records how far the log is
     /// pruned, durably, before it deletes. Returns the new `pruned_through`.
     fn compact(

@@ -47,6 +47,9 @@ pub(super) struct DeviceRecord {
     pub revoked: bool,
     #[prost(int64, tag = "5")]
     pub created_at: i64,
+    /// The device whose device-link code enrolled this one; empty for a member's first device.
+    #[prost(bytes = "vec", tag = "6")]
+    pub enrolled_by: Vec<u8>,
 }
 
 /// An invite, keyed by invite id. Holds the SHA-256 of the secret only.
@@ -86,6 +89,8 @@ pub(super) struct DocRecord {
     pub pruned_through: u64,
     #[prost(int64, tag = "5")]
     pub created_at: i64,
+    #[prost(uint64, tag = "6")]
+    pub rejected_through: u64,
 }
 
 /// One log entry, keyed `space | doc | seq`. The append time drives retention.
@@ -128,6 +133,9 @@ pub(super) struct SnapshotRecord {
     pub ciphertext: Vec<u8>,
     #[prost(int64, tag = "6")]
     pub stored_at: i64,
+    /// Members who checked this snapshot against the log and endorsed it (candidates only).
+    #[prost(bytes = "vec", repeated, tag = "7")]
+    pub endorsed_by: Vec<Vec<u8>>,
 }
 
 /// Decodes a record, reporting which tree held the damaged value.

@@ -22,6 +22,7 @@ fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
         head_seq: ServerSeq(record.head_seq),
         pruned_through: ServerSeq(record.pruned_through),
         created_at: record.created_at,
+        rejected_through: ServerSeq(record.rejected_through),
     })
 }
 
@@ -32,6 +33,7 @@ pub(super) fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
         head_seq: meta.head_seq.0,
         pruned_through: meta.pruned_through.0,
         created_at: meta.created_at,
+        rejected_through: meta.rejected_through.0,
     }
     .encode_to_vec()
 }
@@ -118,6 +120,7 @@ impl Opened {
                             owner: member,
                             head_seq: ServerSeq(0),
                             pruned_through: ServerSeq(0),
+                            rejected_through: ServerSeq(0),
                             created_at: now,
                         },
                     };

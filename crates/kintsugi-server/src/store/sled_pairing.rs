@@ -17,18 +17,25 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DeviceRecord, InviteRecord, MemberRecord, SpaceRecord};
 use super::sled_store::{Opened, abort, settled};
-use super::{
+use super::{enrolled_through, 
     DeviceInfo, InviteKind, NewInvite, NewSpace, RedeemInvite, Redeemed, Revocation, StoreError,
 };
 use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
 
-fn device_record(member: MemberId, name: &[u8], token: SecretHash, now: i64) -> Vec<u8> {
+fn device_record(
+    member: MemberId,
+    name: &[u8],
+    token: SecretHash,
+    now: i64,
+    enrolled_by: Option<DeviceId>,
+) -> Vec<u8> {
     DeviceRecord {
         member_id: member.to_vec(),
         sealed_name: name.to_vec(),
         token_hash: token.0.to_vec(),
         revoked: false,
         created_at: now,
+        enrolled_by: enrolled_by.map(|d| d.to_vec()).unwrap_or_default(),
     }
     .encode_to_vec()
 }
@@ -75,6 +82,10 @@ impl Opened {
             sealed_member_name: member_name,
             revoked: record.revoked,
             created_at: record.created_at,
+            enrolled_by: match record.enrolled_by.as_slice() {
+                [] => None,
+                bytes => Some(records::id16("devices", bytes, DeviceId::from_slice)?),
+            },
         })
     }
 
@@ -95,6 +106,7 @@ impl Opened {
             &space.sealed_device_name,
             space.token_hash,
             space.now,
+            None,
         );
         let device_key = records::pair_key(space.space_id, space.device_id.as_bytes());
         settled((&t.spaces, &t.members, &t.devices, &t.tokens).transaction(
@@ -197,11 +209,14 @@ impl Opened {
                     let (space, inviter, kind) =
                         inner().map_err(ConflictableTransactionError::Abort)?;
                     invites.remove(invite_key)?;
+                    let mut made_by = None;
                     // Invites stored before the device was recorded carry none to check.
                     if !invite.device_id.is_empty() {
-                        let made_by =
+                        let device =
                             records::id16("invites", &invite.device_id, DeviceId::from_slice)
                                 .map_err(ConflictableTransactionError::Abort)?;
+                        made_by = Some(device);
+                        let made_by = device;
                         let key = records::pair_key(space, made_by.as_bytes());
                         let alive = match devices.get(key)? {
                             Some(bytes) => {
@@ -244,11 +259,18 @@ impl Opened {
                         }
                     };
                     let device_key = records::pair_key(space, redeem.new_device_id.as_bytes());
+                    // A linked device belongs to the chain of the device that linked it, so revoking
+                    // that one revokes it too; a partner's first device starts a chain of its own.
+                    let enrolled_by = match kind {
+                        InviteKind::Device => made_by,
+                        InviteKind::Partner => None,
+                    };
                     let device = device_record(
                         member,
                         &redeem.sealed_device_name,
                         redeem.token_hash,
                         redeem.now,
+                        enrolled_by,
                     );
                     devices.insert(&device_key[..], device)?;
                     tokens.insert(&redeem.token_hash.0[..], &device_key[..])?;
@@ -279,30 +301,76 @@ impl Opened {
         &self,
         space_id: SpaceId,
         member_id: MemberId,
+        by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        let key = records::pair_key(space_id, device_id.as_bytes());
-        let outcome = settled(self.trees.devices.transaction(|devices| {
-            let Some(bytes) = devices.get(key)? else {
-                return Ok(Revocation::NotFound);
-            };
-            let mut record: DeviceRecord =
-                records::decode("devices", &bytes).map_err(ConflictableTransactionError::Abort)?;
-            if record.member_id != member_id.as_bytes() {
-                return Ok(Revocation::OtherMember);
-            }
-            if record.revoked {
-                return Ok(Revocation::AlreadyRevoked);
-            }
-            record.revoked = true;
-            devices.insert(&key[..], record.encode_to_vec())?;
-            Ok(Revocation::Revoked)
-        }))?;
-        if matches!(outcome, Revocation::Revoked | Revocation::AlreadyRevoked) {
-            // Redeeming checks the device as well; deleting its invites keeps none lying around.
-            self.remove_invites_of(space_id, device_id)?;
+        let all = self.scan_devices(space_id)?;
+        let (Some(caller), Some(target)) = (
+            all.iter().find(|d| d.device_id == by),
+            all.iter().find(|d| d.device_id == device_id),
+        ) else {
+            return Ok(Revocation::NotFound);
+        };
+        if target.member_id != member_id {
+            return Ok(Revocation::OtherMember);
         }
-        Ok(outcome)
+        if by == device_id {
+            return Ok(Revocation::Itself);
+        }
+        if !caller.may_revoke(target, &all) {
+            return Ok(Revocation::Older);
+        }
+        let newly = self.revoke_chain(space_id, device_id)?;
+        if newly.is_empty() {
+            return Ok(Revocation::AlreadyRevoked);
+        }
+        let cascade = newly.into_iter().filter(|d| *d != device_id).collect();
+        Ok(Revocation::Revoked { cascade })
+    }
+
+    /// Revokes `root` and every device enrolled through it, deleting their invites. Repeats
+    /// until a scan finds no live device of the chain: a device linked by a chain member while
+    /// the first pass ran is caught by the next (redeeming checks the linking device is live in
+    /// the same transaction that adds the new one). Returns the devices revoked by this call.
+    fn revoke_chain(&self, space: SpaceId, root: DeviceId) -> Result<Vec<DeviceId>, StoreError> {
+        let mut newly = Vec::new();
+        loop {
+            let all = self.scan_devices(space)?;
+            let chain: Vec<DeviceId> = all
+                .iter()
+                .filter(|d| d.device_id == root || enrolled_through(d, root, &all))
+                .map(|d| d.device_id)
+                .collect();
+            let revoked = self.mark_revoked(space, &chain)?;
+            for device in &chain {
+                self.remove_invites_of(space, *device)?;
+            }
+            if revoked.is_empty() {
+                return Ok(newly);
+            }
+            newly.extend(revoked);
+        }
+    }
+
+    /// Marks the devices revoked in one transaction; returns those that were live.
+    fn mark_revoked(&self, space: SpaceId, chain: &[DeviceId]) -> Result<Vec<DeviceId>, StoreError> {
+        settled(self.trees.devices.transaction(|devices| {
+            let mut revoked = Vec::new();
+            for device in chain {
+                let key = records::pair_key(space, device.as_bytes());
+                let Some(bytes) = devices.get(key)? else {
+                    continue;
+                };
+                let mut record: DeviceRecord = records::decode("devices", &bytes)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                if !record.revoked {
+                    record.revoked = true;
+                    devices.insert(&key[..], record.encode_to_vec())?;
+                    revoked.push(*device);
+                }
+            }
+            Ok(revoked)
+        }))
     }
 
     /// Deletes every invite `device` made in `space`.

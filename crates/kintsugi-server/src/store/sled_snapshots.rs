@@ -17,7 +17,7 @@ use super::records::{self, SnapshotRecord};
 use super::sled_log::{decode_meta, meta_to_record, stored_bytes};
 use super::sled_store::{Opened, abort, settled};
 use super::sled_usage::{self, snapshot_record_bytes};
-use super::{NewSnapshot, SnapshotPut, StoreError, StoredSnapshot};
+use super::{Audience, CandidateVerdict, DocMeta, NewSnapshot, SnapshotPut, StoreError, StoredSnapshot};
 use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 impl Opened {
@@ -56,6 +56,7 @@ impl Opened {
             nonce: snapshot.envelope.nonce.clone(),
             ciphertext: snapshot.envelope.ciphertext.clone(),
             stored_at: snapshot.now,
+            endorsed_by: Vec::new(),
         }
         .encode_to_vec();
         let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
@@ -63,15 +64,9 @@ impl Opened {
         let (now, retention) = (snapshot.now, snapshot.retention_secs);
         let t = &self.trees;
         settled(
-            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.members).transaction(
-                |(docs, serving, candidates, usage, members)| {
-                    let Some(bytes) = docs.get(key)? else {
-                        return abort(StoreError::UnknownDocument);
-                    };
-                    let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-                    if !meta.readable_by(snapshot.member_id) {
-                        return abort(StoreError::PrivateDocument);
-                    }
+            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.members, &t.spaces).transaction(
+                |(docs, serving, candidates, usage, members, spaces)| {
+                    let meta = readable_meta(docs, key, snapshot.member_id)?;
                     if members.get(member_key)?.is_none() {
                         return abort(StoreError::UnknownMember);
                     }
@@ -79,6 +74,12 @@ impl Opened {
                         return abort(StoreError::SnapshotBeyondHead {
                             covers_seq: snapshot.covers_seq.0,
                             head_seq: meta.head_seq.0,
+                        });
+                    }
+                    if snapshot.covers_seq <= meta.rejected_through {
+                        return abort(StoreError::SnapshotRejected {
+                            covers_seq: snapshot.covers_seq.0,
+                            rejected_through: meta.rejected_through.0,
                         });
                     }
                     let mut outcome = SnapshotPut::default();
@@ -94,16 +95,23 @@ impl Opened {
                             // window for ever, and a bad snapshot cannot push out a good one.
                             return Ok(outcome);
                         }
-                        if let Some(old) = serving.insert(&key[..], bytes)? {
-                            used = used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
-                        }
                         candidates.remove(&key[..])?;
-                        newest = candidate.covers_seq;
-                        outcome.promoted = true;
-                    } else if let Some(bytes) = serving.get(key)? {
+                        if endorsed_by_every_reader(&candidate, &meta, spaces, snapshot.space_id)? {
+                            if let Some(old) = serving.insert(&key[..], bytes)? {
+                                used = used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
+                            }
+                            newest = candidate.covers_seq;
+                            outcome.promoted = true;
+                        } else {
+                            // It stood its window without every reader's endorsement: it never
+                            // serves, and makes room for a new one.
+                            used = used.saturating_sub(snapshot_record_bytes(&bytes).unwrap_or(0));
+                        }
+                    }
+                    if !outcome.promoted && let Some(bytes) = serving.get(key)? {
                         let stored: SnapshotRecord = records::decode("snapshots", &bytes)
                             .map_err(ConflictableTransactionError::Abort)?;
-                        newest = stored.covers_seq;
+                        newest = newest.max(stored.covers_seq);
                     }
                     if snapshot.covers_seq.0 > newest {
                         if used.saturating_add(new_bytes) > snapshot.quota_bytes {
@@ -126,45 +134,50 @@ impl Opened {
         )
     }
 
-    /// Drops the candidate snapshot of a document the member may read, if it covers exactly
-    /// `covers_seq` (a newer candidate is not the one that was found wanting).
-    pub(super) fn drop_candidate(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        member: MemberId,
-        covers_seq: ServerSeq,
-    ) -> Result<bool, StoreError> {
-        let key = records::doc_key(space, doc);
+    /// Drops the candidate the verdict names and raises the document's `rejected_through` to
+    /// its position, so the same snapshot (or any other at that position) cannot come back.
+    pub(super) fn drop_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+        let key = records::doc_key(verdict.space_id, verdict.doc_id);
         let t = &self.trees;
         settled(
             (&t.docs, &t.candidates, &t.usage).transaction(|(docs, candidates, usage)| {
-                let Some(bytes) = docs.get(key)? else {
-                    return abort(StoreError::UnknownDocument);
-                };
-                let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
-                if !meta.readable_by(member) {
-                    return abort(StoreError::PrivateDocument);
-                }
-                let Some(bytes) = candidates.get(key)? else {
+                let mut meta = readable_meta(docs, key, verdict.member_id)?;
+                let Some(bytes) = named_candidate(candidates, key, &verdict)? else {
                     return Ok(false);
                 };
-                let candidate: SnapshotRecord = records::decode("candidates", &bytes)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                if candidate.covers_seq != covers_seq.0 {
-                    return Ok(false);
-                }
                 candidates.remove(&key[..])?;
+                meta.rejected_through = meta.rejected_through.max(verdict.covers_seq);
+                docs.insert(&key[..], meta_to_record(&meta))?;
                 let freed = snapshot_record_bytes(&bytes).unwrap_or(0);
-                let used = sled_usage::get(usage, space)?;
-                sled_usage::set(usage, space, used.saturating_sub(freed))?;
+                let used = sled_usage::get(usage, verdict.space_id)?;
+                sled_usage::set(usage, verdict.space_id, used.saturating_sub(freed))?;
                 Ok(true)
             }),
         )
     }
 
-    /// Moves a candidate that has stood its window into the serving slot. Returns whether it
-    /// did.
+    /// Adds the verdict's member to the endorsements of the candidate it names.
+    pub(super) fn endorse(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+        let key = records::doc_key(verdict.space_id, verdict.doc_id);
+        let member = verdict.member_id.to_vec();
+        let t = &self.trees;
+        settled((&t.docs, &t.candidates).transaction(|(docs, candidates)| {
+            readable_meta(docs, key, verdict.member_id)?;
+            let Some(bytes) = named_candidate(candidates, key, &verdict)? else {
+                return Ok(false);
+            };
+            let mut candidate: SnapshotRecord = records::decode("candidates", &bytes)
+                .map_err(ConflictableTransactionError::Abort)?;
+            if !candidate.endorsed_by.contains(&member) {
+                candidate.endorsed_by.push(member.clone());
+                candidates.insert(&key[..], candidate.encode_to_vec())?;
+            }
+            Ok(true)
+        }))
+    }
+
+    /// Moves a candidate that has stood its window, endorsed by every member who reads the
+    /// document, into the serving slot. Returns whether it did.
     fn promote_candidate(
         &self,
         space: SpaceId,
@@ -174,14 +187,20 @@ impl Opened {
     ) -> Result<bool, StoreError> {
         let key = records::doc_key(space, doc);
         let t = &self.trees;
-        settled((&t.snapshots, &t.candidates, &t.usage).transaction(
-            |(serving, candidates, usage)| {
+        settled((&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.spaces).transaction(
+            |(docs, serving, candidates, usage, spaces)| {
                 let Some(bytes) = candidates.get(key)? else {
                     return Ok(false);
                 };
                 let candidate: SnapshotRecord = records::decode("candidates", &bytes)
                     .map_err(ConflictableTransactionError::Abort)?;
-                if !has_stood(candidate.stored_at, now, retention_secs) {
+                let Some(meta) = docs.get(key)? else {
+                    return Ok(false);
+                };
+                let meta = decode_meta(&meta).map_err(ConflictableTransactionError::Abort)?;
+                if !has_stood(candidate.stored_at, now, retention_secs)
+                    || !endorsed_by_every_reader(&candidate, &meta, spaces, space)?
+                {
                     return Ok(false);
                 }
                 if let Some(old) = serving.insert(&key[..], bytes)? {
@@ -264,6 +283,64 @@ impl Slot {
             Slot::Candidate => "candidates",
         }
     }
+}
+
+type Tx = sled::transaction::TransactionalTree;
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// The document's metadata, if `member` may read it.
+fn readable_meta(docs: &Tx, key: [u8; 32], member: MemberId) -> TxResult<DocMeta> {
+    let Some(bytes) = docs.get(key)? else {
+        return abort(StoreError::UnknownDocument);
+    };
+    let meta = decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?;
+    if !meta.readable_by(member) {
+        return abort(StoreError::PrivateDocument);
+    }
+    Ok(meta)
+}
+
+/// The stored candidate, if it is the one the verdict names by position and content hash.
+fn named_candidate(
+    candidates: &Tx,
+    key: [u8; 32],
+    verdict: &CandidateVerdict,
+) -> TxResult<Option<sled::IVec>> {
+    let Some(bytes) = candidates.get(key)? else {
+        return Ok(None);
+    };
+    let candidate: SnapshotRecord =
+        records::decode("candidates", &bytes).map_err(ConflictableTransactionError::Abort)?;
+    if candidate.covers_seq != verdict.covers_seq.0 {
+        return Ok(None);
+    }
+    let envelope = candidate
+        .envelope()
+        .map_err(ConflictableTransactionError::Abort)?;
+    let named = envelope.snapshot_hash() == verdict.content_hash;
+    Ok(named.then_some(bytes))
+}
+
+/// Whether every member who reads the document (every member of the space for a shared one,
+/// the owner for a private one) endorsed the candidate.
+fn endorsed_by_every_reader(
+    candidate: &SnapshotRecord,
+    meta: &DocMeta,
+    spaces: &Tx,
+    space: SpaceId,
+) -> TxResult<bool> {
+    let readers = match meta.audience {
+        Audience::Private => vec![meta.owner.to_vec()],
+        Audience::Shared => {
+            let Some(bytes) = spaces.get(space.as_bytes())? else {
+                return Ok(false);
+            };
+            let record: records::SpaceRecord =
+                records::decode("spaces", &bytes).map_err(ConflictableTransactionError::Abort)?;
+            record.member_ids
+        }
+    };
+    Ok(!readers.is_empty() && readers.iter().all(|m| candidate.endorsed_by.contains(m)))
 }
 
 /// Whether a snapshot stored at `stored_at` has stood the whole retention window by `now`.

@@ -26,7 +26,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use super::records;
 use super::sled_snapshots::Slot;
 use super::{
-    AppendEnvelopes, Appended, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
+    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
     NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, SnapshotPut, Store,
     StoreError, StoreStats, StoredSnapshot, VacuumReport,
 };
@@ -304,9 +304,10 @@ impl Store for SledStore {
         &self,
         space_id: SpaceId,
         member_id: MemberId,
+        by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        self.writing(|o| o.revoke(space_id, member_id, device_id))
+        self.writing(|o| o.revoke(space_id, member_id, by, device_id))
     }
 
     fn doc_meta(&self, space_id: SpaceId, doc_id: DocId) -> Result<Option<DocMeta>, StoreError> {
@@ -349,14 +350,12 @@ impl Store for SledStore {
         self.writing(|o| o.store_snapshot(snapshot))
     }
 
-    fn reject_candidate(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        member: MemberId,
-        covers_seq: ServerSeq,
-    ) -> Result<bool, StoreError> {
-        self.writing(|o| o.drop_candidate(space, doc, member, covers_seq))
+    fn reject_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+        self.writing(|o| o.drop_candidate(verdict))
+    }
+
+    fn endorse_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+        self.writing(|o| o.endorse(verdict))
     }
 
     fn compact(

@@ -6,7 +6,9 @@ use kintsugi_server::store::{SledStore, Store, StoreStats};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::support::{TestServer, distinctive_bytes, files_containing, push_request, random16};
+use crate::support::{
+    TestServer, distinctive_bytes, files_containing, private_doc, push_request, random16,
+};
 
 fn pull(doc: &[u8]) -> PullRequest {
     PullRequest {
@@ -23,7 +25,7 @@ async fn leaving_erases_the_member_then_the_space_and_its_ciphertext_on_disk() {
     let mut alex = server.create_space().await;
     let mut sam = server.invite(&alex, InviteKind::Partner).await;
     let laptop = server.invite(&alex, InviteKind::Device).await;
-    let (agreement, journal, sams_journal) = (random16(), random16(), random16());
+    let (agreement, journal, sams_journal) = (random16(), private_doc(), private_doc());
     let (shared, private, sams) = (
         distinctive_bytes(),
         distinctive_bytes(),

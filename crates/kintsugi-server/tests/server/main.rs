@@ -20,7 +20,7 @@ use kintsugi_proto::v1::{
 };
 use kintsugi_server::store::{SledStore, Store};
 use kintsugi_server::{Config, ServerError};
-use support::{TestServer, push_request, random16};
+use support::{TestServer, private_doc, push_request, random16};
 use tokio_stream::StreamExt;
 
 fn pull(doc_id: &[u8], after_seq: u64) -> PullRequest {
@@ -115,7 +115,7 @@ async fn private_journal_is_permission_denied_for_the_partner() {
     let server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let mut sam = server.invite(&alex, InviteKind::Partner).await;
-    let journal = random16();
+    let journal = private_doc();
     let entry = alex.change(b"sealed journal entry");
     alex.sync()
         .push(push_request(&journal, Audience::Private, vec![entry]))

@@ -308,8 +308,18 @@ pub fn push_request(doc_id: &[u8], audience: Audience, envelopes: Vec<Envelope>)
     }
 }
 
+/// 16 random bytes; as a document id, one of a shared document (top bit clear).
 pub fn random16() -> Vec<u8> {
-    kintsugi_server::ids::DocId::random().to_vec()
+    let mut id = kintsugi_server::ids::DocId::random().to_vec();
+    id[0] &= 0x7f;
+    id
+}
+
+/// A random id of a private document (top bit of the first byte set).
+pub fn private_doc() -> Vec<u8> {
+    let mut id = random16();
+    id[0] |= 0x80;
+    id
 }
 
 /// Bytes nobody else would write: 64 random ones.

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 use crate::store::{
-    AppendEnvelopes, Appended, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
+    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
     NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, SledStore, SnapshotPut,
     Store, StoreError, StoreStats, StoredSnapshot, VacuumReport,
 };
@@ -102,9 +102,10 @@ impl Store for GatedStore {
         &self,
         space_id: SpaceId,
         member_id: MemberId,
+        by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        self.inner.revoke_device(space_id, member_id, device_id)
+        self.inner.revoke_device(space_id, member_id, by, device_id)
     }
     fn doc_meta(&self, space_id: SpaceId, doc_id: DocId) -> Result<Option<DocMeta>, StoreError> {
         self.inner.doc_meta(space_id, doc_id)
@@ -139,14 +140,11 @@ impl Store for GatedStore {
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         self.inner.put_snapshot(snapshot)
     }
-    fn reject_candidate(
-        &self,
-        space: SpaceId,
-        doc: DocId,
-        member: MemberId,
-        covers_seq: ServerSeq,
-    ) -> Result<bool, StoreError> {
-        self.inner.reject_candidate(space, doc, member, covers_seq)
+    fn reject_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+        self.inner.reject_candidate(verdict)
+    }
+    fn endorse_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+        self.inner.endorse_candidate(verdict)
     }
     fn compact(
         &self,

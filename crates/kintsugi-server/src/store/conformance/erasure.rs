@@ -84,6 +84,7 @@ pub fn quota_counter_follows_every_write(open: Open<'_>) {
         .put_snapshot(snapshot_of(&f, doc, 2, "snap", 1000))
         .unwrap();
     assert!(first.kept);
+    assert!(endorse(store.as_ref(), &f, doc));
     let young = snapshot_at(snapshot_of(&f, doc, 3, "snapshot", 1000), NOW + 5);
     assert!(!store.put_snapshot(young).unwrap().kept);
     assert_eq!(
@@ -94,6 +95,7 @@ pub fn quota_counter_follows_every_write(open: Open<'_>) {
     let second = snapshot_at(snapshot_of(&f, doc, 3, "snapshot", 1000), NOW + 11);
     let second = store.put_snapshot(second).unwrap();
     assert!(second.promoted && second.kept);
+    assert!(endorse(store.as_ref(), &f, doc));
     assert_eq!(
         store.space_usage(f.space).unwrap(),
         79 + (24 + 4) + (24 + 8),
@@ -230,6 +232,8 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     .unwrap();
     let snapshot = snapshot_of(&f, agreement, 1, "whole", u64::MAX);
     store.put_snapshot(snapshot).unwrap();
+    assert!(endorse(store.as_ref(), &f, agreement));
+    assert!(endorse_as(store.as_ref(), f.space, agreement, partner));
     let newer = snapshot_at(
         snapshot_of(&f, agreement, 2, "whole too", u64::MAX),
         NOW + 11,
@@ -307,6 +311,7 @@ pub fn export_and_vacuum_keep_every_record(open: Open<'_>) {
     for (covers, now) in [(10, NOW), (20, NOW + 11)] {
         let snapshot = snapshot_at(snapshot_of(&f, doc, covers, "whole", u64::MAX), now);
         store.put_snapshot(snapshot).unwrap();
+        assert!(endorse(store.as_ref(), &f, doc));
     }
     let mut first = Vec::new();
     let summary = store.export(&mut first).unwrap();

@@ -65,6 +65,7 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
     .unwrap();
     let snapshot = |covers, member| snapshot_at(&f, doc, covers, member, NOW);
     assert_eq!(store.put_snapshot(snapshot(3, f.member)).unwrap(), KEPT);
+    assert!(endorse(store.as_ref(), &f, doc));
     assert_eq!(
         store.put_snapshot(snapshot(2, f.member)).unwrap(),
         NOT_KEPT,
@@ -184,7 +185,12 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
     let doc = DocId::random();
     let envs = (1..=6).map(|i| envelope(f.device, i, "change")).collect();
     append(s, &f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
-    let put = |covers, now| s.put_snapshot(snapshot_at(&f, doc, covers, f.member, now));
+    // Each offer is followed by the member's endorsement of whatever is the candidate then.
+    let put = |covers, now| {
+        let put = s.put_snapshot(snapshot_at(&f, doc, covers, f.member, now));
+        endorse(s, &f, doc);
+        put
+    };
     assert_eq!(put(2, NOW).unwrap(), KEPT);
 
     // A snapshot that claims everything arrives once the first one has stood its window: the
@@ -250,6 +256,85 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
     );
 }
 
+/// The log is pruned behind a snapshot only once every member who reads the document endorsed
+/// that exact snapshot: one partner alone cannot make the other's data unrecoverable. A
+/// candidate that stood its window without every endorsement never serves, and gives way.
+pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    let (partner, partner_device, _) = add_partner(s, &f);
+    let doc = DocId::random();
+    let envs = (1..=4).map(|i| envelope(f.device, i, "change")).collect();
+    append(s, &f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
+    assert_eq!(s.put_snapshot(snapshot_at(&f, doc, 3, f.member, NOW)).unwrap(), KEPT);
+    assert!(endorse(s, &f, doc), "the member who stored it endorses it");
+    let late = NOW + 10 * RETENTION;
+    assert_eq!(s.compact(f.space, doc, late, RETENTION).unwrap(), ServerSeq(0));
+    assert_eq!(slots(s, &f, doc), (None, Some(3)), "one endorsement of two is not enough");
+    assert_eq!(log_seqs(s, &f, doc), [1, 2, 3, 4]);
+    let mut wrong = s.candidate_snapshot(f.space, doc).unwrap().unwrap();
+    wrong.envelope.ciphertext.push(0);
+    let named_wrongly = CandidateVerdict {
+        space_id: f.space,
+        doc_id: doc,
+        member_id: partner,
+        covers_seq: ServerSeq(3),
+        content_hash: wrong.envelope.snapshot_hash(),
+    };
+    assert!(!s.endorse_candidate(named_wrongly).unwrap(), "an endorsement names the exact snapshot");
+    // A newer offer after the window finds the candidate unendorsed: it gives way, unserved.
+    let newer = NewSnapshot {
+        envelope: envelope(partner_device, 9, "newer"),
+        member_id: partner,
+        ..snapshot_at(&f, doc, 4, f.member, late)
+    };
+    assert_eq!(s.put_snapshot(newer).unwrap(), KEPT);
+    assert_eq!(slots(s, &f, doc), (None, Some(4)));
+    assert!(endorse_as(s, f.space, doc, partner));
+    assert!(endorse(s, &f, doc));
+    let later = late + RETENTION + 1;
+    assert_eq!(s.compact(f.space, doc, later, RETENTION).unwrap(), ServerSeq(4));
+    assert_eq!(slots(s, &f, doc), (Some(4), None));
+}
+
+/// A member's device that rejects a candidate drops it, and no snapshot at that position (or
+/// below) is accepted again, so the same bad snapshot cannot come back and skip the audit.
+pub fn a_rejected_snapshot_cannot_come_back(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    let doc = DocId::random();
+    let envs = (1..=4).map(|i| envelope(f.device, i, "change")).collect();
+    append(s, &f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
+    let bad = snapshot_at(&f, doc, 3, f.member, NOW);
+    let hash = bad.envelope.snapshot_hash();
+    assert_eq!(s.put_snapshot(bad.clone()).unwrap(), KEPT);
+    let verdict = CandidateVerdict {
+        space_id: f.space,
+        doc_id: doc,
+        member_id: f.member,
+        covers_seq: ServerSeq(3),
+        content_hash: hash,
+    };
+    assert!(!s.reject_candidate(CandidateVerdict { covers_seq: ServerSeq(2), ..verdict }).unwrap());
+    assert!(s.reject_candidate(verdict).unwrap());
+    assert_eq!(slots(s, &f, doc), (None, None));
+    for covers in [3, 2] {
+        let again = s.put_snapshot(snapshot_at(&f, doc, covers, f.member, NOW + 1));
+        assert!(
+            matches!(again, Err(StoreError::SnapshotRejected { rejected_through: 3, .. })),
+            "{again:?}"
+        );
+    }
+    assert!(!s.endorse_candidate(verdict).unwrap(), "nothing left to endorse");
+    let meta = s.doc_meta(f.space, doc).unwrap().unwrap();
+    assert_eq!(meta.rejected_through, ServerSeq(3));
+    assert_eq!(s.put_snapshot(snapshot_at(&f, doc, 4, f.member, NOW + 1)).unwrap(), KEPT);
+}
+
 pub fn stats_count_what_is_stored(open: Open<'_>) {
     let dir = ScratchDir::new();
     let store = open(dir.path());
@@ -289,6 +374,7 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
         quota_bytes: u64::MAX,
     };
     store.put_snapshot(snapshot.clone()).unwrap();
+    assert!(endorse(store.as_ref(), &f, doc));
     let stats = store.stats().unwrap();
     let expected = StoreStats {
         spaces: 1,

@@ -156,23 +156,23 @@ pub fn revoked_devices_stay_listed(open: Open<'_>) {
         panic!("the partner invite works");
     };
     assert_eq!(
-        store.revoke_device(f.space, f.member, laptop).unwrap(),
-        Revocation::Revoked
+        store.revoke_device(f.space, f.member, f.device, laptop).unwrap(),
+        Revocation::Revoked { cascade: vec![] }
     );
     assert_eq!(
-        store.revoke_device(f.space, f.member, laptop).unwrap(),
+        store.revoke_device(f.space, f.member, f.device, laptop).unwrap(),
         Revocation::AlreadyRevoked
     );
     let theirs = store
-        .revoke_device(f.space, f.member, partner_phone)
+        .revoke_device(f.space, f.member, f.device, partner_phone)
         .unwrap();
     assert_eq!(theirs, Revocation::OtherMember);
     let unknown = store
-        .revoke_device(f.space, f.member, DeviceId::random())
+        .revoke_device(f.space, f.member, f.device, DeviceId::random())
         .unwrap();
     assert_eq!(unknown, Revocation::NotFound);
     let other_space = store
-        .revoke_device(SpaceId::random(), partner_member, partner_phone)
+        .revoke_device(SpaceId::random(), partner_member, f.device, partner_phone)
         .unwrap();
     assert_eq!(other_space, Revocation::NotFound);
     let devices = store.list_devices(f.space).unwrap();
@@ -241,8 +241,8 @@ pub fn invites_of_a_revoked_device_are_void(open: Open<'_>) {
     let partner_from_phone = invite_from(s, &f, phone, InviteKind::Partner, NOW + 60);
     let from_founder = invite(s, &f, InviteKind::Device, NOW + 60);
     assert_eq!(
-        s.revoke_device(f.space, f.member, phone).unwrap(),
-        Revocation::Revoked
+        s.revoke_device(f.space, f.member, f.device, phone).unwrap(),
+        Revocation::Revoked { cascade: vec![] }
     );
     for code in [&from_phone, &partner_from_phone] {
         let token = DeviceToken::generate();
@@ -279,7 +279,7 @@ pub fn invites_of_a_revoked_device_are_void(open: Open<'_>) {
     );
     let leftover = invite_from(s, &f, phone, InviteKind::Device, NOW + 60);
     assert_eq!(
-        s.revoke_device(f.space, f.member, phone).unwrap(),
+        s.revoke_device(f.space, f.member, f.device, phone).unwrap(),
         Revocation::AlreadyRevoked
     );
     assert_eq!(

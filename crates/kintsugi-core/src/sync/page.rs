@@ -1,0 +1,174 @@
+//! Applying a page from the server: open each envelope, accept what is a valid change by its
+//! sender, set aside what is not, and store the new state, what was set aside and the advanced
+//! cursor in one transaction.
+//!
+//! One bad envelope (random bytes, the wrong key, a change under another device's actor, one
+//! that depends on a change set aside) must not block a document for ever: it is kept locally
+//! for inspection, reported once with the device that sent it, and the cursor moves past it,
+//! so every later change still applies. A gap in the server's numbering is another matter: it
+//! means the server skipped entries, and the page is refused whole.
+
+use automerge::Change;
+use kintsugi_proto::v1::{Envelope, EnvelopeKind, Snapshot};
+
+use super::report::SetAside;
+use crate::device::Device;
+use crate::docs::{DocKind, apply_available, parse_change};
+use crate::envelope::open;
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, DocId};
+use crate::keys::SecretKey;
+use crate::store::SetAsideRecord;
+
+/// What applying a page did.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Changes from other devices applied.
+    pub changes: usize,
+    pub set_aside: Vec<SetAside>,
+}
+
+/// A logged envelope opened and checked: the change it carries and the device that sent it.
+pub(crate) struct Accepted {
+    pub server_seq: u64,
+    pub device: DeviceId,
+    pub change: Change,
+}
+
+/// Opens a logged change envelope of `doc` and parses what it carries as a change written by
+/// the device that sent it; the error says why it cannot be accepted.
+pub(crate) fn accept(
+    key: &SecretKey,
+    space: crate::ids::SpaceId,
+    doc: DocId,
+    envelope: &Envelope,
+) -> Result<Accepted> {
+    let (ctx, plaintext) = open(key, space, doc, envelope)?;
+    if ctx.kind != EnvelopeKind::Change {
+        return Err(CoreError::Tampered(
+            "a snapshot was sent as a change".into(),
+        ));
+    }
+    let change = parse_change(ctx.device, &plaintext)?;
+    Ok(Accepted {
+        server_seq: envelope.server_seq,
+        device: ctx.device,
+        change,
+    })
+}
+
+fn record(doc: DocId, envelope: &Envelope, reason: String) -> SetAsideRecord {
+    SetAsideRecord {
+        doc_id: doc.as_bytes().to_vec(),
+        server_seq: envelope.server_seq,
+        device_id: envelope.device_id.clone(),
+        reason,
+        envelope: Some(envelope.clone()),
+    }
+}
+
+fn view(kind: DocKind, record: &SetAsideRecord) -> SetAside {
+    let device = DeviceId::from_slice(&record.device_id)
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| data_encoding::HEXLOWER.encode(&record.device_id));
+    tracing::debug!(doc = kind.name(), server_seq = record.server_seq, %device, reason = %record.reason, "set aside an envelope");
+    SetAside {
+        doc: kind.name(),
+        server_seq: record.server_seq,
+        device,
+        sender: None,
+        reason: record.reason.clone(),
+    }
+}
+
+impl Device {
+    /// Opens, validates and applies a page of envelopes (after a snapshot, when the log before
+    /// them was pruned), then stores the new state, what was set aside and the cursor in one
+    /// transaction. Nothing is stored if the page as a whole is refused.
+    pub(crate) fn apply_page(
+        &self,
+        kind: DocKind,
+        snapshot: Option<Snapshot>,
+        envelopes: &[Envelope],
+    ) -> Result<Applied> {
+        let doc_id = kind.id(&self.identity.keys);
+        let _documents = self.lock_documents();
+        let cursor = self.store.cursor(doc_id)?;
+        let snapshot = snapshot.filter(|s| s.covers_seq > cursor);
+        let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| e.server_seq > cursor).collect();
+        if snapshot.is_none() && fresh.is_empty() {
+            return Ok(Applied::default());
+        }
+        // Without a snapshot the page must follow on from the cursor; behind one it starts
+        // where the server pruned, which only the server knows. Either way: no gaps.
+        let start = snapshot.is_none().then_some(cursor);
+        check_contiguous(kind, start, &fresh)?;
+        let key = kind.key(&self.identity.keys);
+        let mut aside = Vec::new();
+        let mut accepted = Vec::with_capacity(fresh.len());
+        for envelope in &fresh {
+            match accept(&key, self.identity.space, doc_id, envelope) {
+                Ok(change) => accepted.push(change),
+                Err(error) => aside.push(record(doc_id, envelope, error.to_string())),
+            }
+        }
+        let mut loaded = self.load(kind)?;
+        if let Some(snapshot) = &snapshot {
+            let mut remote = self.open_snapshot(kind, snapshot)?;
+            loaded
+                .doc
+                .merge(&mut remote)
+                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
+        }
+        let me = self.identity.device;
+        let hashes: Vec<_> = accepted
+            .iter()
+            .map(|a| (a.change.hash(), a.server_seq, a.device != me))
+            .collect();
+        let (new_changes, missing) =
+            apply_available(&mut loaded.doc, accepted.into_iter().map(|a| a.change).collect())?;
+        for (hash, seq, _) in hashes.iter().filter(|(h, ..)| missing.contains(h)) {
+            if let Some(envelope) = fresh.iter().find(|e| e.server_seq == *seq) {
+                let reason = format!("change {hash} depends on a change this device set aside or never received");
+                aside.push(record(doc_id, envelope, reason));
+            }
+        }
+        aside.sort_by_key(|r| r.server_seq);
+        let last = fresh.last().map(|e| e.server_seq);
+        match (&snapshot, last) {
+            (Some(snapshot), last) => {
+                // Move by the envelopes, never to `covers_seq`: the page may stop short of it,
+                // and the entries in between (which the snapshot may wrongly claim) still come.
+                let cursor = last.unwrap_or(snapshot.covers_seq);
+                let saved = loaded.doc.save();
+                let keys = &loaded.change_keys;
+                self.store
+                    .replace_doc_setting_aside(doc_id, &saved, keys, &aside, Some(cursor))?;
+            }
+            (None, Some(last)) => self.store.apply_pulled(doc_id, &new_changes, &aside, last)?,
+            (None, None) => {}
+        }
+        let set_aside: Vec<SetAside> = aside.iter().map(|r| view(kind, r)).collect();
+        let changes = hashes
+            .iter()
+            .filter(|(hash, _, other)| *other && !missing.contains(hash))
+            .count();
+        Ok(Applied { changes, set_aside })
+    }
+}
+
+/// Refuses a page with a gap: each envelope must follow the one before (and the cursor).
+fn check_contiguous(kind: DocKind, start: Option<u64>, fresh: &[&Envelope]) -> Result<()> {
+    let mut previous = start;
+    for envelope in fresh {
+        if previous.is_some_and(|p| envelope.server_seq != p + 1) {
+            return Err(CoreError::Protocol(format!(
+                "the server skipped changes before {} of the {}; try again, and if it repeats the server is misbehaving",
+                envelope.server_seq,
+                kind.name()
+            )));
+        }
+        previous = Some(envelope.server_seq);
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Telling the user when a device joins or leaves the space: each sync compares the server's
+//! device list with the one this device saw last, and reports what was added or revoked, the
+//! partner's devices and this member's own (a device linked by a thief shows up here).
+
+use super::client::Connection;
+use super::report::{RosterChange, RosterEvent};
+use crate::device::{Device, DeviceView};
+use crate::error::Result;
+use crate::ids::DeviceId;
+use crate::store::{RosterEntry, RosterRecord};
+
+impl Device {
+    /// Fetches the device list, reports what changed since the last one, and remembers it.
+    /// The first look only remembers: everything would be "new" then.
+    pub(crate) async fn roster_changes(
+        &self,
+        conn: &mut Connection,
+    ) -> Result<(Vec<RosterChange>, Vec<DeviceView>)> {
+        let devices = self.devices_on(conn).await?;
+        let seen = self.store.roster()?;
+        let changes = match &seen {
+            Some(seen) => diff(seen, &devices),
+            None => Vec::new(),
+        };
+        let record = RosterRecord {
+            devices: devices.iter().filter_map(entry).collect(),
+        };
+        if seen.as_ref() != Some(&record) {
+            self.store.save_roster(&record)?;
+        }
+        Ok((changes, devices))
+    }
+}
+
+fn entry(device: &DeviceView) -> Option<RosterEntry> {
+    let id = DeviceId::parse_hex(&device.id)?;
+    Some(RosterEntry {
+        device_id: id.as_bytes().to_vec(),
+        revoked: device.revoked,
+    })
+}
+
+/// What is new in `now` against `seen`: devices never seen, and devices revoked since.
+fn diff(seen: &RosterRecord, now: &[DeviceView]) -> Vec<RosterChange> {
+    let mut changes = Vec::new();
+    for device in now.iter().filter(|d| !d.this_device) {
+        let Some(current) = entry(device) else {
+            continue;
+        };
+        let before = seen
+            .devices
+            .iter()
+            .find(|e| e.device_id == current.device_id);
+        let change = match before {
+            None if !device.revoked => RosterEvent::Added,
+            Some(before) if device.revoked && !before.revoked => RosterEvent::Revoked,
+            _ => continue,
+        };
+        changes.push(RosterChange {
+            device: device.id.clone(),
+            name: device.name.clone(),
+            member: device.member.clone(),
+            mine: device.mine,
+            change,
+        });
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: DeviceId, revoked: bool, mine: bool) -> DeviceView {
+        DeviceView {
+            id: id.to_string(),
+            name: "phone".into(),
+            member: "Bob".into(),
+            revoked,
+            this_device: false,
+            mine,
+            linked_by: None,
+        }
+    }
+
+    #[test]
+    fn additions_and_revocations_since_the_last_look_are_reported_once() {
+        let (old, new) = (DeviceId::random(), DeviceId::random());
+        let seen = RosterRecord {
+            devices: vec![RosterEntry {
+                device_id: old.as_bytes().to_vec(),
+                revoked: false,
+            }],
+        };
+        let now = [view(old, true, false), view(new, false, true)];
+        let changes = diff(&seen, &now);
+        let events: Vec<(String, RosterEvent)> =
+            changes.iter().map(|c| (c.device.clone(), c.change)).collect();
+        assert_eq!(
+            events,
+            [
+                (old.to_string(), RosterEvent::Revoked),
+                (new.to_string(), RosterEvent::Added)
+            ]
+        );
+        assert!(changes[1].to_string().starts_with("a new device was linked to your account"));
+        assert_eq!(changes[0].to_string(), format!("Bob's device phone ({old}) was revoked"));
+        let seen = RosterRecord {
+            devices: now.iter().filter_map(entry).collect(),
+        };
+        assert!(diff(&seen, &now).is_empty(), "nothing is reported twice");
+    }
+}
