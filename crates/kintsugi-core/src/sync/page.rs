@@ -82,6 +82,18 @@ fn view(kind: DocKind, record: &SetAsideRecord) -> SetAside {
 }
 
 impl Device {
+    /// Every envelope this device has set aside, for inspection (senders unnamed).
+    pub fn set_aside(&self) -> Result<Vec<SetAside>> {
+        let records = self.store.set_aside()?;
+        let named = |record: &SetAsideRecord| {
+            let kind = DocKind::ALL
+                .into_iter()
+                .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == record.doc_id);
+            kind.map(|kind| view(kind, record))
+        };
+        Ok(records.iter().filter_map(named).collect())
+    }
+
     /// Opens, validates and applies a page of envelopes (after a snapshot, when the log before
     /// them was pruned), then stores the new state, what was set aside and the cursor in one
     /// transaction. Nothing is stored if the page as a whole is refused.
