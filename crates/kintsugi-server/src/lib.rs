@@ -58,6 +58,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, RateLimit, TlsFiles};
 pub use error::{ServerError, ServiceError};
 pub use logging::LogFormat;
+pub use server::PAIRING_MESSAGE_BYTES;
 pub use settings::{ConfigError, DEFAULT_DATA, DEFAULT_LISTEN, ServerSettings, VARIABLES};
 pub use tls::error_chain;
 
