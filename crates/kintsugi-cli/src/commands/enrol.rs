@@ -1,4 +1,6 @@
 //! `kintsugi init` and `kintsugi join`: make a space, or enter one with a code.
+//!
+//! `join` takes the code from stdin when it is not an argument, so it stays out of argv.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
@@ -123,4 +125,33 @@ fn device_name(args: &EnrolArgs) -> String {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "terminal".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<String, String> {
+        read_code(&mut &bytes[..], false)
+            .map(|line| line.trim().to_owned())
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_code_is_the_first_line_of_stdin() {
+        assert_eq!(read(b"  KS1ABC \nrest\n"), Ok("KS1ABC".to_owned()));
+        assert_eq!(
+            read(b"KS1ABC"),
+            Ok("KS1ABC".to_owned()),
+            "no newline at the end"
+        );
+        assert_eq!(read(b""), Ok(String::new()), "join says what to do then");
+        let long = read(&[b'A'; 5000]).expect_err("too long");
+        assert!(
+            long.starts_with("the first line of stdin is over 4096 bytes"),
+            "{long}"
+        );
+        let binary = read(b"\xff\xfe\n").expect_err("not text");
+        assert!(binary.starts_with("stdin does not hold text"), "{binary}");
+    }
 }
