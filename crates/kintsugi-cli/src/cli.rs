@@ -28,11 +28,17 @@ pub enum Command {
     /// Make a one-time code for your partner (--partner) or another of your devices (--device).
     Invite(InviteArgs),
     /// Join a space with a code from your partner, or link another of your devices.
+    ///
+    /// Leave out CODE and paste it when asked, or pipe it in: `kintsugi join --server URL
+    /// --name NAME < code.txt` reads the first line of stdin. A code carries the space's key
+    /// (and a device-link code your private journal's key).
     Join {
         #[command(flatten)]
         enrol: EnrolArgs,
-        /// The code shown by `kintsugi invite`.
-        code: String,
+        /// The code shown by `kintsugi invite`; read from stdin when left out. Warning: a code
+        /// given here is visible to other users of this machine (ps, /proc) and stays in your
+        /// shell history, and it carries your space's key; prefer stdin.
+        code: Option<String>,
     },
     /// The boundaries and expectations you agree on.
     #[command(subcommand)]

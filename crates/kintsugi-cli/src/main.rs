@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Everything this binary writes (keys, ciphertext, backups, exports) is for its user only.
+    kintsugi_server::owner_only::restrict_umask();
     let cli = cli::Cli::parse();
     // The server sets up its own logging from its settings (plain or JSON).
     if !matches!(cli.command, cli::Command::Serve(_)) {

@@ -77,6 +77,9 @@ pub struct Config {
 pub const MIN_ENVELOPE_BYTES: usize = 1024;
 /// The smallest `max_message_bytes` a configuration may set.
 pub const MIN_MESSAGE_BYTES: usize = 64 * 1024;
+/// The shortest `snapshot_retention` a configuration may set: one day, so the devices of a
+/// space have a chance to audit a candidate snapshot before the log it covers is pruned.
+pub const MIN_SNAPSHOT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Config {
     /// Defaults: no TLS (loopback only), no metrics endpoint, invites live 24 hours and
@@ -200,6 +203,15 @@ impl Config {
             if duration.is_zero() {
                 return fail(key, "must be at least 1".into());
             }
+        }
+        if self.snapshot_retention < MIN_SNAPSHOT_RETENTION {
+            return fail(
+                "timing.snapshot_retention_days",
+                "must be at least 1: devices audit a snapshot against the log it covers while \
+                 it stands, and 0 would let a bad snapshot prune that log before any device \
+                 looked (the default is 30)"
+                    .into(),
+            );
         }
         if self
             .tls

@@ -25,7 +25,7 @@
 //! interceptors), `observe` (a span, a log line and metrics per call), `limits` (rate limits),
 //! `store` (the `Store` trait, the sled backend, backups and its conformance suite),
 //! `durability` (group commit to disk), `fanout` (live relay), `admin` (offline operator
-//! tasks), `settings`, `config`, `tls`, `logging`, `metrics`, `clock` and `error`.
+//! tasks), `owner_only` (the data folder's modes), `settings`, `config`, `tls`, `logging`, `metrics`, `clock` and `error`.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +45,7 @@ mod limits;
 pub mod logging;
 mod metrics;
 mod observe;
+pub mod owner_only;
 mod server;
 mod service;
 mod settings;
@@ -57,6 +58,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, RateLimit, TlsFiles};
 pub use error::{ServerError, ServiceError};
 pub use logging::LogFormat;
+pub use server::PAIRING_MESSAGE_BYTES;
 pub use settings::{ConfigError, DEFAULT_DATA, DEFAULT_LISTEN, ServerSettings, VARIABLES};
 pub use tls::error_chain;
 

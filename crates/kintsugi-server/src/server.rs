@@ -4,7 +4,8 @@
 //! consent, unusable TLS files), opens the store, makes sure the admin token exists, and
 //! hands over to `serve`. `serve` mounts, behind one `ObserveLayer`: gRPC health (every
 //! Kintsugi service SERVING until shutdown), reflection, `PairingService`, and behind the
-//! token interceptors `SpaceService`, `SyncService` and `AdminService`. HTTP/2 keepalive pings
+//! token interceptors `SpaceService`, `SyncService` and `AdminService`; the pairing and space
+//! services decode at most `PAIRING_MESSAGE_BYTES` a request. HTTP/2 keepalive pings
 //! reap dead mobile connections. On shutdown it marks the services NOT_SERVING, ends the
 //! Subscribe streams, lets calls finish for `shutdown_grace` at most, stops the metrics
 //! listener, waits for background tasks to let go of the store, and flushes it.
@@ -39,6 +40,12 @@ use crate::{is_loopback, metrics, service, tls};
 /// How long `serve` waits, after the last connection closed, for streams and background tasks
 /// to let go of the store before it closes it anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest request `PairingService` and `SpaceService` decode. Their requests are ids, a
+/// 32-byte secret and sealed names of at most 1 KiB; tonic refuses a longer one from its
+/// length prefix (`OutOfRange`), before buffering it, so callers without a token cannot make
+/// the server hold large bodies before any rate limit applies.
+pub const PAIRING_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// The services health reports on, besides the server as a whole ("").
 const SERVICES: [&str; 4] = [
@@ -157,10 +164,10 @@ async fn serve(
         .map_err(|error| ServerError::Reflection(error.to_string()))?;
     let authenticator = Authenticator::new(state.clone());
     let pairing = PairingServiceServer::new(PairingApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
+        .max_decoding_message_size(PAIRING_MESSAGE_BYTES)
         .max_encoding_message_size(max_message);
     let space = SpaceServiceServer::new(SpaceApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
+        .max_decoding_message_size(PAIRING_MESSAGE_BYTES)
         .max_encoding_message_size(max_message);
     let sync = SyncServiceServer::new(SyncApi::new(state.clone()))
         .max_decoding_message_size(max_message)

@@ -107,7 +107,7 @@ async fn online_backup(target: &AdminTarget, file: &Path) -> anyhow::Result<u64>
     let mut partial = file.as_os_str().to_owned();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
-    let mut writer = std::fs::File::create(&partial)
+    let mut writer = kintsugi_server::owner_only::create_private_file(&partial)
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let mut written = 0u64;
     while let Some(chunk) = stream.message().await.map_err(status)? {

@@ -1,10 +1,15 @@
 //! `kintsugi init` and `kintsugi join`: make a space, or enter one with a code.
+//!
+//! `join` takes the code from stdin when it is not an argument, so it stays out of argv.
 
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 
+use anyhow::bail;
 use kintsugi_core::sync::client::read_ca_cert;
 use kintsugi_core::{Device, Enrolment, system_clock};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::cli::EnrolArgs;
 use crate::output::Output;
@@ -19,7 +24,20 @@ pub async fn init(home: &Path, args: EnrolArgs, out: Output) -> anyhow::Result<(
     )
 }
 
-pub async fn join(home: &Path, args: EnrolArgs, code: &str, out: Output) -> anyhow::Result<()> {
+pub async fn join(
+    home: &Path,
+    args: EnrolArgs,
+    code: Option<String>,
+    out: Output,
+) -> anyhow::Result<()> {
+    let code = match code {
+        Some(code) => Zeroizing::new(code),
+        None => read_code(&mut std::io::stdin().lock(), std::io::stdin().is_terminal())?,
+    };
+    let code = code.trim();
+    if code.is_empty() {
+        bail!(NO_CODE);
+    }
     let device_name = device_name(&args);
     let device = Device::join(enrolment(home, &args, &device_name)?, code).await?;
     print_identity(
@@ -27,6 +45,43 @@ pub async fn join(home: &Path, args: EnrolArgs, code: &str, out: Output) -> anyh
         out,
         "joined the space; run `kintsugi sync` to receive what is there",
     )
+}
+
+/// What to do when no code came: on the command line or on stdin.
+const NO_CODE: &str = "no invite code given: paste it when asked, or pipe it in \
+     (`kintsugi join --server URL --name NAME < code.txt`); `kintsugi invite` on the inviting \
+     device makes one";
+
+/// The longest line taken as a code: a code is about 220 characters.
+const MAX_CODE_LINE: u64 = 4096;
+
+/// One line of `input` (stdin), after a prompt on stderr when it is a terminal. The code stays
+/// out of argv, `ps` and shell history this way.
+fn read_code(input: &mut impl BufRead, terminal: bool) -> anyhow::Result<Zeroizing<String>> {
+    if terminal {
+        eprint!("Invite code (from `kintsugi invite` on the inviting device): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = Zeroizing::new(String::new());
+    let read = input
+        .take(MAX_CODE_LINE)
+        .read_line(&mut line)
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::InvalidData => anyhow::anyhow!(
+                "stdin does not hold text; give the invite code as one line of text"
+            ),
+            _ => anyhow::anyhow!("cannot read the invite code from stdin: {error}"),
+        })?;
+    if terminal && read == 0 {
+        eprintln!();
+    }
+    if read as u64 == MAX_CODE_LINE && !line.ends_with('\n') {
+        bail!(
+            "the first line of stdin is over {MAX_CODE_LINE} bytes, far longer than an invite \
+             code; give only the code, on one line"
+        );
+    }
+    Ok(line)
 }
 
 fn enrolment<'a>(
@@ -70,4 +125,33 @@ fn device_name(args: &EnrolArgs) -> String {
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "terminal".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<String, String> {
+        read_code(&mut &bytes[..], false)
+            .map(|line| line.trim().to_owned())
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_code_is_the_first_line_of_stdin() {
+        assert_eq!(read(b"  KS1ABC \nrest\n"), Ok("KS1ABC".to_owned()));
+        assert_eq!(
+            read(b"KS1ABC"),
+            Ok("KS1ABC".to_owned()),
+            "no newline at the end"
+        );
+        assert_eq!(read(b""), Ok(String::new()), "join says what to do then");
+        let long = read(&[b'A'; 5000]).expect_err("too long");
+        assert!(
+            long.starts_with("the first line of stdin is over 4096 bytes"),
+            "{long}"
+        );
+        let binary = read(b"\xff\xfe\n").expect_err("not text");
+        assert!(binary.starts_with("stdin does not hold text"), "{binary}");
+    }
 }

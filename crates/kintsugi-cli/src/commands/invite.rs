@@ -22,13 +22,21 @@ pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Resu
     out.print(&value, || {
         let who = match kind {
             CodeKind::Partner => {
-                "your partner: on their phone run `kintsugi join --server URL --name NAME CODE`"
+                "your partner: on their phone run `kintsugi join --server URL --name NAME` and \
+                 paste it when asked"
             }
-            CodeKind::Device => "your other device only (it carries your private journal key)",
+            CodeKind::Device => {
+                "your other device only (it carries your private journal key): run `kintsugi \
+                 join --server URL --name NAME` there and paste it when asked"
+            }
         };
         let qr = QrCode::new(code.as_bytes())
             .map(|qr| qr.render::<unicode::Dense1x2>().quiet_zone(true).build())
             .unwrap_or_default();
-        format!("{qr}\n{code}\n\nSingle use; expires in 24 hours. Give it to {who}.")
+        format!(
+            "{qr}\n{code}\n\nSingle use; expires in 24 hours. Give it to {who}.\n\
+             It carries your space's key for good, even once used: share it only in person or \
+             over an end-to-end encrypted channel, and delete every copy once it was used."
+        )
     })
 }

@@ -32,7 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo => demo::run(out).await,
         Command::Init(args) => enrol::init(&home_dir(home)?, args, out).await,
-        Command::Join { enrol, code } => enrol::join(&home_dir(home)?, enrol, &code, out).await,
+        Command::Join { enrol, code } => enrol::join(&home_dir(home)?, enrol, code, out).await,
         Command::Invite(args) => invite::run(&open(home)?, args, out).await,
         Command::Boundary(command) => boundary::run(&open(home)?, command, out),
         Command::Journal(command) => journal::run(&open(home)?, command, out),

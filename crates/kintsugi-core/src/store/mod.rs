@@ -6,6 +6,7 @@
 //! the client sequence counter together; applying pulled changes writes them and the advanced
 //! cursor together. A process killed at any point leaves either all of it or none of it.
 
+mod private;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -437,17 +438,10 @@ pub(crate) fn plain_reason(e: &sled::Error) -> String {
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    let io = |e: std::io::Error| CoreError::LocalIo {
+    private::make_private(dir).map_err(|e| CoreError::LocalIo {
         dir: dir.to_path_buf(),
         reason: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -69,15 +69,7 @@ pub(crate) fn ensure(data_dir: &Path) -> Result<SecretHash, ServerError> {
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    restrict(path)?;
+    let mut file = crate::owner_only::create_private_file(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }

@@ -172,3 +172,45 @@ fn plaintext_and_metrics_off_loopback_need_tls_or_consent() {
     settings.config.metrics_public = true;
     settings.validate().expect("the operator asked for it");
 }
+
+#[test]
+fn a_retention_below_one_day_is_refused_naming_its_source() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = write(dir.path(), "[timing]\nsnapshot_retention_days = 0\n");
+    let text = ServerSettings::load_with_env(Some(&file), no_env)
+        .expect_err("no audit window")
+        .to_string();
+    assert!(
+        text.starts_with(&format!(
+            "{}: timing.snapshot_retention_days must be at least 1: ",
+            file.display()
+        )),
+        "{text}"
+    );
+    let zero = |name: &str| (name == "KINTSUGI_SNAPSHOT_RETENTION_DAYS").then(|| "0".to_owned());
+    let text = ServerSettings::load_with_env(None, zero)
+        .expect_err("no audit window")
+        .to_string();
+    assert!(
+        text.starts_with(
+            "KINTSUGI_SNAPSHOT_RETENTION_DAYS: timing.snapshot_retention_days must be at least 1: "
+        ),
+        "{text}"
+    );
+    let file = write(dir.path(), "[timing]\nsnapshot_retention_days = 1\n");
+    let mut settings = ServerSettings::load_with_env(Some(&file), no_env).expect("a day is enough");
+    settings.validate().expect("valid");
+    assert_eq!(
+        settings.config.snapshot_retention,
+        Duration::from_secs(86_400)
+    );
+    settings.config.snapshot_retention = Duration::from_secs(3600);
+    let text = settings
+        .validate()
+        .expect_err("an hour is too short")
+        .to_string();
+    assert!(
+        text.starts_with("settings: timing.snapshot_retention_days must be at least 1"),
+        "{text}"
+    );
+}

@@ -132,12 +132,12 @@ impl<W: Write> DumpWriter<W> {
     }
 }
 
-/// Writes a backup to a new file at `path`, synced to disk when `fill` succeeds.
+/// Writes a backup to a new file at `path` (mode 0600), synced to disk when `fill` succeeds.
 pub fn write_file(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> Result<DumpSummary, crate::store::StoreError>,
 ) -> Result<DumpSummary, crate::store::StoreError> {
-    let file = File::create(path)?;
+    let file = crate::owner_only::create_private_file(path)?;
     let mut buffered = BufWriter::new(&file);
     let summary = fill(&mut buffered)?;
     buffered.flush()?;

@@ -196,9 +196,11 @@ impl SledStore {
 /// The file whose lock says that a process has the store open.
 pub(super) const LOCK_FILE: &str = "kintsugi-store.lock";
 
-/// Creates `dir` if needed and takes the store's exclusive lock in it.
+/// Creates `dir` if needed, makes it and what it holds owner-only (and what sled creates in it
+/// later, through the umask), and takes the store's exclusive lock in it.
 pub(super) fn lock_folder(dir: &Path) -> Result<std::fs::File, StoreError> {
-    std::fs::create_dir_all(dir)?;
+    crate::owner_only::restrict_umask();
+    crate::owner_only::private_dir(dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

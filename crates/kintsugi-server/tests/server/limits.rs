@@ -1,8 +1,10 @@
 //! Limits: oversize, over-rate and over-quota calls get the right code and a message naming
 //! the limit, while other devices and spaces keep being served.
 
-use kintsugi_proto::v1::{Audience, CreateSpaceRequest, InviteKind, PullRequest};
-use kintsugi_server::RateLimit;
+use kintsugi_proto::v1::{
+    AcceptInviteRequest, Audience, CreateSpaceRequest, InviteKind, PullRequest, RevokeDeviceRequest,
+};
+use kintsugi_server::{PAIRING_MESSAGE_BYTES, RateLimit};
 use tonic::Code;
 
 use crate::support::{TestServer, push_request, random16};
@@ -171,5 +173,46 @@ async fn a_space_over_its_quota_is_refused_while_another_is_served() {
         .push(push_request(&random16(), Audience::Shared, vec![theirs]))
         .await
         .expect("another space has its own quota");
+    server.stop().await.0.expect("a clean stop");
+}
+
+#[tokio::test]
+async fn oversized_pairing_and_space_calls_are_refused_and_pairing_still_works() {
+    let server = TestServer::start().await;
+    assert!(
+        kintsugi_server::Config::new("unused").max_message_bytes > 15 << 20,
+        "the sync services would take this body: only the pairing limit refuses it"
+    );
+    let mut pairing = server.pairing().await;
+    let huge = AcceptInviteRequest {
+        invite_id: random16(),
+        secret: vec![0; 32],
+        sealed_member_name: vec![1; 15 << 20],
+        sealed_device_name: vec![],
+    };
+    let refused = pairing
+        .accept_invite(huge)
+        .await
+        .expect_err("a 15 MiB AcceptInvite");
+    assert_eq!(refused.code(), Code::OutOfRange, "{}", refused.message());
+    assert!(
+        refused
+            .message()
+            .contains(&format!("the limit is: {PAIRING_MESSAGE_BYTES} bytes")),
+        "{}",
+        refused.message()
+    );
+    let alex = server.create_space().await;
+    let revoke = RevokeDeviceRequest {
+        device_id: vec![2; PAIRING_MESSAGE_BYTES],
+    };
+    let refused = alex
+        .space()
+        .revoke_device(revoke)
+        .await
+        .expect_err("a 64 KiB RevokeDevice");
+    assert_eq!(refused.code(), Code::OutOfRange, "{}", refused.message());
+    let sam = server.invite(&alex, InviteKind::Partner).await;
+    assert_eq!(sam.space_id, alex.space_id, "normal pairing still works");
     server.stop().await.0.expect("a clean stop");
 }
