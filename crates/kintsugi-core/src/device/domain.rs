@@ -241,7 +241,7 @@ fn name_of(names: &HashMap<String, String>, member: &str) -> String {
         .unwrap_or_else(|| member.to_string())
 }
 
-/// The member id of the partner called `name` (case-insensitive, beyond ASCII too: "ÉLODIE" is
+/// The member id of the partner called `name` (case-insensitive, beyond ASCII too: "élodie" is
 /// Élodie).
 fn member_named(names: &HashMap<String, String>, name: &str) -> Result<String> {
     let wanted = name.trim().to_lowercase();
