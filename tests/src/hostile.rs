@@ -3,6 +3,7 @@
 //! what the other phone does with values no honest device writes.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, Automerge, Change};
@@ -11,6 +12,7 @@ use kintsugi_core::envelope::{EnvelopeContext, seal};
 use kintsugi_core::ids::{DeviceId, DocId, MemberId, SpaceId};
 use kintsugi_core::keys::{Keyring, SecretKey};
 use kintsugi_core::store::LocalStore;
+use kintsugi_core::{CoreError, Device};
 use kintsugi_proto::v1::EnvelopeKind;
 
 /// Who the unchecked writer is, as its documents name it.
@@ -29,7 +31,7 @@ pub fn write_unchecked(
     kind: DocKind,
     f: impl FnOnce(&mut Transaction<'_>, &Writer) -> kintsugi_core::Result<()>,
 ) {
-    let store = LocalStore::open(dir).expect("open the store");
+    let store = when_free(dir, || LocalStore::open(dir));
     let record = store
         .identity()
         .expect("identity")
@@ -88,4 +90,24 @@ fn stored_doc(store: &LocalStore, kind: DocKind, id: DocId) -> Automerge {
         .map(|(_, bytes)| Change::try_from(bytes.as_slice()).expect("stored change"));
     doc.apply_changes(changes).expect("stored changes");
     doc
+}
+
+/// Opens the device in `dir` again after a test dropped it (or wrote to it unchecked).
+pub fn reopen(dir: &Path) -> Device {
+    when_free(dir, || Device::open(dir))
+}
+
+/// Runs `open` until the folder is free: a store just dropped can hold sled's lock for a moment
+/// while sled's background writer lets go of its files. Fails on any other error, or when the
+/// folder is still busy after ten seconds.
+fn when_free<T>(dir: &Path, open: impl Fn() -> kintsugi_core::Result<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(CoreError::Busy(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result.unwrap_or_else(|e| panic!("open {}: {e}", dir.display())),
+        }
+    }
 }
