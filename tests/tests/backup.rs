@@ -2,6 +2,7 @@
 //! linked device receives everything acknowledged before the backup.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,6 +27,30 @@ async fn wait_for_acks(acked: &mut watch::Receiver<Vec<String>>, after: usize) -
             "fewer than {} writes acknowledged within {DEADLINE:?}",
             after + 1
         ),
+    }
+}
+
+/// Streams an online backup of the world's server into `file` through the admin service.
+async fn take_backup(world: &World, file: &Path) {
+    let token = kintsugi_server::admin::read_admin_token(&world.server.data).expect("admin token");
+    let channel = Channel::from_shared(world.server.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(BackupRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let mut stream = AdminServiceClient::new(channel)
+        .backup(request)
+        .await
+        .expect("backup")
+        .into_inner();
+    let mut out = std::fs::File::create(file).expect("backup file");
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        out.write_all(&chunk.data).expect("write");
     }
 }
 
@@ -60,28 +85,8 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
     };
     let acked_before = wait_for_acks(&mut acked, ACKED_BEFORE_BACKUP - 1).await;
 
-    let token = kintsugi_server::admin::read_admin_token(&world.server.data).expect("admin token");
-    let channel = Channel::from_shared(world.server.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut request = tonic::Request::new(BackupRequest {});
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    let mut stream = AdminServiceClient::new(channel)
-        .backup(request)
-        .await
-        .expect("backup")
-        .into_inner();
     let file = world.root.path().join("backup.kbk");
-    let mut out = std::fs::File::create(&file).expect("backup file");
-    while let Some(chunk) = stream.message().await.expect("chunk") {
-        out.write_all(&chunk.data).expect("write");
-    }
-    drop(out);
+    take_backup(&world, &file).await;
     // The partner's writes went on across the backup: it blocks nobody.
     wait_for_acks(&mut acked, acked_before.len()).await;
     writing.store(false, Ordering::SeqCst);

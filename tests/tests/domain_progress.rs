@@ -176,33 +176,24 @@ async fn history_lists_who_did_what_oldest_first_by_the_authors_clock() {
         .expect("edit");
     a.set("2026-05-01T10:30:00Z");
     alice.retire_boundary(&id).expect("retire");
-    let tablet_clock = TestClock::at("2026-05-01T10:40:00Z");
+    a.set("2026-05-01T10:40:00Z");
     let tablet = world
-        .join_with_clock(
-            &alice,
-            CodeKind::Device,
-            "tablet",
-            "Alice",
-            tablet_clock.clock(),
-        )
+        .join_with_clock(&alice, CodeKind::Device, "tablet", "Alice", a.clock())
         .await;
     sync_all(&[&alice, &bob, &tablet]).await;
-    let history = bob.history(DocKind::Agreement).expect("history");
-    let seen: Vec<(String, String)> = history
-        .iter()
-        .map(|h| (h.who.clone(), h.what.clone()))
-        .collect();
+    let by = |who: &str, what: String| (what, who.to_string());
     let want = [
-        ("Bob", format!("approved boundary {id}")),
-        ("Alice", "Alice joined".into()),
-        ("Bob", "Bob joined".into()),
-        ("Alice", format!("proposed boundary {id}")),
-        ("Alice", format!("edited boundary {id}")),
-        ("Alice", format!("retired boundary {id}")),
-        ("Alice", "Alice linked a device".into()),
+        by("Bob", format!("approved boundary {id}")),
+        by("Alice", "Alice joined".into()),
+        by("Bob", "Bob joined".into()),
+        by("Alice", format!("proposed boundary {id}")),
+        by("Alice", format!("edited boundary {id}")),
+        by("Alice", format!("retired boundary {id}")),
+        by("Alice", "Alice linked a device".into()),
     ];
-    let want: Vec<(String, String)> = want.into_iter().map(|(w, t)| (w.into(), t)).collect();
+    let seen = what_and_who(&bob, DocKind::Agreement);
     assert_eq!(seen, want, "by the time each device recorded; no genesis");
+    let history = bob.history(DocKind::Agreement).expect("history");
     assert_eq!(history[0].at, millis("2026-05-01T09:00:00Z"));
     assert_eq!(history[0].device, bob.identity().device.to_string());
     assert_eq!(history[6].device, tablet.identity().device.to_string());

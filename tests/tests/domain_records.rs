@@ -321,61 +321,79 @@ fn footprint(device: &Device) -> (Vec<Vec<String>>, usize) {
     (heads, device.pending_changes())
 }
 
-#[tokio::test]
-async fn every_refused_input_writes_nothing() {
-    let world = World::new().await;
+/// Each result is a refusal a person can act on (bad input or an unknown id).
+fn assert_refused(results: Vec<kintsugi_core::Result<()>>) {
+    for (i, result) in results.into_iter().enumerate() {
+        let err = result.expect_err("refused");
+        let clear = matches!(
+            err,
+            CoreError::InvalidInput(_) | CoreError::UnknownId { .. }
+        );
+        assert!(clear, "input {i}: {err:?}");
+    }
+}
+
+/// A couple whose first partner has one boundary (its id returned) and one journal entry.
+async fn couple_with_a_boundary(world: &World) -> (Device, Device, String) {
     let (alice, bob) = world.couple().await;
     let b = alice.add_boundary("We are kind", "general").expect("add");
     alice.write_journal("a day", None, &[]).expect("write");
     sync_all(&[&alice, &bob]).await;
+    (alice, bob, b)
+}
+
+#[tokio::test]
+async fn refused_boundaries_and_journal_entries_write_nothing() {
+    let world = World::new().await;
+    let (alice, _bob, b) = couple_with_a_boundary(&world).await;
     let before = footprint(&alice);
-    let long = |n: usize| "a".repeat(n);
-    let ok = answers(5, "");
-    let refused: Vec<kintsugi_core::Result<()>> = vec![
+    let long = "a".repeat(2001);
+    assert_refused(vec![
         alice.add_boundary("   ", "general").map(drop),
-        alice.add_boundary(&long(2001), "general").map(drop),
+        alice.add_boundary(&long, "general").map(drop),
         alice.edit_boundary(&b, " ").map(drop),
         alice.edit_boundary("nope", "x").map(drop),
         alice.approve_boundary("nope").map(drop),
         alice.retire_boundary("").map(drop),
         alice.write_journal(" ", None, &[]).map(drop),
         alice.write_journal("x", Some(6), &[]).map(drop),
-        alice.write_journal(&long(20_001), None, &[]).map(drop),
+        alice
+            .write_journal(&"a".repeat(20_001), None, &[])
+            .map(drop),
         alice.share_journal("nope").map(drop),
-        alice.check_in(Some("2025-W53"), ok.clone()).map(drop),
-        alice
-            .check_in(
-                None,
-                Answers {
-                    trust: 11,
-                    ..ok.clone()
-                },
-            )
-            .map(drop),
-        alice
-            .check_in(
-                None,
-                Answers {
-                    conversations: 101,
-                    ..ok.clone()
-                },
-            )
-            .map(drop),
-        alice.check_in(None, answers(5, &long(5001))).map(drop),
+    ]);
+    assert_eq!(footprint(&alice), before, "no change, no outbox entry");
+    assert_eq!(
+        alice.sync().await.expect("sync").pushed,
+        0,
+        "nothing to sync"
+    );
+}
+
+#[tokio::test]
+async fn refused_check_ins_and_sessions_write_nothing() {
+    let world = World::new().await;
+    let (alice, _bob, _) = couple_with_a_boundary(&world).await;
+    let before = footprint(&alice);
+    let long = "a".repeat(5001);
+    let ok = answers(5, "");
+    let trust_11 = Answers {
+        trust: 11,
+        ..ok.clone()
+    };
+    let talks_101 = Answers {
+        conversations: 101,
+        ..ok.clone()
+    };
+    assert_refused(vec![
+        alice.check_in(Some("2025-W53"), ok).map(drop),
+        alice.check_in(None, trust_11).map(drop),
+        alice.check_in(None, talks_101).map(drop),
+        alice.check_in(None, answers(5, &long)).map(drop),
         alice.log_therapy(Some("2026-02-30"), &[], "").map(drop),
-        alice.log_therapy(None, &[], &long(5001)).map(drop),
+        alice.log_therapy(None, &[], &long).map(drop),
         alice.log_therapy(None, &["Carol".into()], "").map(drop),
-    ];
-    for (i, result) in refused.into_iter().enumerate() {
-        let err = result.expect_err("refused");
-        assert!(
-            matches!(
-                err,
-                CoreError::InvalidInput(_) | CoreError::UnknownId { .. }
-            ),
-            "input {i}: {err:?}"
-        );
-    }
+    ]);
     assert_eq!(footprint(&alice), before, "no change, no outbox entry");
     assert_eq!(
         alice.sync().await.expect("sync").pushed,

@@ -120,6 +120,12 @@ impl World {
             .collect()
     }
 
+    /// The `n`th boundary `replica` knows, wrapping around; none before the first is added.
+    fn pick(&self, replica: usize, n: usize) -> Option<String> {
+        let ids = self.ids(replica);
+        ids.get(n % ids.len().max(1)).cloned()
+    }
+
     fn text_of(&self, replica: usize, id: &str) -> String {
         agreement::list(&self.replicas[replica])
             .expect("list")
@@ -160,6 +166,11 @@ impl World {
         false
     }
 
+    fn record_approval(&mut self, member: &'static str, id: &str, text: &str) {
+        let approved = self.approved.entry(member).or_default();
+        approved.insert((id.to_string(), text.to_string()));
+    }
+
     fn apply(&mut self, op: Op) {
         match op {
             Op::Add { replica, text } => {
@@ -168,10 +179,7 @@ impl World {
                 self.edit(replica, |tx, now| {
                     agreement::add(tx, &id, TEXTS[text], "general", member, now)
                 });
-                self.approved
-                    .entry(member)
-                    .or_default()
-                    .insert((id.clone(), TEXTS[text].into()));
+                self.record_approval(member, &id, TEXTS[text]);
                 self.added.insert(id);
             }
             Op::Edit {
@@ -179,23 +187,18 @@ impl World {
                 boundary,
                 text,
             } => {
-                let ids = self.ids(replica);
-                let Some(id) = ids.get(boundary % ids.len().max(1)).cloned() else {
+                let Some(id) = self.pick(replica, boundary) else {
                     return;
                 };
                 let member = OWNERS[replica];
                 if self.change_boundary(replica, &id, |tx, now| {
                     agreement::edit(tx, &id, TEXTS[text], member, now)
                 }) {
-                    self.approved
-                        .entry(member)
-                        .or_default()
-                        .insert((id, TEXTS[text].into()));
+                    self.record_approval(member, &id, TEXTS[text]);
                 }
             }
             Op::Approve { replica, boundary } => {
-                let ids = self.ids(replica);
-                let Some(id) = ids.get(boundary % ids.len().max(1)).cloned() else {
+                let Some(id) = self.pick(replica, boundary) else {
                     return;
                 };
                 let member = OWNERS[replica];
@@ -203,12 +206,11 @@ impl World {
                 if self.change_boundary(replica, &id, |tx, now| {
                     agreement::approve(tx, &id, member, now)
                 }) {
-                    self.approved.entry(member).or_default().insert((id, text));
+                    self.record_approval(member, &id, &text);
                 }
             }
             Op::Retire { replica, boundary } => {
-                let ids = self.ids(replica);
-                let Some(id) = ids.get(boundary % ids.len().max(1)).cloned() else {
+                let Some(id) = self.pick(replica, boundary) else {
                     return;
                 };
                 self.change_boundary(replica, &id, |tx, now| agreement::retire(tx, &id, now));
