@@ -75,17 +75,25 @@ async fn each_document_reaches_exactly_its_audience() {
     );
 }
 
-/// The type of the object at `path` from the root, if there is one.
-fn object_at(doc: &Automerge, path: &[&str]) -> Option<ObjType> {
+/// The value at `path` from the root, if there is one.
+fn value_at<'a>(doc: &'a Automerge, path: &[&str]) -> Option<Value<'a>> {
+    let (last, parents) = path.split_last()?;
     let mut obj = automerge::ROOT;
-    let mut kind = None;
-    for key in path {
+    for key in parents {
         match doc.get(&obj, *key).ok().flatten()? {
-            (Value::Object(t), id) => (obj, kind) = (id, Some(t)),
+            (Value::Object(_), id) => obj = id,
             _ => return None,
         }
     }
-    kind
+    doc.get(&obj, *last).ok().flatten().map(|(value, _)| value)
+}
+
+/// The type of the object at `path`, if it is an object.
+fn object_at(doc: &Automerge, path: &[&str]) -> Option<ObjType> {
+    match value_at(doc, path)? {
+        Value::Object(kind) => Some(kind),
+        Value::Scalar(_) => None,
+    }
 }
 
 fn saved(device: &Device, kind: DocKind) -> Automerge {
@@ -120,6 +128,17 @@ async fn free_texts_are_automerge_text_and_lists_are_written_whole() {
             object_at(&saved(&alice, kind), &path),
             Some(ObjType::Text),
             "{path:?}"
+        );
+    }
+    let agreement = saved(&alice, DocKind::Agreement);
+    for scalar in [
+        vec!["boundaries", &b, "category"],
+        vec!["boundaries", &b, "approvals", &me, "text"],
+    ] {
+        let value = value_at(&agreement, &scalar);
+        assert!(
+            matches!(value, Some(Value::Scalar(_))),
+            "{scalar:?} is a plain scalar"
         );
     }
     let journal = alice.export_json(DocKind::Journal).expect("export");
@@ -173,6 +192,7 @@ async fn sharing_copies_the_entry_and_sharing_again_updates_the_copy() {
     sync_all(&[&alice, &bob]).await;
     let copies = bob.shared_entries().expect("shared");
     assert_eq!(copies.len(), 1, "one copy, updated");
+    assert_eq!(copies[0].tags, ["hope"], "tags written whole, not appended");
     assert_eq!(copies[0].shared_at, millis("2026-04-09T08:00:00Z"));
 }
 

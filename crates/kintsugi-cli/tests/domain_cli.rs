@@ -129,7 +129,7 @@ fn a_retired_boundary_is_refused_in_one_line_that_says_what_to_do() {
 }
 
 #[test]
-fn there_is_no_command_to_unshare() {
+fn there_is_no_command_to_unshare_or_unretire() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (home, server) = (dir.path().join("alice"), serve(&dir.path().join("server")));
     json(&ks(
@@ -139,11 +139,14 @@ fn there_is_no_command_to_unshare() {
     let entry = json(&ks(&home, &["journal", "write", "a day"]));
     let id = entry["id"].as_str().expect("id");
     json(&ks(&home, &["journal", "share", id]));
-    for attempt in [["journal", "unshare", id], ["shared", "remove", id]] {
-        assert!(
-            !ks(&home, &attempt).status.success(),
-            "{attempt:?} is no command"
-        );
+    let attempts = [
+        ["journal", "unshare", id],
+        ["shared", "remove", id],
+        ["boundary", "unretire", id],
+    ];
+    for attempt in attempts {
+        let out = ks(&home, &attempt);
+        assert!(!out.status.success(), "{attempt:?} is no command");
     }
     assert_eq!(json(&ks(&home, &["journal", "list"]))[0]["shared"], true);
     assert_eq!(
@@ -302,4 +305,38 @@ fn the_chart_note_goes_to_stderr_only_without_json() {
     let note = ks_text(&home, &["progress", "--chart", chart]);
     let stderr = String::from_utf8_lossy(&note.stderr);
     assert_eq!(stderr.trim(), format!("wrote the chart to {chart}"));
+}
+
+/// Draws Alice's progress to a PNG in `dir`, with `KINTSUGI_FONT` set to `font` when given.
+fn png_with_font(home: &Path, dir: &Path, name: &str, font: Option<&str>) -> Vec<u8> {
+    let file = dir.join(name);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kintsugi"));
+    command
+        .arg("--home")
+        .arg(home)
+        .args(["--json", "progress", "--chart"])
+        .arg(&file);
+    match font {
+        Some(font) => command.env("KINTSUGI_FONT", font),
+        None => command.env_remove("KINTSUGI_FONT"),
+    };
+    json(&command.output().expect("run kintsugi"));
+    std::fs::read(&file).expect("the chart")
+}
+
+#[test]
+fn the_chart_font_is_kintsugi_font_when_set_else_dejavu_sans() {
+    let dejavu = "/usr/share/fonts/truetype/dejavu";
+    let (sans, serif) = (
+        format!("{dejavu}/DejaVuSans.ttf"),
+        format!("{dejavu}/DejaVuSerif.ttf"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (home, server) = (dir.path().join("alice"), serve(&dir.path().join("server")));
+    alice_with_check_ins(&home, &server.url);
+    let default = png_with_font(&home, dir.path(), "default.png", None);
+    let as_sans = png_with_font(&home, dir.path(), "sans.png", Some(&sans));
+    let as_serif = png_with_font(&home, dir.path(), "serif.png", Some(&serif));
+    assert_eq!(default, as_sans, "DejaVu Sans is the default");
+    assert_ne!(default, as_serif, "KINTSUGI_FONT is used when set");
 }
