@@ -2,12 +2,15 @@
 //! temporary folders, started the same way the binary and the demo start them.
 
 pub mod fuzz;
+pub mod hostile;
 pub mod proxy;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use kintsugi_core::Clock as DeviceClock;
 use kintsugi_core::{CodeKind, Device, Enrolment, system_clock};
 use kintsugi_server::{Clock, Config, SystemClock};
 use tempfile::TempDir;
@@ -107,30 +110,54 @@ impl World {
         self.root.path().join(name)
     }
 
-    fn enrolment<'a>(&self, home: &'a Path, url: &'a str, name: &'a str) -> Enrolment<'a> {
+    fn enrolment<'a>(
+        &self,
+        home: &'a Path,
+        url: &'a str,
+        name: &'a str,
+        clock: DeviceClock,
+    ) -> Enrolment<'a> {
         Enrolment {
             dir: home,
             server_url: url,
             member_name: name,
             device_name: "phone",
             ca_cert_pem: None,
-            clock: system_clock(),
+            clock,
         }
     }
 
     /// A new space whose first partner is `name`.
     pub async fn init(&self, name: &str) -> Device {
+        self.init_with_clock(name, system_clock()).await
+    }
+
+    /// A new space whose first partner is `name`, on a device that tells time by `clock`.
+    pub async fn init_with_clock(&self, name: &str, clock: DeviceClock) -> Device {
         let (home, url) = (self.home(name), self.server.url());
-        Device::init(self.enrolment(&home, &url, name))
+        Device::init(self.enrolment(&home, &url, name, clock))
             .await
             .expect("init")
     }
 
     /// `inviter` invites a partner (or links a device) and `home` joins with the code.
     pub async fn join(&self, inviter: &Device, kind: CodeKind, home: &str, name: &str) -> Device {
+        self.join_with_clock(inviter, kind, home, name, system_clock())
+            .await
+    }
+
+    /// As `join`, on a device that tells time by `clock`.
+    pub async fn join_with_clock(
+        &self,
+        inviter: &Device,
+        kind: CodeKind,
+        home: &str,
+        name: &str,
+        clock: DeviceClock,
+    ) -> Device {
         let code = inviter.invite(kind).await.expect("invite").encode();
         let (dir, url) = (self.home(home), self.server.url());
-        Device::join(self.enrolment(&dir, &url, name), &code)
+        Device::join(self.enrolment(&dir, &url, name, clock), &code)
             .await
             .expect("join")
     }
@@ -141,6 +168,46 @@ impl World {
         let bob = self.join(&alice, CodeKind::Partner, "Bob", "Bob").await;
         (alice, bob)
     }
+}
+
+/// Syncs every device twice, in order, so each holds what all the others pushed.
+pub async fn sync_all(devices: &[&Device]) {
+    for _ in 0..2 {
+        for device in devices {
+            device.sync().await.expect("sync");
+        }
+    }
+}
+
+/// A device clock a test sets by hand: milliseconds since the Unix epoch.
+#[derive(Clone, Debug, Default)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    /// A clock showing `rfc3339`, e.g. `2026-01-08T10:00:00Z`.
+    pub fn at(rfc3339: &str) -> TestClock {
+        let clock = TestClock::default();
+        clock.set(rfc3339);
+        clock
+    }
+
+    /// Moves the clock to `rfc3339`.
+    pub fn set(&self, rfc3339: &str) {
+        self.0.store(millis(rfc3339), Ordering::SeqCst);
+    }
+
+    /// The clock as a device takes it.
+    pub fn clock(&self) -> DeviceClock {
+        let now = self.0.clone();
+        Arc::new(move || now.load(Ordering::SeqCst))
+    }
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time.
+pub fn millis(rfc3339: &str) -> i64 {
+    let time = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .expect("an RFC 3339 time");
+    (time.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Every file under `dir`, with its bytes.

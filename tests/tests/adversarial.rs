@@ -4,7 +4,7 @@
 
 use kintsugi_core::envelope::{EnvelopeContext, seal};
 use kintsugi_core::store::LocalStore;
-use kintsugi_core::{CodeKind, CoreError, DocKind};
+use kintsugi_core::{CodeKind, DocKind};
 use kintsugi_proto::v1::space_service_client::SpaceServiceClient;
 use kintsugi_proto::v1::sync_service_client::SyncServiceClient;
 use kintsugi_proto::v1::{

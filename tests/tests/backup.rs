@@ -2,47 +2,36 @@
 //! linked device receives everything acknowledged before the backup.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use kintsugi_core::CodeKind;
 use kintsugi_proto::admin::v1::BackupRequest;
 use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
 use kintsugi_tests::World;
+use tokio::sync::watch;
 use tonic::transport::Channel;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() {
-    let mut world = World::new().await;
-    let (alice, bob) = world.couple().await;
-    for i in 0..5 {
-        alice
-            .add_boundary(&format!("before {i}"), "general")
-            .expect("add");
+/// Acknowledged writes the backup must keep; waiting for them is bounded by this.
+const ACKED_BEFORE_BACKUP: usize = 3;
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Waits until the writer has had more than `after` writes acknowledged; fails at the deadline.
+async fn wait_for_acks(acked: &mut watch::Receiver<Vec<String>>, after: usize) -> Vec<String> {
+    match tokio::time::timeout(DEADLINE, acked.wait_for(|texts| texts.len() > after)).await {
+        Ok(Ok(texts)) => texts.clone(),
+        Ok(Err(_)) => panic!("the writer stopped after {after} acknowledged writes"),
+        Err(_) => panic!(
+            "fewer than {} writes acknowledged within {DEADLINE:?}",
+            after + 1
+        ),
     }
-    alice.sync().await.expect("sync");
+}
 
-    // Bob keeps writing and syncing while the backup is taken.
-    let bob = Arc::new(bob);
-    let writing = Arc::new(AtomicBool::new(true));
-    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writer = {
-        let (bob, writing, acked) = (bob.clone(), writing.clone(), acked.clone());
-        tokio::spawn(async move {
-            let mut n = 0;
-            while writing.load(Ordering::SeqCst) {
-                n += 1;
-                let text = format!("during {n}");
-                bob.add_boundary(&text, "general").expect("add");
-                if bob.sync().await.is_ok() {
-                    acked.lock().expect("lock").push(text);
-                }
-            }
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let acked_before: Vec<String> = acked.lock().expect("lock").clone();
-
+/// Streams an online backup of the world's server into `file` through the admin service.
+async fn take_backup(world: &World, file: &Path) {
     let token = kintsugi_server::admin::read_admin_token(&world.server.data).expect("admin token");
     let channel = Channel::from_shared(world.server.url())
         .expect("url")
@@ -59,18 +48,49 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
         .await
         .expect("backup")
         .into_inner();
-    let file = world.root.path().join("backup.kbk");
-    let mut out = std::fs::File::create(&file).expect("backup file");
+    let mut out = std::fs::File::create(file).expect("backup file");
     while let Some(chunk) = stream.message().await.expect("chunk") {
         out.write_all(&chunk.data).expect("write");
     }
-    drop(out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() {
+    let mut world = World::new().await;
+    let (alice, bob) = world.couple().await;
+    for i in 0..5 {
+        alice
+            .add_boundary(&format!("before {i}"), "general")
+            .expect("add");
+    }
+    alice.sync().await.expect("sync");
+
+    // Bob keeps writing and syncing while the backup is taken.
+    let bob = Arc::new(bob);
+    let writing = Arc::new(AtomicBool::new(true));
+    let (acked_tx, mut acked) = watch::channel(Vec::new());
+    let writer = {
+        let (bob, writing) = (bob.clone(), writing.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while writing.load(Ordering::SeqCst) {
+                n += 1;
+                let text = format!("during {n}");
+                bob.add_boundary(&text, "general").expect("add");
+                if bob.sync().await.is_ok() {
+                    acked_tx.send_modify(|texts| texts.push(text));
+                }
+            }
+        })
+    };
+    let acked_before = wait_for_acks(&mut acked, ACKED_BEFORE_BACKUP - 1).await;
+
+    let file = world.root.path().join("backup.kbk");
+    take_backup(&world, &file).await;
+    // The partner's writes went on across the backup: it blocks nobody.
+    wait_for_acks(&mut acked, acked_before.len()).await;
     writing.store(false, Ordering::SeqCst);
     writer.await.expect("writer");
-    assert!(
-        !acked_before.is_empty(),
-        "the partner was writing during the backup"
-    );
 
     let restored = world.root.path().join("restored");
     kintsugi_server::admin::restore(&file, &restored).expect("restore");

@@ -75,6 +75,11 @@ async fn a_concurrent_retire_and_edit_keep_both() {
         let b = device.boundary(&id).expect("show");
         assert_eq!(b.status, Status::Retired, "retirement is kept");
         assert_eq!(b.text, "Home by midnight on weeknights", "the edit is kept");
+        assert_eq!(
+            b.approved_by,
+            vec!["Bob".to_string()],
+            "alice approved the old text only"
+        );
     }
 }
 

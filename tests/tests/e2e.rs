@@ -40,6 +40,7 @@ async fn partners_merge_concurrent_offline_edits_of_one_boundary() {
             Status::Proposed,
             "neither partner approved the merged text"
         );
+        assert!(list[0].approved_by.is_empty(), "{:?}", list[0].approved_by);
     }
     assert_eq!(
         alice.heads(DocKind::Agreement).expect("heads"),

@@ -1,6 +1,8 @@
 //! Property test: random add/edit/approve/retire on three replicas (Alice's phone and tablet,
 //! Bob's phone) with random merges always converge to the same boundaries and statuses, no
 //! boundary or field is lost, and `agreed` never holds for a text a partner did not approve.
+//! A replica that sees a boundary retired refuses to edit, approve or retire it and writes
+//! nothing; one that has not seen the retirement yet still may, and both changes are kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -118,6 +120,12 @@ impl World {
             .collect()
     }
 
+    /// The `n`th boundary `replica` knows, wrapping around; none before the first is added.
+    fn pick(&self, replica: usize, n: usize) -> Option<String> {
+        let ids = self.ids(replica);
+        ids.get(n % ids.len().max(1)).cloned()
+    }
+
     fn text_of(&self, replica: usize, id: &str) -> String {
         agreement::list(&self.replicas[replica])
             .expect("list")
@@ -125,6 +133,42 @@ impl World {
             .find(|b| b.id == id)
             .expect("boundary")
             .text
+    }
+
+    fn retired_on(&self, replica: usize, id: &str) -> bool {
+        agreement::list(&self.replicas[replica])
+            .expect("list")
+            .into_iter()
+            .any(|b| b.id == id && b.status == Status::Retired)
+    }
+
+    /// Edits a boundary as a device does: refused, with nothing written, where `replica` sees it
+    /// retired; applied otherwise. Returns whether it was applied.
+    fn change_boundary(
+        &mut self,
+        replica: usize,
+        id: &str,
+        f: impl FnOnce(&mut Transaction<'_>, i64) -> kintsugi_core::Result<()>,
+    ) -> bool {
+        if !self.retired_on(replica, id) {
+            self.edit(replica, f);
+            return true;
+        }
+        let heads = self.replicas[replica].get_heads();
+        self.time += 1;
+        let now = self.time;
+        let refused = self.replicas[replica]
+            .transact_with(|_| CommitOptions::default().with_time(now), |tx| f(tx, now))
+            .map_err(|f| f.error);
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("is retired"), "not refused: {message:?}");
+        assert_eq!(self.replicas[replica].get_heads(), heads, "a refusal wrote");
+        false
+    }
+
+    fn record_approval(&mut self, member: &'static str, id: &str, text: &str) {
+        let approved = self.approved.entry(member).or_default();
+        approved.insert((id.to_string(), text.to_string()));
     }
 
     fn apply(&mut self, op: Op) {
@@ -135,10 +179,7 @@ impl World {
                 self.edit(replica, |tx, now| {
                     agreement::add(tx, &id, TEXTS[text], "general", member, now)
                 });
-                self.approved
-                    .entry(member)
-                    .or_default()
-                    .insert((id.clone(), TEXTS[text].into()));
+                self.record_approval(member, &id, TEXTS[text]);
                 self.added.insert(id);
             }
             Op::Edit {
@@ -146,35 +187,33 @@ impl World {
                 boundary,
                 text,
             } => {
-                let ids = self.ids(replica);
-                let Some(id) = ids.get(boundary % ids.len().max(1)).cloned() else {
+                let Some(id) = self.pick(replica, boundary) else {
                     return;
                 };
                 let member = OWNERS[replica];
-                self.edit(replica, |tx, now| {
+                if self.change_boundary(replica, &id, |tx, now| {
                     agreement::edit(tx, &id, TEXTS[text], member, now)
-                });
-                self.approved
-                    .entry(member)
-                    .or_default()
-                    .insert((id, TEXTS[text].into()));
+                }) {
+                    self.record_approval(member, &id, TEXTS[text]);
+                }
             }
             Op::Approve { replica, boundary } => {
-                let ids = self.ids(replica);
-                let Some(id) = ids.get(boundary % ids.len().max(1)).cloned() else {
+                let Some(id) = self.pick(replica, boundary) else {
                     return;
                 };
                 let member = OWNERS[replica];
                 let text = self.text_of(replica, &id);
-                self.edit(replica, |tx, now| agreement::approve(tx, &id, member, now));
-                self.approved.entry(member).or_default().insert((id, text));
+                if self.change_boundary(replica, &id, |tx, now| {
+                    agreement::approve(tx, &id, member, now)
+                }) {
+                    self.record_approval(member, &id, &text);
+                }
             }
             Op::Retire { replica, boundary } => {
-                let ids = self.ids(replica);
-                let Some(id) = ids.get(boundary % ids.len().max(1)).cloned() else {
+                let Some(id) = self.pick(replica, boundary) else {
                     return;
                 };
-                self.edit(replica, |tx, now| agreement::retire(tx, &id, now));
+                self.change_boundary(replica, &id, |tx, now| agreement::retire(tx, &id, now));
             }
             Op::Merge { from, to } if from != to => {
                 let mut source = self.replicas[from].clone();

@@ -241,11 +241,13 @@ fn name_of(names: &HashMap<String, String>, member: &str) -> String {
         .unwrap_or_else(|| member.to_string())
 }
 
-/// The member id of the partner called `name` (case-insensitive).
+/// The member id of the partner called `name` (case-insensitive, beyond ASCII too: "élodie" is
+/// Élodie).
 fn member_named(names: &HashMap<String, String>, name: &str) -> Result<String> {
+    let wanted = name.trim().to_lowercase();
     names
         .iter()
-        .find(|(_, n)| n.eq_ignore_ascii_case(name.trim()))
+        .find(|(_, n)| n.to_lowercase() == wanted)
         .map(|(id, _)| id.clone())
         .ok_or_else(|| {
             let mut known: Vec<&str> = names.values().map(String::as_str).collect();

@@ -131,9 +131,10 @@ pub fn check_not_retired(doc: &impl ReadDoc, id: &str) -> Result<()> {
 }
 
 /// Replaces the text through `update_text` (a character diff) and records that the editor
-/// approves the new text; the partner must approve again.
+/// approves the new text; the partner must approve again. Refused once retired.
 pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
+    check_not_retired(tx, id)?;
     let text_obj = match tx.get(&boundary, "text") {
         Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => obj,
         _ => {
@@ -145,15 +146,19 @@ pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> 
     approve_text(tx, id, text, member, now)
 }
 
-/// Records that `member` approves the boundary's current text.
+/// Records that `member` approves the boundary's current text. Refused once retired.
 pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: i64) -> Result<()> {
+    boundary_obj(tx, id)?;
+    check_not_retired(tx, id)?;
     let current = read_boundary(tx, id)?.text.as_str().to_string();
     approve_text(tx, id, &current, member, now)
 }
 
-/// Retires a boundary: it stays in the agreement and its history, marked retired.
+/// Retires a boundary: it stays in the agreement and its history, marked retired. Retiring
+/// it again is refused, so the first `retired_at` stands.
 pub fn retire(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
+    check_not_retired(tx, id)?;
     tx.put(&boundary, "retired_at", now)
         .map_err(|e| CoreError::Shape(e.to_string()))
 }
