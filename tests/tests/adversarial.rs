@@ -246,11 +246,23 @@ async fn a_moved_envelope_is_refused_and_the_store_is_unchanged() {
         .await
         .expect("the blind server cannot tell");
     let report = bob.sync().await.expect("the sync goes on");
-    let aside: Vec<_> = report.set_aside.iter().map(|a| (a.doc, a.device.clone())).collect();
+    let aside: Vec<_> = report
+        .set_aside
+        .iter()
+        .map(|a| (a.doc, a.device.clone()))
+        .collect();
     assert_eq!(aside, [("agreement", alice.identity().device.to_string())]);
-    assert!(report.set_aside[0].reason.contains("failed authentication"), "{:?}", report.set_aside);
+    assert!(
+        report.set_aside[0].reason.contains("failed authentication"),
+        "{:?}",
+        report.set_aside
+    );
     assert_eq!(bob.heads(DocKind::Agreement).expect("heads"), before);
-    assert_eq!(bob.set_aside().expect("kept").len(), 1, "kept for inspection");
+    assert_eq!(
+        bob.set_aside().expect("kept").len(),
+        1,
+        "kept for inspection"
+    );
 }
 
 #[tokio::test]

@@ -353,10 +353,18 @@ async fn a_forged_envelope_is_refused_and_changes_nothing() {
         .expect("check in");
     let _ = alice.sync().await; // pushes the check-in; her own pull of the agreement fails too
 
-    let report = bob.sync().await.expect("a forged envelope is set aside, not fatal");
+    let report = bob
+        .sync()
+        .await
+        .expect("a forged envelope is set aside, not fatal");
     assert_eq!(report.set_aside.len(), 1, "{report:?}");
     assert_eq!(report.set_aside[0].doc, "agreement");
-    assert!(report.set_aside[0].sender.as_deref().is_some_and(|s| s.starts_with("Alice's")));
+    assert!(
+        report.set_aside[0]
+            .sender
+            .as_deref()
+            .is_some_and(|s| s.starts_with("Alice's"))
+    );
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(bob.heads(DocKind::Agreement).expect("heads"), before);
     assert_eq!(bob.boundaries().expect("list").len(), 1);

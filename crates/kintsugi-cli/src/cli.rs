@@ -75,19 +75,29 @@ pub enum Command {
     /// The devices of this space.
     Devices,
     /// Leave the space: your private documents are erased from the server and all your devices
-    /// revoked; when the last partner leaves, the whole space is erased.
-    Leave,
+    /// revoked; when the last partner leaves, the whole space is erased. Asks first.
+    Leave {
+        /// Do not ask (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Operate a server: stats, backup, restore.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Revoke one of your devices (a lost phone): it can no longer sync.
+    /// Revoke one of your devices (a lost phone) and every device it linked: they can no
+    /// longer sync. A device cannot revoke itself, nor an older device it did not link. Asks
+    /// first.
     Revoke {
         /// The device id (or a unique prefix) from `kintsugi devices`.
         device: String,
+        /// Do not ask (for scripts).
+        #[arg(long)]
+        yes: bool,
     },
     /// Erase this device's local state (keys, documents, unsynced changes). Cannot be undone.
+    /// Asks first.
     Wipe {
-        /// Confirm: erase even changes that were never synced.
+        /// Do not ask (for scripts): erase even changes that were never synced.
         #[arg(long)]
         yes: bool,
     },

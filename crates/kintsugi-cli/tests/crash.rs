@@ -174,7 +174,6 @@ async fn acknowledged_pushes_survive_sigkill_exactly_once_and_in_order() {
     let mut doc = rand::random::<[u8; 16]>().to_vec();
     doc[0] &= 0x7f; // a shared document's id: the top bit says private
 
-
     let mut server = spawn_server(port, &data);
     let mut pushers = enrol(port).await;
     for _ in 0..rounds {

@@ -11,9 +11,21 @@ pub async fn list(device: &Device, out: Output) -> anyhow::Result<()> {
     })
 }
 
-pub async fn revoke(device: &Device, id: &str, out: Output) -> anyhow::Result<()> {
+pub async fn revoke(device: &Device, id: &str, yes: bool, out: Output) -> anyhow::Result<()> {
+    let target = device.device_to_revoke(id).await?;
+    let question = format!(
+        "Revoke {}'s {} ({}) and every device it linked? They will no longer sync.",
+        target.member, target.name, target.id
+    );
+    super::confirm::confirm(&question, yes, &format!("kintsugi revoke {id}"))?;
     let revoked = device.revoke(id).await?;
-    out.print(&revoked, || format!("revoked {}", line(&revoked)))
+    out.print(&revoked, || {
+        let lines: Vec<String> = revoked
+            .iter()
+            .map(|d| format!("revoked {}", line(d)))
+            .collect();
+        lines.join("\n")
+    })
 }
 
 fn line(d: &DeviceView) -> String {

@@ -4,7 +4,10 @@ use kintsugi_core::Device;
 
 use crate::output::Output;
 
-pub async fn run(device: &Device, out: Output) -> anyhow::Result<()> {
+pub async fn run(device: &Device, yes: bool, out: Output) -> anyhow::Result<()> {
+    let question = "Leave the space? Your private journal is erased from the server and all \
+                    your devices are revoked; this cannot be undone.";
+    super::confirm::confirm(question, yes, "kintsugi leave")?;
     let left = device.leave().await?;
     out.print(&left, || {
         let space = if left.space_erased {

@@ -4,6 +4,7 @@ mod admin;
 mod boundary;
 mod chart;
 mod checkin;
+mod confirm;
 mod demo;
 mod devices;
 mod enrol;
@@ -43,8 +44,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { doc } => history::run(&open(home)?, &doc, out),
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
-        Command::Revoke { device } => devices::revoke(&open(home)?, &device, out).await,
-        Command::Leave => leave::run(&open(home)?, out).await,
+        Command::Revoke { device, yes } => devices::revoke(&open(home)?, &device, yes, out).await,
+        Command::Leave { yes } => leave::run(&open(home)?, yes, out).await,
         Command::Admin(command) => admin::run(command, out).await,
         Command::Wipe { yes } => wipe::run(&home_dir(home)?, yes, out),
         Command::Export {

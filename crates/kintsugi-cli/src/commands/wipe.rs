@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use anyhow::bail;
 use kintsugi_core::Device;
 use serde_json::json;
 
@@ -12,17 +11,18 @@ use crate::output::Output;
 
 pub fn run(home: &Path, yes: bool, out: Output) -> anyhow::Result<()> {
     let unsynced = Device::unsynced_changes(home)?;
-    if !yes {
-        let what = match unsynced {
-            Some(0) => String::new(),
-            Some(n) => format!(", including {n} change(s) never synced"),
-            None => " (the folder is damaged, so unsynced changes cannot be counted)".into(),
-        };
-        bail!(
-            "this erases everything of this device in {}{what}; run `kintsugi sync` first if you can, then `kintsugi wipe --yes`",
-            home.display()
-        );
-    }
+    let what = match unsynced {
+        Some(0) => String::new(),
+        Some(n) => {
+            format!(", including {n} change(s) never synced (run `kintsugi sync` first if you can)")
+        }
+        None => " (the folder is damaged, so unsynced changes cannot be counted)".into(),
+    };
+    let question = format!(
+        "This erases everything of this device in {}{what}.",
+        home.display()
+    );
+    super::confirm::confirm(&question, yes, "kintsugi wipe")?;
     Device::wipe(home)?;
     out.print(
         &json!({ "wiped": home, "unsynced_changes_lost": unsynced }),

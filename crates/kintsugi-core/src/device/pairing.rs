@@ -270,49 +270,41 @@ impl Device {
             .collect()
     }
 
-    /// Revokes one of this partner's devices, named by its id or a unique prefix of it.
-    pub async fn revoke(&self, typed: &str) -> Result<DeviceView> {
+    /// The device `typed` (its id or a unique prefix) names, refused if it is this device.
+    pub async fn device_to_revoke(&self, typed: &str) -> Result<DeviceView> {
         let devices = self.devices().await?;
-        let typed = typed.trim().to_lowercase();
-        let matches: Vec<&DeviceView> = devices
-            .iter()
-            .filter(|d| !typed.is_empty() && d.id.starts_with(&typed))
-            .collect();
-        let device = match matches.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
-                return Err(CoreError::UnknownId {
-                    what: "device",
-                    id: typed,
-                    list: "devices",
-                });
-            }
-            _ => {
-                return Err(CoreError::InvalidInput(format!(
-                    "{typed} matches several devices; type more of the id"
-                )));
-            }
-        };
-        if device.this_device {
-            return Err(CoreError::InvalidInput(
-                "that is this device; a device cannot revoke itself: run `kintsugi wipe` to stop \
-                 using it, or `kintsugi leave` to leave the space"
-                    .into(),
-            ));
-        }
+        pick_device(&devices, typed)
+    }
+
+    /// Revokes one of this partner's devices, named by its id or a unique prefix of it, and
+    /// with it every device it linked, transitively. Returns every device this revoked, the
+    /// named one first.
+    pub async fn revoke(&self, typed: &str) -> Result<Vec<DeviceView>> {
+        let mut conn = self.connect().await?;
+        let before = self.devices_on(&mut conn).await?;
+        let device = pick_device(&before, typed)?;
         let id = DeviceId::parse_hex(&device.id)
             .ok_or_else(|| CoreError::Protocol("device id".into()))?;
-        let mut conn = self.connect().await?;
         conn.space
             .revoke_device(RevokeDeviceRequest {
                 device_id: id.as_bytes().to_vec(),
             })
             .await
             .map_err(|s| conn.error(s))?;
-        Ok(DeviceView {
-            revoked: true,
-            ..device
-        })
+        let after = self.devices_on(&mut conn).await?;
+        let was_live = |d: &DeviceView| before.iter().any(|b| b.id == d.id && !b.revoked);
+        let mut revoked: Vec<DeviceView> = after
+            .into_iter()
+            .filter(|d| d.revoked && was_live(d) && d.id != device.id)
+            .collect();
+        revoked.insert(
+            0,
+            DeviceView {
+                revoked: true,
+                ..device
+            },
+        );
+        Ok(revoked)
     }
 
     /// Leaves the space: the server deletes this partner's private documents and revokes and
@@ -339,4 +331,36 @@ impl Device {
         let id = &self.identity;
         Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, false).await
     }
+}
+
+/// The one device `typed` names by id or unique prefix; never this device itself.
+fn pick_device(devices: &[DeviceView], typed: &str) -> Result<DeviceView> {
+    let typed = typed.trim().to_lowercase();
+    let matches: Vec<&DeviceView> = devices
+        .iter()
+        .filter(|d| !typed.is_empty() && d.id.starts_with(&typed))
+        .collect();
+    let device = match matches.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            return Err(CoreError::UnknownId {
+                what: "device",
+                id: typed,
+                list: "devices",
+            });
+        }
+        _ => {
+            return Err(CoreError::InvalidInput(format!(
+                "{typed} matches several devices; type more of the id"
+            )));
+        }
+    };
+    if device.this_device {
+        return Err(CoreError::InvalidInput(
+            "that is this device, and a device cannot revoke itself: run `kintsugi wipe` to stop \
+             using it, or `kintsugi leave` to leave the space"
+                .into(),
+        ));
+    }
+    Ok(device)
 }

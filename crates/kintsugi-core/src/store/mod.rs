@@ -498,7 +498,9 @@ mod tests {
         let doc = DocId([2; 16]);
         {
             let store = LocalStore::open(dir.path()).expect("open");
-            store.apply_pulled(doc, &[b"x".to_vec()], &[], 9).expect("apply");
+            store
+                .apply_pulled(doc, &[b"x".to_vec()], &[], 9)
+                .expect("apply");
             assert!(matches!(
                 LocalStore::open(dir.path()),
                 Err(CoreError::Busy(_))

@@ -137,11 +137,15 @@ impl Device {
             .iter()
             .map(|a| (a.change.hash(), a.server_seq, a.device != me))
             .collect();
-        let (new_changes, missing) =
-            apply_available(&mut loaded.doc, accepted.into_iter().map(|a| a.change).collect())?;
+        let (new_changes, missing) = apply_available(
+            &mut loaded.doc,
+            accepted.into_iter().map(|a| a.change).collect(),
+        )?;
         for (hash, seq, _) in hashes.iter().filter(|(h, ..)| missing.contains(h)) {
             if let Some(envelope) = fresh.iter().find(|e| e.server_seq == *seq) {
-                let reason = format!("change {hash} depends on a change this device set aside or never received");
+                let reason = format!(
+                    "change {hash} depends on a change this device set aside or never received"
+                );
                 aside.push(record(doc_id, envelope, reason));
             }
         }
@@ -157,7 +161,9 @@ impl Device {
                 self.store
                     .replace_doc_setting_aside(doc_id, &saved, keys, &aside, Some(cursor))?;
             }
-            (None, Some(last)) => self.store.apply_pulled(doc_id, &new_changes, &aside, last)?,
+            (None, Some(last)) => self
+                .store
+                .apply_pulled(doc_id, &new_changes, &aside, last)?,
             (None, None) => {}
         }
         let set_aside: Vec<SetAside> = aside.iter().map(|r| view(kind, r)).collect();

@@ -94,8 +94,10 @@ mod tests {
         };
         let now = [view(old, true, false), view(new, false, true)];
         let changes = diff(&seen, &now);
-        let events: Vec<(String, RosterEvent)> =
-            changes.iter().map(|c| (c.device.clone(), c.change)).collect();
+        let events: Vec<(String, RosterEvent)> = changes
+            .iter()
+            .map(|c| (c.device.clone(), c.change))
+            .collect();
         assert_eq!(
             events,
             [
@@ -103,8 +105,15 @@ mod tests {
                 (new.to_string(), RosterEvent::Added)
             ]
         );
-        assert!(changes[1].to_string().starts_with("a new device was linked to your account"));
-        assert_eq!(changes[0].to_string(), format!("Bob's device phone ({old}) was revoked"));
+        assert!(
+            changes[1]
+                .to_string()
+                .starts_with("a new device was linked to your account")
+        );
+        assert_eq!(
+            changes[0].to_string(),
+            format!("Bob's device phone ({old}) was revoked")
+        );
         let seen = RosterRecord {
             devices: now.iter().filter_map(entry).collect(),
         };

@@ -218,11 +218,8 @@ impl Device {
         snapshot: &Automerge,
     ) -> Result<Option<String>> {
         let expected = self.logged_changes(conn, kind, covers).await?;
-        let held: HashSet<ChangeHash> = snapshot
-            .get_changes(&[])
-            .iter()
-            .map(|c| c.hash())
-            .collect();
+        let held: HashSet<ChangeHash> =
+            snapshot.get_changes(&[]).iter().map(|c| c.hash()).collect();
         let omitted = expected.difference(&held).count();
         let added = held.difference(&expected).count();
         Ok(match (omitted, added) {

@@ -347,7 +347,11 @@ mod tests {
                 .map(|x| x.revoked)
         };
         assert_eq!(revoked(stolen), Some(true));
-        assert_eq!(revoked(thiefs), Some(true), "the cascade reaches what it linked");
+        assert_eq!(
+            revoked(thiefs),
+            Some(true),
+            "the cascade reaches what it linked"
+        );
         assert_eq!(revoked(first), Some(false));
         let linked_by = listed
             .iter()

@@ -102,7 +102,10 @@ pub(crate) async fn open(
     tokio::spawn(subscription.run());
     tracing::debug!(space = %who.space_id, device = %who.device_id, "subscribed");
     let release: fn(Queued) -> Sent = |(event, _permit)| event;
-    Ok(tokio_stream::StreamExt::map(ReceiverStream::new(rx), release))
+    Ok(tokio_stream::StreamExt::map(
+        ReceiverStream::new(rx),
+        release,
+    ))
 }
 
 /// The device's cursors for the documents it may read. Refuses a request naming more cursors
@@ -331,7 +334,9 @@ impl Subscription {
     async fn send(&mut self, event: Event) -> Result<(), End> {
         let event = proto::SubscribeEvent { event: Some(event) };
         // An event larger than the whole budget waits for all of it, so it still goes alone.
-        let size = event.encoded_len().clamp(1, super::streams::STREAM_BUFFER_BYTES);
+        let size = event
+            .encoded_len()
+            .clamp(1, super::streams::STREAM_BUFFER_BYTES);
         let room = Arc::clone(&self.budget).acquire_many_owned(size as u32);
         let queued = async {
             let permit = room.await.map_err(|_| End::ClientGone)?;

@@ -278,7 +278,12 @@ impl SyncApi {
         who: AuthedDevice,
         request: proto::RejectSnapshotRequest,
     ) -> Result<proto::RejectSnapshotResponse, ServiceError> {
-        let verdict = verdict(&who, &request.doc_id, request.covers_seq, &request.content_hash)?;
+        let verdict = verdict(
+            &who,
+            &request.doc_id,
+            request.covers_seq,
+            &request.content_hash,
+        )?;
         let rejected = self
             .state
             .blocking(move |state| Ok(state.store.reject_candidate(verdict)?))
@@ -297,7 +302,12 @@ impl SyncApi {
         who: AuthedDevice,
         request: proto::EndorseSnapshotRequest,
     ) -> Result<proto::EndorseSnapshotResponse, ServiceError> {
-        let verdict = verdict(&who, &request.doc_id, request.covers_seq, &request.content_hash)?;
+        let verdict = verdict(
+            &who,
+            &request.doc_id,
+            request.covers_seq,
+            &request.content_hash,
+        )?;
         let endorsed = self
             .state
             .blocking(move |state| Ok(state.store.endorse_candidate(verdict)?))
@@ -308,7 +318,9 @@ impl SyncApi {
             let (now, retention) = (self.state.clock.now(), retention_secs(&self.state.config));
             self.state
                 .blocking(move |state| {
-                    Ok(state.store.compact(who.space_id, verdict.doc_id, now, retention)?)
+                    Ok(state
+                        .store
+                        .compact(who.space_id, verdict.doc_id, now, retention)?)
                 })
                 .await?;
         }

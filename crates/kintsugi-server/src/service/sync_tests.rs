@@ -230,7 +230,10 @@ async fn private_journal_never_reaches_partner() {
     let mine = push_request(journal, proto::Audience::Shared, vec![change(me, 2, "x")]);
     let status = Status::from(api.push(me, mine).await.expect_err("audience is fixed"));
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
-    assert!(status.message().contains("is private: its id says so"), "{status}");
+    assert!(
+        status.message().contains("is private: its id says so"),
+        "{status}"
+    );
     let laptop = invite_and_join(&h, me, InviteKind::Device).await;
     let page = api
         .pull(laptop, pull_request(journal, 0, 0))
@@ -291,7 +294,10 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
         .await;
     assert_eq!(code(beyond), tonic::Code::InvalidArgument);
     let unknown = api
-        .put_snapshot(me, snapshot_request(me, DocId::random_of(Audience::Shared), 1, 103))
+        .put_snapshot(
+            me,
+            snapshot_request(me, DocId::random_of(Audience::Shared), 1, 103),
+        )
         .await;
     assert_eq!(code(unknown), tonic::Code::NotFound);
 }
@@ -359,9 +365,7 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
     assert_eq!(page.head_seq, 6);
 }
 
-async fn next_envelopes(
-    stream: &mut super::super::subscribe::EventStream,
-) -> proto::DocEnvelopes {
+async fn next_envelopes(stream: &mut super::super::subscribe::EventStream) -> proto::DocEnvelopes {
     loop {
         let event = stream
             .next()
@@ -676,7 +680,11 @@ async fn a_device_holds_a_bounded_number_of_streams() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(h.state.streams.count(me.device_id), 0, "ended streams are forgotten");
+    assert_eq!(
+        h.state.streams.count(me.device_id),
+        0,
+        "ended streams are forgotten"
+    );
 }
 
 /// A Subscribe naming far more cursors than the device could read is refused before any
@@ -696,13 +704,13 @@ async fn a_subscribe_with_more_cursors_than_documents_is_refused() {
     cursors.push(cursor(doc));
     let _accepted = subscribe(&h, me, cursors.clone()).await;
     cursors.push(cursor(DocId::random()));
-    let refused = super::super::subscribe::open(
-        h.state.clone(),
-        me,
-        proto::SubscribeRequest { cursors },
-    )
-    .await;
+    let refused =
+        super::super::subscribe::open(h.state.clone(), me, proto::SubscribeRequest { cursors })
+            .await;
     let status = Status::from(refused.expect_err("too many cursors"));
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
-    assert!(status.message().contains("may read 1 documents"), "{status}");
+    assert!(
+        status.message().contains("may read 1 documents"),
+        "{status}"
+    );
 }

@@ -102,7 +102,12 @@ pub fn enrolled_through(device: &DeviceInfo, ancestor: DeviceId, all: &[DeviceIn
         match next {
             None => return false,
             Some(id) if id == ancestor => return true,
-            Some(id) => next = all.iter().find(|d| d.device_id == id).and_then(|d| d.enrolled_by),
+            Some(id) => {
+                next = all
+                    .iter()
+                    .find(|d| d.device_id == id)
+                    .and_then(|d| d.enrolled_by)
+            }
         }
     }
     false

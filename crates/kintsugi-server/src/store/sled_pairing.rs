@@ -17,8 +17,9 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DeviceRecord, InviteRecord, MemberRecord, SpaceRecord};
 use super::sled_store::{Opened, abort, settled};
-use super::{enrolled_through, 
+use super::{
     DeviceInfo, InviteKind, NewInvite, NewSpace, RedeemInvite, Redeemed, Revocation, StoreError,
+    enrolled_through,
 };
 use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
 
@@ -353,7 +354,11 @@ impl Opened {
     }
 
     /// Marks the devices revoked in one transaction; returns those that were live.
-    fn mark_revoked(&self, space: SpaceId, chain: &[DeviceId]) -> Result<Vec<DeviceId>, StoreError> {
+    fn mark_revoked(
+        &self,
+        space: SpaceId,
+        chain: &[DeviceId],
+    ) -> Result<Vec<DeviceId>, StoreError> {
         settled(self.trees.devices.transaction(|devices| {
             let mut revoked = Vec::new();
             for device in chain {

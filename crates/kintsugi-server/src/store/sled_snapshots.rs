@@ -17,7 +17,9 @@ use super::records::{self, SnapshotRecord};
 use super::sled_log::{decode_meta, meta_to_record, stored_bytes};
 use super::sled_store::{Opened, abort, settled};
 use super::sled_usage::{self, snapshot_record_bytes};
-use super::{Audience, CandidateVerdict, DocMeta, NewSnapshot, SnapshotPut, StoreError, StoredSnapshot};
+use super::{
+    Audience, CandidateVerdict, DocMeta, NewSnapshot, SnapshotPut, StoreError, StoredSnapshot,
+};
 use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 impl Opened {
@@ -64,8 +66,15 @@ impl Opened {
         let (now, retention) = (snapshot.now, snapshot.retention_secs);
         let t = &self.trees;
         settled(
-            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.members, &t.spaces).transaction(
-                |(docs, serving, candidates, usage, members, spaces)| {
+            (
+                &t.docs,
+                &t.snapshots,
+                &t.candidates,
+                &t.usage,
+                &t.members,
+                &t.spaces,
+            )
+                .transaction(|(docs, serving, candidates, usage, members, spaces)| {
                     let meta = readable_meta(docs, key, snapshot.member_id)?;
                     if members.get(member_key)?.is_none() {
                         return abort(StoreError::UnknownMember);
@@ -98,7 +107,8 @@ impl Opened {
                         candidates.remove(&key[..])?;
                         if endorsed_by_every_reader(&candidate, &meta, spaces, snapshot.space_id)? {
                             if let Some(old) = serving.insert(&key[..], bytes)? {
-                                used = used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
+                                used =
+                                    used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
                             }
                             newest = candidate.covers_seq;
                             outcome.promoted = true;
@@ -108,7 +118,9 @@ impl Opened {
                             used = used.saturating_sub(snapshot_record_bytes(&bytes).unwrap_or(0));
                         }
                     }
-                    if !outcome.promoted && let Some(bytes) = serving.get(key)? {
+                    if !outcome.promoted
+                        && let Some(bytes) = serving.get(key)?
+                    {
                         let stored: SnapshotRecord = records::decode("snapshots", &bytes)
                             .map_err(ConflictableTransactionError::Abort)?;
                         newest = newest.max(stored.covers_seq);
@@ -129,8 +141,7 @@ impl Opened {
                         sled_usage::set(usage, snapshot.space_id, used)?;
                     }
                     Ok(outcome)
-                },
-            ),
+                }),
         )
     }
 
@@ -187,31 +198,33 @@ impl Opened {
     ) -> Result<bool, StoreError> {
         let key = records::doc_key(space, doc);
         let t = &self.trees;
-        settled((&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.spaces).transaction(
-            |(docs, serving, candidates, usage, spaces)| {
-                let Some(bytes) = candidates.get(key)? else {
-                    return Ok(false);
-                };
-                let candidate: SnapshotRecord = records::decode("candidates", &bytes)
-                    .map_err(ConflictableTransactionError::Abort)?;
-                let Some(meta) = docs.get(key)? else {
-                    return Ok(false);
-                };
-                let meta = decode_meta(&meta).map_err(ConflictableTransactionError::Abort)?;
-                if !has_stood(candidate.stored_at, now, retention_secs)
-                    || !endorsed_by_every_reader(&candidate, &meta, spaces, space)?
-                {
-                    return Ok(false);
-                }
-                if let Some(old) = serving.insert(&key[..], bytes)? {
-                    let freed = snapshot_record_bytes(&old).unwrap_or(0);
-                    let used = sled_usage::get(usage, space)?;
-                    sled_usage::set(usage, space, used.saturating_sub(freed))?;
-                }
-                candidates.remove(&key[..])?;
-                Ok(true)
-            },
-        ))
+        settled(
+            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.spaces).transaction(
+                |(docs, serving, candidates, usage, spaces)| {
+                    let Some(bytes) = candidates.get(key)? else {
+                        return Ok(false);
+                    };
+                    let candidate: SnapshotRecord = records::decode("candidates", &bytes)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    let Some(meta) = docs.get(key)? else {
+                        return Ok(false);
+                    };
+                    let meta = decode_meta(&meta).map_err(ConflictableTransactionError::Abort)?;
+                    if !has_stood(candidate.stored_at, now, retention_secs)
+                        || !endorsed_by_every_reader(&candidate, &meta, spaces, space)?
+                    {
+                        return Ok(false);
+                    }
+                    if let Some(old) = serving.insert(&key[..], bytes)? {
+                        let freed = snapshot_record_bytes(&old).unwrap_or(0);
+                        let used = sled_usage::get(usage, space)?;
+                        sled_usage::set(usage, space, used.saturating_sub(freed))?;
+                    }
+                    candidates.remove(&key[..])?;
+                    Ok(true)
+                },
+            ),
+        )
     }
 
     /// Promotes a candidate that stood its window, then prunes what the serving snapshot

@@ -26,9 +26,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use super::records;
 use super::sled_snapshots::Slot;
 use super::{
-    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
-    NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, SnapshotPut, Store,
-    StoreError, StoreStats, StoredSnapshot, VacuumReport,
+    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary,
+    Durable, EnvelopePage, NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation,
+    SnapshotPut, Store, StoreError, StoreStats, StoredSnapshot, VacuumReport,
 };
 use crate::durability::GroupCommit;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};

@@ -12,9 +12,9 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 use crate::store::{
-    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary, Durable, EnvelopePage,
-    NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation, SledStore, SnapshotPut,
-    Store, StoreError, StoreStats, StoredSnapshot, VacuumReport,
+    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary,
+    Durable, EnvelopePage, NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation,
+    SledStore, SnapshotPut, Store, StoreError, StoreStats, StoredSnapshot, VacuumReport,
 };
 
 type Waiter = oneshot::Sender<Result<(), String>>;

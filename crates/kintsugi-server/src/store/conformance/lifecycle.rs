@@ -268,11 +268,22 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     let doc = DocId::random();
     let envs = (1..=4).map(|i| envelope(f.device, i, "change")).collect();
     append(s, &f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
-    assert_eq!(s.put_snapshot(snapshot_at(&f, doc, 3, f.member, NOW)).unwrap(), KEPT);
+    assert_eq!(
+        s.put_snapshot(snapshot_at(&f, doc, 3, f.member, NOW))
+            .unwrap(),
+        KEPT
+    );
     assert!(endorse(s, &f, doc), "the member who stored it endorses it");
     let late = NOW + 10 * RETENTION;
-    assert_eq!(s.compact(f.space, doc, late, RETENTION).unwrap(), ServerSeq(0));
-    assert_eq!(slots(s, &f, doc), (None, Some(3)), "one endorsement of two is not enough");
+    assert_eq!(
+        s.compact(f.space, doc, late, RETENTION).unwrap(),
+        ServerSeq(0)
+    );
+    assert_eq!(
+        slots(s, &f, doc),
+        (None, Some(3)),
+        "one endorsement of two is not enough"
+    );
     assert_eq!(log_seqs(s, &f, doc), [1, 2, 3, 4]);
     let mut wrong = s.candidate_snapshot(f.space, doc).unwrap().unwrap();
     wrong.envelope.ciphertext.push(0);
@@ -283,7 +294,10 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
         covers_seq: ServerSeq(3),
         content_hash: wrong.envelope.snapshot_hash(),
     };
-    assert!(!s.endorse_candidate(named_wrongly).unwrap(), "an endorsement names the exact snapshot");
+    assert!(
+        !s.endorse_candidate(named_wrongly).unwrap(),
+        "an endorsement names the exact snapshot"
+    );
     // A newer offer after the window finds the candidate unendorsed: it gives way, unserved.
     let newer = NewSnapshot {
         envelope: envelope(partner_device, 9, "newer"),
@@ -295,7 +309,10 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     assert!(endorse_as(s, f.space, doc, partner));
     assert!(endorse(s, &f, doc));
     let later = late + RETENTION + 1;
-    assert_eq!(s.compact(f.space, doc, later, RETENTION).unwrap(), ServerSeq(4));
+    assert_eq!(
+        s.compact(f.space, doc, later, RETENTION).unwrap(),
+        ServerSeq(4)
+    );
     assert_eq!(slots(s, &f, doc), (Some(4), None));
 }
 
@@ -319,20 +336,39 @@ pub fn a_rejected_snapshot_cannot_come_back(open: Open<'_>) {
         covers_seq: ServerSeq(3),
         content_hash: hash,
     };
-    assert!(!s.reject_candidate(CandidateVerdict { covers_seq: ServerSeq(2), ..verdict }).unwrap());
+    assert!(
+        !s.reject_candidate(CandidateVerdict {
+            covers_seq: ServerSeq(2),
+            ..verdict
+        })
+        .unwrap()
+    );
     assert!(s.reject_candidate(verdict).unwrap());
     assert_eq!(slots(s, &f, doc), (None, None));
     for covers in [3, 2] {
         let again = s.put_snapshot(snapshot_at(&f, doc, covers, f.member, NOW + 1));
         assert!(
-            matches!(again, Err(StoreError::SnapshotRejected { rejected_through: 3, .. })),
+            matches!(
+                again,
+                Err(StoreError::SnapshotRejected {
+                    rejected_through: 3,
+                    ..
+                })
+            ),
             "{again:?}"
         );
     }
-    assert!(!s.endorse_candidate(verdict).unwrap(), "nothing left to endorse");
+    assert!(
+        !s.endorse_candidate(verdict).unwrap(),
+        "nothing left to endorse"
+    );
     let meta = s.doc_meta(f.space, doc).unwrap().unwrap();
     assert_eq!(meta.rejected_through, ServerSeq(3));
-    assert_eq!(s.put_snapshot(snapshot_at(&f, doc, 4, f.member, NOW + 1)).unwrap(), KEPT);
+    assert_eq!(
+        s.put_snapshot(snapshot_at(&f, doc, 4, f.member, NOW + 1))
+            .unwrap(),
+        KEPT
+    );
 }
 
 pub fn stats_count_what_is_stored(open: Open<'_>) {

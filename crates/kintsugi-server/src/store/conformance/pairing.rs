@@ -156,11 +156,15 @@ pub fn revoked_devices_stay_listed(open: Open<'_>) {
         panic!("the partner invite works");
     };
     assert_eq!(
-        store.revoke_device(f.space, f.member, f.device, laptop).unwrap(),
+        store
+            .revoke_device(f.space, f.member, f.device, laptop)
+            .unwrap(),
         Revocation::Revoked { cascade: vec![] }
     );
     assert_eq!(
-        store.revoke_device(f.space, f.member, f.device, laptop).unwrap(),
+        store
+            .revoke_device(f.space, f.member, f.device, laptop)
+            .unwrap(),
         Revocation::AlreadyRevoked
     );
     let theirs = store
