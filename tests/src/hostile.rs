@@ -111,3 +111,59 @@ fn when_free<T>(dir: &Path, open: impl Fn() -> kintsugi_core::Result<T>) -> T {
         }
     }
 }
+
+/// What a hostile partner reads out of his own phone's folder: his keys and ids.
+#[derive(Clone)]
+pub struct Secrets {
+    pub keys: Keyring,
+    pub space: SpaceId,
+    pub member: MemberId,
+    pub device: DeviceId,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets").field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+/// The keys and ids of the device in `dir` (which no `Device` may hold open).
+pub fn secrets_of(dir: &Path) -> Secrets {
+    let store = when_free(dir, || LocalStore::open(dir));
+    let record = store.identity().expect("identity").expect("enrolled");
+    let key = |bytes: &[u8]| SecretKey::from_slice(bytes).expect("a stored key");
+    Secrets {
+        keys: Keyring {
+            space: key(&record.space_key),
+            member: key(&record.member_key),
+        },
+        space: SpaceId::from_slice(&record.space_id).expect("space id"),
+        member: MemberId::from_slice(&record.member_id).expect("member id"),
+        device: DeviceId::from_slice(&record.device_id).expect("device id"),
+    }
+}
+
+/// `document` sealed as a snapshot of `kind` covering the log to `covers_seq`, by the device
+/// of `secrets`, as a hand-built PutSnapshot would carry it.
+pub fn sealed_snapshot(
+    secrets: &Secrets,
+    kind: DocKind,
+    document: &Automerge,
+    covers_seq: u64,
+    client_seq: u64,
+) -> kintsugi_proto::v1::Envelope {
+    use prost::Message;
+    let payload = kintsugi_core::sync::SnapshotPayload {
+        heads: document.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+        document: document.save(),
+        covers_seq,
+    };
+    let ctx = EnvelopeContext {
+        space: secrets.space,
+        doc: kind.id(&secrets.keys),
+        device: secrets.device,
+        client_seq,
+        kind: EnvelopeKind::Snapshot,
+    };
+    seal(&kind.key(&secrets.keys), &ctx, &payload.encode_to_vec())
+}

@@ -26,5 +26,5 @@ pub use docs::journal::EntryView;
 pub use docs::shared::SharedEntryView;
 pub use error::{CoreError, Result};
 pub use progress::{Progress, Verdict};
-pub use sync::{SyncReport, WatchEvent};
+pub use sync::{DocFailure, RosterChange, RosterEvent, SetAside, SyncReport, WatchEvent};
 pub use week::IsoWeek;

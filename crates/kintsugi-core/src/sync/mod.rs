@@ -14,5 +14,5 @@ mod snapshot;
 mod watch;
 
 pub use report::{DocFailure, RosterChange, RosterEvent, SetAside, SyncReport};
-pub use snapshot::SNAPSHOT_EVERY;
+pub use snapshot::{SNAPSHOT_EVERY, SnapshotPayload};
 pub use watch::WatchEvent;
