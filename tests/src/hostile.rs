@@ -123,7 +123,9 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets").field("device", &self.device).finish_non_exhaustive()
+        f.debug_struct("Secrets")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
     }
 }
 

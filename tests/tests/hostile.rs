@@ -56,7 +56,10 @@ async fn put_and_endorse(bob: &Device, kind: DocKind, covers_seq: u64, envelope:
         covers_seq,
         envelope: Some(envelope),
     };
-    conn.sync.put_snapshot(put).await.expect("the server takes it");
+    conn.sync
+        .put_snapshot(put)
+        .await
+        .expect("the server takes it");
     let endorse = EndorseSnapshotRequest {
         doc_id,
         covers_seq,
@@ -76,14 +79,21 @@ async fn month_later_the_log_is_whole(
     world.server.start_again().await;
     alice.sync().await.expect("alice syncs a month later");
     let page = pull_all(alice, DocKind::Agreement).await;
-    assert!(page.snapshot.is_none(), "nothing was pruned behind a snapshot");
+    assert!(
+        page.snapshot.is_none(),
+        "nothing was pruned behind a snapshot"
+    );
     assert_eq!(page.envelopes.first().map(|e| e.server_seq), Some(1));
     let tablet = world
         .join(alice, CodeKind::Device, "alice-tablet", "Alice")
         .await;
     tablet.sync().await.expect("a new device catches up");
     let texts = |d: &Device| -> Vec<String> {
-        d.boundaries().expect("list").into_iter().map(|b| b.text).collect()
+        d.boundaries()
+            .expect("list")
+            .into_iter()
+            .map(|b| b.text)
+            .collect()
     };
     assert_eq!(texts(&tablet), texts(alice));
     tablet
@@ -92,14 +102,16 @@ async fn month_later_the_log_is_whole(
 #[tokio::test]
 async fn a_snapshot_forging_the_partners_approval_is_rejected_and_never_serves() {
     let (mut world, clock, alice, bob) = couple_on_a_clock().await;
-    let id = bob.add_boundary("I keep my phone locked", "privacy").expect("add");
+    let id = bob
+        .add_boundary("I keep my phone locked", "privacy")
+        .expect("add");
     bob.sync().await.expect("sync");
     alice.sync().await.expect("sync");
     let (bob, secrets) = steal_own_secrets(&world, bob);
 
     // Bob writes Alice's approval of his boundary under her actor id, into a snapshot.
-    let mut forged = Automerge::load(&bob.export_automerge(DocKind::Agreement).expect("export"))
-        .expect("load");
+    let mut forged =
+        Automerge::load(&bob.export_automerge(DocKind::Agreement).expect("export")).expect("load");
     forged.set_actor(ActorId::from(*alice.identity().device.as_bytes()));
     let alice_member = alice.identity().member.to_string();
     forged
@@ -111,15 +123,36 @@ async fn a_snapshot_forging_the_partners_approval_is_rejected_and_never_serves()
     put_and_endorse(&bob, DocKind::Agreement, head, envelope).await;
 
     let report = alice.sync().await.expect("alice syncs");
-    assert_eq!(report.rejected_snapshots, 1, "her device finds the change no envelope carries");
-    assert!(pull_all(&alice, DocKind::Agreement).await.candidate.is_none(), "dropped");
+    assert_eq!(
+        report.rejected_snapshots, 1,
+        "her device finds the change no envelope carries"
+    );
+    assert!(
+        pull_all(&alice, DocKind::Agreement)
+            .await
+            .candidate
+            .is_none(),
+        "dropped"
+    );
     let tablet = month_later_the_log_is_whole(&mut world, &clock, &alice).await;
-    let boundary = tablet.boundaries().expect("list").into_iter().find(|b| b.id == id);
+    let boundary = tablet
+        .boundaries()
+        .expect("list")
+        .into_iter()
+        .find(|b| b.id == id);
     let boundary = boundary.expect("the boundary is there");
-    assert_eq!(boundary.status, Agreement::Proposed, "the forged approval never counts");
+    assert_eq!(
+        boundary.status,
+        Agreement::Proposed,
+        "the forged approval never counts"
+    );
     assert_eq!(boundary.approved_by, ["Bob"]);
     let history = tablet.history(DocKind::Agreement).expect("history");
-    assert!(history.iter().all(|h| h.who != "Alice" || !h.what.contains("approved")));
+    assert!(
+        history
+            .iter()
+            .all(|h| h.who != "Alice" || !h.what.contains("approved"))
+    );
 }
 
 #[tokio::test]
@@ -135,7 +168,10 @@ async fn a_rejected_snapshot_stored_again_cannot_skip_the_audit_and_prune_the_lo
     let envelope = sealed_snapshot(&secrets, DocKind::Agreement, &bogus, head, 900_000);
     put_and_endorse(&bob, DocKind::Agreement, head, envelope.clone()).await;
     let report = alice.sync().await.expect("sync");
-    assert_eq!(report.rejected_snapshots, 1, "the bogus candidate is rejected");
+    assert_eq!(
+        report.rejected_snapshots, 1,
+        "the bogus candidate is rejected"
+    );
 
     // The same snapshot at the same position again: the server refuses it.
     let mut conn = bob.connect().await.expect("connect");
@@ -148,7 +184,8 @@ async fn a_rejected_snapshot_stored_again_cannot_skip_the_audit_and_prune_the_lo
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused}");
 
     // A new bogus one further on is audited again (by its content hash) and rejected too.
-    bob.add_boundary("A change so the log grows", "general").expect("add");
+    bob.add_boundary("A change so the log grows", "general")
+        .expect("add");
     bob.sync().await.expect("sync");
     let head = pull_all(&bob, DocKind::Agreement).await.head_seq;
     let envelope = sealed_snapshot(&secrets, DocKind::Agreement, &bogus, head, 900_001);
@@ -190,11 +227,17 @@ async fn a_partner_cannot_squat_a_shared_document_and_one_refusal_stops_no_other
         note: String::new(),
     };
     alice.check_in(Some("2026-W10"), answers).expect("check in");
-    alice.add_boundary("Honest answers", "general").expect("add");
+    alice
+        .add_boundary("Honest answers", "general")
+        .expect("add");
     let report = alice.sync().await.expect("her sync");
     assert!(report.failed.is_empty(), "{report:?}");
     bob.sync().await.expect("his sync");
-    assert_eq!(bob.checkins().expect("check-ins").len(), 1, "her check-ins still sync");
+    assert_eq!(
+        bob.checkins().expect("check-ins").len(),
+        1,
+        "her check-ins still sync"
+    );
     assert_eq!(bob.boundaries().expect("boundaries").len(), 1);
 }
 
@@ -229,27 +272,51 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
         audience: Audience::Shared as i32,
         envelopes: vec![random, impersonation],
     };
-    conn.sync.push(push).await.expect("the blind server cannot tell");
+    conn.sync
+        .push(push)
+        .await
+        .expect("the blind server cannot tell");
 
     let report = alice.sync().await.expect("her sync goes on");
     let senders: Vec<&str> = report.set_aside.iter().map(|a| a.device.as_str()).collect();
     let bobs = bob.identity().device.to_string();
     assert_eq!(senders, [bobs.as_str(), bobs.as_str()], "{report:?}");
-    let named = |a: &kintsugi_core::SetAside| a.sender.as_deref().is_some_and(|s| s.starts_with("Bob's device"));
+    let named = |a: &kintsugi_core::SetAside| {
+        a.sender
+            .as_deref()
+            .is_some_and(|s| s.starts_with("Bob's device"))
+    };
     assert!(report.set_aside.iter().all(named), "{report:?}");
-    assert!(report.set_aside[1].reason.contains("written by another device"));
-    bob.add_boundary("Written after the poison", "general").expect("add");
+    assert!(
+        report.set_aside[1]
+            .reason
+            .contains("written by another device")
+    );
+    bob.add_boundary("Written after the poison", "general")
+        .expect("add");
     bob.sync().await.expect("sync");
     let report = alice.sync().await.expect("sync");
     assert!(report.set_aside.is_empty(), "reported once");
     assert!(report.pulled >= 1, "{report:?}");
-    assert!(alice.boundaries().expect("list").iter().any(|b| b.text == "Written after the poison"));
-    assert_eq!(alice.set_aside().expect("kept").len(), 2, "kept for inspection");
+    assert!(
+        alice
+            .boundaries()
+            .expect("list")
+            .iter()
+            .any(|b| b.text == "Written after the poison")
+    );
+    assert_eq!(
+        alice.set_aside().expect("kept").len(),
+        2,
+        "kept for inspection"
+    );
 }
 
 /// The bytes of the change behind Alice's first boundary.
 fn alice_change_bytes(alice: &Device) -> Vec<u8> {
-    alice.add_boundary("Alice's own words", "general").expect("add");
+    alice
+        .add_boundary("Alice's own words", "general")
+        .expect("add");
     let doc = Automerge::load(&alice.export_automerge(DocKind::Agreement).expect("export"))
         .expect("load");
     let actor = alice.identity().device;
@@ -267,8 +334,12 @@ async fn a_stolen_phone_cannot_lock_out_the_first_and_goes_with_what_it_linked()
     let world = World::new().await;
     let (alice, bob) = world.couple().await;
     bob.sync().await.expect("bob's first look at the devices");
-    let stolen = world.join(&alice, CodeKind::Device, "stolen", "Alice").await;
-    let thiefs = world.join(&stolen, CodeKind::Device, "thiefs", "Alice").await;
+    let stolen = world
+        .join(&alice, CodeKind::Device, "stolen", "Alice")
+        .await;
+    let thiefs = world
+        .join(&stolen, CodeKind::Device, "thiefs", "Alice")
+        .await;
     let first = alice.identity().device.to_string();
     let err = thiefs.revoke(&first).await.expect_err("older");
     assert!(matches!(err, CoreError::PermissionDenied(_)), "{err}");
@@ -278,13 +349,26 @@ async fn a_stolen_phone_cannot_lock_out_the_first_and_goes_with_what_it_linked()
     assert!(matches!(err, CoreError::InvalidInput(_)), "{err}");
 
     let report = bob.sync().await.expect("bob syncs");
-    let added: Vec<(&str, RosterEvent)> =
-        report.roster.iter().map(|c| (c.device.as_str(), c.change)).collect();
-    let (stolen_id, thiefs_id) = (stolen.identity().device.to_string(), thiefs.identity().device.to_string());
-    assert_eq!(added.len(), 2, "Bob is told of both new devices: {report:?}");
+    let added: Vec<(&str, RosterEvent)> = report
+        .roster
+        .iter()
+        .map(|c| (c.device.as_str(), c.change))
+        .collect();
+    let (stolen_id, thiefs_id) = (
+        stolen.identity().device.to_string(),
+        thiefs.identity().device.to_string(),
+    );
+    assert_eq!(
+        added.len(),
+        2,
+        "Bob is told of both new devices: {report:?}"
+    );
     assert!(added.contains(&(stolen_id.as_str(), RosterEvent::Added)));
 
-    let revoked = alice.revoke(&stolen_id).await.expect("the first phone revokes the stolen one");
+    let revoked = alice
+        .revoke(&stolen_id)
+        .await
+        .expect("the first phone revokes the stolen one");
     let ids: Vec<&str> = revoked.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, [stolen_id.as_str(), thiefs_id.as_str()]);
     for gone in [&stolen, &thiefs] {
@@ -293,6 +377,13 @@ async fn a_stolen_phone_cannot_lock_out_the_first_and_goes_with_what_it_linked()
     }
     alice.sync().await.expect("the first phone still syncs");
     let report = bob.sync().await.expect("bob syncs");
-    let revocations = report.roster.iter().filter(|c| c.change == RosterEvent::Revoked).count();
-    assert_eq!(revocations, 2, "Bob is told of both revocations: {report:?}");
+    let revocations = report
+        .roster
+        .iter()
+        .filter(|c| c.change == RosterEvent::Revoked)
+        .count();
+    assert_eq!(
+        revocations, 2,
+        "Bob is told of both revocations: {report:?}"
+    );
 }

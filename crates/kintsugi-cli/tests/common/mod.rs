@@ -10,6 +10,14 @@ pub struct Server {
     pub url: String,
 }
 
+impl Server {
+    /// The server's process id, to read its memory from /proc.
+    #[allow(dead_code)] // Used by some of the test binaries that share this module.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

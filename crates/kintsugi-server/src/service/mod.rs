@@ -24,6 +24,7 @@ pub(crate) mod admin;
 pub(crate) mod doc_page;
 pub(crate) mod pairing;
 pub(crate) mod space;
+pub(crate) mod stream_queue;
 pub(crate) mod streams;
 pub(crate) mod subscribe;
 pub(crate) mod sync;

@@ -18,7 +18,7 @@ use crate::ids::DeviceId;
 /// Live streams one device may hold at once.
 pub(crate) const MAX_STREAMS_PER_DEVICE: usize = 4;
 /// Encoded bytes one stream buffers between its task and the client's connection.
-pub(crate) const STREAM_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const STREAM_BUFFER_BYTES: usize = 2 * 1024 * 1024;
 
 /// Every open stream, by device, oldest first; each with the sender that ends it.
 #[derive(Debug, Default)]

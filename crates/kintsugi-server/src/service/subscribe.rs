@@ -25,35 +25,28 @@ use std::time::Duration;
 
 use kintsugi_proto::v1 as proto;
 use kintsugi_proto::v1::subscribe_event::Event;
-use prost::Message;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::State;
 use super::doc_page::{DocPage, changes_to_proto, read_doc_page};
+pub(crate) use super::stream_queue::EventStream;
+use super::stream_queue::{QueueWriter, queue};
 use crate::auth::{AuthedDevice, REVOKED_DEVICE, UNKNOWN_TOKEN};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
 use crate::ids::{DocId, ServerSeq};
 use crate::store::{DocMeta, SequencedEnvelope};
 
-/// Events buffered between the task and the client's connection (their bytes are bounded too).
-const STREAM_BUFFER: usize = 16;
 /// Cursors a request may name beyond the documents the device may read: for documents the
 /// device created locally and has not pushed yet.
 const SPARE_CURSORS: usize = 16;
+/// The most bytes of envelopes one event carries (one larger envelope goes alone).
+const STREAM_PAGE_BYTES: usize = 1024 * 1024;
 const REPLACED: &str = "a newer stream of this device replaced this one";
 const FELL_BEHIND: &str = "subscriber fell behind; resubscribe with your cursors";
 const SHUTTING_DOWN: &str = "the server is shutting down; resubscribe with your cursors later";
-
-type Sent = Result<proto::SubscribeEvent, Status>;
-/// A queued event with its share of the stream's byte budget, given back once sent on.
-type Queued = (Sent, Option<OwnedSemaphorePermit>);
-/// The stream a subscriber reads.
-pub(crate) type EventStream =
-    tokio_stream::adapters::Map<ReceiverStream<Queued>, fn(Queued) -> Sent>;
 
 /// Why the stream ends: the client left (nothing to tell), or with a status.
 enum End {
@@ -84,28 +77,22 @@ pub(crate) async fn open(
         Some(_) => return Err(ServiceError::Unauthenticated(REVOKED_DEVICE.into())),
         None => return Err(ServiceError::Unauthenticated(UNKNOWN_TOKEN.into())),
     }
-    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let (queue, stream) = queue();
     let stop = state.stop.clone();
     let ticket = state.streams.register(who.device_id);
     let subscription = Subscription {
-        budget: Arc::new(Semaphore::new(super::streams::STREAM_BUFFER_BYTES)),
+        queue,
         ticket: ticket.id,
-        replaced: ticket.replaced,
         state,
         who,
         positions,
         live,
-        tx,
         stop,
     };
     subscription.state.metrics.live_subscribers.inc();
-    tokio::spawn(subscription.run());
+    tokio::spawn(subscription.run(ticket.replaced));
     tracing::debug!(space = %who.space_id, device = %who.device_id, "subscribed");
-    let release: fn(Queued) -> Sent = |(event, _permit)| event;
-    Ok(tokio_stream::StreamExt::map(
-        ReceiverStream::new(rx),
-        release,
-    ))
+    Ok(stream)
 }
 
 /// The device's cursors for the documents it may read. Refuses a request naming more cursors
@@ -142,23 +129,25 @@ async fn cursor_positions(
 }
 
 struct Subscription {
-    /// The bytes this stream may hold queued for its client.
-    budget: Arc<Semaphore>,
+    /// What waits for the client's connection, bounded in bytes.
+    queue: QueueWriter,
     ticket: u64,
-    /// Fires when a newer stream of the same device replaced this one.
-    replaced: oneshot::Receiver<()>,
     state: Arc<State>,
     who: AuthedDevice,
     /// Per document, the highest seq the device has (from its cursor or sent here).
     positions: HashMap<DocId, u64>,
     live: broadcast::Receiver<SpaceEvent>,
-    tx: mpsc::Sender<Queued>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Subscription {
-    async fn run(mut self) {
-        let served = self.serve().await;
+    /// Serves until the stream ends, or until a newer stream of the device replaces it
+    /// (`replaced` fires), whatever it is doing then, catch-up included.
+    async fn run(mut self, replaced: oneshot::Receiver<()>) {
+        let served = tokio::select! {
+            served = self.serve() => served,
+            _ = replaced => Err(End::With(Status::aborted(REPLACED))),
+        };
         self.state.metrics.live_subscribers.dec();
         self.state
             .streams
@@ -169,8 +158,8 @@ impl Subscription {
         };
         if let End::With(status) = end {
             tracing::debug!(device = %self.who.device_id, code = ?status.code(), "subscription ended");
-            // Best effort: a client that stopped reading does not get to hold the task.
-            let _ = self.tx.try_send((Err(status), None));
+            // What still waits is dropped: a client that stopped reading holds nothing more.
+            self.queue.end_with(status);
         }
     }
 
@@ -186,8 +175,7 @@ impl Subscription {
         loop {
             tokio::select! {
                 _ = self.stop.changed() => return Err(End::With(Status::unavailable(SHUTTING_DOWN))),
-                _ = self.tx.closed() => return Err(End::ClientGone),
-                _ = &mut self.replaced => return Err(End::With(Status::aborted(REPLACED))),
+                _ = self.queue.client_gone() => return Err(End::ClientGone),
                 _ = heartbeat.tick() => {
                     let beat = proto::Heartbeat { server_time: self.state.clock.now() };
                     self.send(Event::Heartbeat(beat)).await?;
@@ -236,12 +224,15 @@ impl Subscription {
     /// Pages one document out of the store from its position until nothing more is left.
     async fn send_from_store(&mut self, doc: DocId) -> Result<(), End> {
         let limit = self.state.config.pull_page_limit.max(1) as usize;
-        let budget = self.state.config.page_budget_bytes();
+        let budget = STREAM_PAGE_BYTES.min(self.state.config.page_budget_bytes());
         let key = (self.who.space_id, doc, self.who.member_id);
         loop {
             if self.state.stopping() {
                 return Err(End::With(Status::unavailable(SHUTTING_DOWN)));
             }
+            // Room first, then the read: a stream whose client does not read holds at most
+            // its budget, never a page read ahead of it.
+            let mut permit = self.room(budget).await?;
             let after = self.position(doc);
             let page: Option<DocPage> = self
                 .state
@@ -255,12 +246,18 @@ impl Subscription {
             // Entries of a push still in its group commit are visible already; send them only
             // once they are on disk. Group commit makes this wait short.
             self.state.durable().await?;
-            let event = proto::DocEnvelopes {
+            let event = Event::Envelopes(proto::DocEnvelopes {
                 doc_id: doc.to_vec(),
                 snapshot: page.proto_snapshot(),
                 envelopes: changes_to_proto(&page.envelopes),
-            };
-            self.send(Event::Envelopes(event)).await?;
+            });
+            let size = event.encoded_len();
+            if size > permit.num_permits() {
+                // One envelope or snapshot larger than a page goes alone.
+                drop(permit);
+                permit = self.room(size).await?;
+            }
+            self.send_within(event, permit).await?;
             self.positions.insert(doc, page.position(after));
             if !page.more {
                 return Ok(());
@@ -294,8 +291,8 @@ impl Subscription {
             self.send_from_store(doc).await?;
             return Ok(true);
         }
-        // Split big appends so no event exceeds the message limit.
-        let budget = self.state.config.page_budget_bytes();
+        // Split big appends so no event exceeds a stream page.
+        let budget = STREAM_PAGE_BYTES.min(self.state.config.page_budget_bytes());
         let mut chunk: Vec<SequencedEnvelope> = Vec::new();
         let mut bytes = 0usize;
         for entry in newer {
@@ -330,25 +327,27 @@ impl Subscription {
     }
 
     /// Sends one event, waiting for room in the buffer (in events and in bytes) unless the
-    /// server stops or a newer stream replaces this one meanwhile.
+    /// server stops meanwhile.
     async fn send(&mut self, event: Event) -> Result<(), End> {
-        let event = proto::SubscribeEvent { event: Some(event) };
-        // An event larger than the whole budget waits for all of it, so it still goes alone.
-        let size = event
-            .encoded_len()
-            .clamp(1, super::streams::STREAM_BUFFER_BYTES);
-        let room = Arc::clone(&self.budget).acquire_many_owned(size as u32);
-        let queued = async {
-            let permit = room.await.map_err(|_| End::ClientGone)?;
-            self.tx
-                .send((Ok(event), Some(permit)))
-                .await
-                .map_err(|_| End::ClientGone)
-        };
+        let permit = self.room(event.encoded_len()).await?;
+        self.send_within(event, permit).await
+    }
+
+    /// Waits for `bytes` of the stream's budget unless the server stops meanwhile.
+    async fn room(&mut self, bytes: usize) -> Result<OwnedSemaphorePermit, End> {
         tokio::select! {
-            sent = queued => sent,
+            permit = self.queue.room(bytes) => permit.ok_or(End::ClientGone),
             _ = self.stop.changed() => Err(End::With(Status::unavailable(SHUTTING_DOWN))),
-            _ = &mut self.replaced => Err(End::With(Status::aborted(REPLACED))),
+        }
+    }
+
+    /// Queues an event whose bytes `permit` holds.
+    async fn send_within(&mut self, event: Event, permit: OwnedSemaphorePermit) -> Result<(), End> {
+        let event = proto::SubscribeEvent { event: Some(event) };
+        if self.queue.push(event, permit) {
+            Ok(())
+        } else {
+            Err(End::ClientGone)
         }
     }
 }

@@ -408,7 +408,7 @@ impl SyncService for SyncApi {
         Ok(Response::new(self.pull(who, request.into_inner()).await?))
     }
 
-    type SubscribeStream = super::subscribe::EventStream;
+    type SubscribeStream = super::stream_queue::EventStream;
 
     async fn subscribe(
         &self,
