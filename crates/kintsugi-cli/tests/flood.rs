@@ -4,6 +4,8 @@
 //! stream; the test prints the figure. A Subscribe naming far more cursors than the device
 //! could read is refused.
 
+// Only the server helper of the shared CLI test helpers is used here.
+#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};

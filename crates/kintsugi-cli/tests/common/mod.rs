@@ -12,7 +12,7 @@ pub struct Server {
 
 impl Server {
     /// The server's process id, to read its memory from /proc.
-    #[allow(dead_code)] // Used by some of the test binaries that share this module.
+    #[allow(dead_code)] // Only some of the test binaries sharing this module use it.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

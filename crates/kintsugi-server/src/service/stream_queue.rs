@@ -25,9 +25,12 @@ type Sent = Result<proto::SubscribeEvent, Status>;
 /// Every event is charged at least this much, which also bounds how many can wait.
 const MIN_CHARGE: usize = 1024;
 
+/// An event waiting for the connection, with its share of the byte budget.
+type Queued = (Sent, Option<OwnedSemaphorePermit>);
+
 #[derive(Debug, Default)]
 struct Shared {
-    queue: Mutex<VecDeque<(Sent, Option<OwnedSemaphorePermit>)>>,
+    queue: Mutex<VecDeque<Queued>>,
     /// The stream's task, woken when an event is queued or the queue ends.
     reader: AtomicWaker,
     ended: AtomicBool,
@@ -37,7 +40,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<(Sent, Option<OwnedSemaphorePermit>)>> {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Queued>> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -20,10 +20,13 @@ pub(crate) const MAX_STREAMS_PER_DEVICE: usize = 4;
 /// Encoded bytes one stream buffers between its task and the client's connection.
 pub(crate) const STREAM_BUFFER_BYTES: usize = 2 * 1024 * 1024;
 
-/// Every open stream, by device, oldest first; each with the sender that ends it.
+/// One device's open streams, oldest first; each with its id and the sender that ends it.
+type DeviceStreams = VecDeque<(u64, oneshot::Sender<()>)>;
+
+/// Every open stream, by device.
 #[derive(Debug, Default)]
 pub(crate) struct StreamRegistry {
-    open: Mutex<HashMap<DeviceId, VecDeque<(u64, oneshot::Sender<()>)>>>,
+    open: Mutex<HashMap<DeviceId, DeviceStreams>>,
     next_id: AtomicU64,
 }
 
