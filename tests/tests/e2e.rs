@@ -363,7 +363,7 @@ async fn a_forged_envelope_is_refused_and_changes_nothing() {
         report.set_aside[0]
             .sender
             .as_deref()
-            .is_some_and(|s| s.starts_with("Alice's"))
+            .is_some_and(|s| s.starts_with("your partner's device"))
     );
     assert!(report.failed.is_empty(), "{report:?}");
     assert_eq!(bob.heads(DocKind::Agreement).expect("heads"), before);

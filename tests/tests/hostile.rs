@@ -284,7 +284,7 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
     let named = |a: &kintsugi_core::SetAside| {
         a.sender
             .as_deref()
-            .is_some_and(|s| s.starts_with("Bob's device"))
+            .is_some_and(|s| s.starts_with("your partner's device"))
     };
     assert!(report.set_aside.iter().all(named), "{report:?}");
     assert!(
@@ -386,4 +386,133 @@ async fn a_stolen_phone_cannot_lock_out_the_first_and_goes_with_what_it_linked()
         revocations, 2,
         "Bob is told of both revocations: {report:?}"
     );
+}
+
+#[tokio::test]
+async fn a_stolen_phone_cannot_leave_the_space_for_its_owner() {
+    let world = World::new().await;
+    let (alice, _bob) = world.couple().await;
+    alice
+        .write_journal("only mine", None, &[])
+        .expect("journal");
+    alice.sync().await.expect("sync");
+    let stolen = world
+        .join(&alice, CodeKind::Device, "stolen", "Alice")
+        .await;
+    let err = stolen
+        .leave()
+        .await
+        .expect_err("only the first device leaves");
+    assert!(matches!(err, CoreError::PermissionDenied(_)), "{err}");
+    alice.sync().await.expect("the owner still syncs");
+    let tablet = world
+        .join(&alice, CodeKind::Device, "tablet", "Alice")
+        .await;
+    tablet.sync().await.expect("sync");
+    assert_eq!(
+        tablet.journal().expect("journal").len(),
+        1,
+        "her journal is still there"
+    );
+}
+
+/// Two changes of the partner's own actor and sequence number, or a change pushed before the
+/// one it depends on: every device applies the same ones and sets aside the same others, so
+/// the document neither blocks nor forks.
+#[tokio::test]
+async fn forked_and_out_of_order_changes_are_set_aside_alike_on_every_device() {
+    let world = World::new().await;
+    let (alice, bob) = world.couple().await;
+    bob.add_boundary("Before the forgery", "general")
+        .expect("add");
+    sync_both(&alice, &bob).await;
+    let (bob, secrets) = steal_own_secrets(&world, bob);
+    let base = bob.export_automerge(DocKind::Agreement).expect("export");
+    let change = |doc: &mut Automerge, value: &str| {
+        let boundaries = kintsugi_core::docs::root_map(doc, "boundaries").expect("root");
+        doc.transact(|tx| {
+            use automerge::transaction::Transactable;
+            tx.put(&boundaries, "forged", value)
+        })
+        .map_err(|f| f.error)
+        .expect("edit");
+        doc.get_last_local_change()
+            .expect("change")
+            .raw_bytes()
+            .to_vec()
+    };
+    let own = |bytes: &[u8]| {
+        let mut doc = Automerge::load(bytes).expect("load");
+        doc.set_actor(ActorId::from(*secrets.device.as_bytes()));
+        doc
+    };
+    let (mut one, mut other) = (own(&base), own(&base));
+    let first = change(&mut one, "x");
+    let twin = change(&mut other, "y");
+    let child = change(&mut one, "z");
+    let envelopes = [twin.as_slice(), child.as_slice(), first.as_slice()]
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| resealed(&secrets, DocKind::Agreement, 900_000 + i as u64, bytes))
+        .collect();
+    let mut conn = bob.connect().await.expect("connect");
+    let push = PushRequest {
+        doc_id: bob.doc_id(DocKind::Agreement).as_bytes().to_vec(),
+        audience: Audience::Shared as i32,
+        envelopes,
+    };
+    conn.sync.push(push).await.expect("stored");
+    let report = alice.sync().await.expect("her sync goes on");
+    assert!(report.failed.is_empty(), "{report:?}");
+    // The twin came first and applies; the child came before its parent, and the parent
+    // repeats the twin's sequence number: both are set aside.
+    let reasons: Vec<&str> = report.set_aside.iter().map(|a| a.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{report:?}");
+    assert!(
+        reasons[0].contains("did not accept before it"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("duplicate seq"), "{reasons:?}");
+    alice
+        .add_boundary("After the forgery", "general")
+        .expect("add");
+    alice.sync().await.expect("sync");
+    let tablet = world
+        .join(&alice, CodeKind::Device, "tablet", "Alice")
+        .await;
+    tablet
+        .sync()
+        .await
+        .expect("a new device reads the same log");
+    // The tablet wrote its own entry in the devices map; once that is synced, both agree.
+    sync_both(&alice, &tablet).await;
+    assert_eq!(
+        tablet.heads(DocKind::Agreement).expect("heads"),
+        alice.heads(DocKind::Agreement).expect("heads")
+    );
+    assert!(
+        alice
+            .boundaries()
+            .expect("list")
+            .iter()
+            .any(|b| b.text == "After the forgery")
+    );
+}
+
+async fn sync_both(alice: &Device, bob: &Device) {
+    for device in [alice, bob, alice] {
+        device.sync().await.expect("sync");
+    }
+}
+
+/// Change bytes sealed as an envelope of `kind` by the device of `secrets`.
+fn resealed(secrets: &Secrets, kind: DocKind, client_seq: u64, bytes: &[u8]) -> Envelope {
+    let ctx = EnvelopeContext {
+        space: secrets.space,
+        doc: kind.id(&secrets.keys),
+        device: secrets.device,
+        client_seq,
+        kind: EnvelopeKind::Change,
+    };
+    seal(&kind.key(&secrets.keys), &ctx, bytes)
 }

@@ -187,22 +187,19 @@ pub fn add_device(tx: &mut impl Doc, device: &str, member: &str) -> Result<()> {
 
 /// Member names by member id.
 pub fn member_names(doc: &impl ReadDoc) -> Result<HashMap<String, String>> {
-    let members: HashMap<String, Member> =
-        hydrate_prop(doc, automerge::ROOT, "members").map_err(hydrate_error)?;
+    let members: HashMap<String, Member> = crate::docs::hydrate_entries(doc, "members")?;
     Ok(members.into_iter().map(|(id, m)| (id, m.name)).collect())
 }
 
 /// Member ids by device id.
 pub fn device_members(doc: &impl ReadDoc) -> Result<HashMap<String, String>> {
-    hydrate_prop(doc, automerge::ROOT, "devices").map_err(hydrate_error)
+    crate::docs::hydrate_entries(doc, "devices")
 }
 
 /// Every boundary, oldest first, with derived status and names.
 pub fn list(doc: &impl ReadDoc) -> Result<Vec<BoundaryView>> {
-    let boundaries: HashMap<String, Boundary> =
-        hydrate_prop(doc, automerge::ROOT, "boundaries").map_err(hydrate_error)?;
-    let members: HashMap<String, Member> =
-        hydrate_prop(doc, automerge::ROOT, "members").map_err(hydrate_error)?;
+    let boundaries: HashMap<String, Boundary> = crate::docs::hydrate_entries(doc, "boundaries")?;
+    let members: HashMap<String, Member> = crate::docs::hydrate_entries(doc, "members")?;
     let name = |id: &str| {
         members
             .get(id)

@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile, Text, hydrate_prop, reconcile_prop};
+use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile, Text, reconcile_prop};
 use serde::Serialize;
 
-use crate::docs::agreement::{hydrate_error, reconcile_error};
+use crate::docs::agreement::reconcile_error;
 use crate::docs::root_map;
 use crate::error::{CoreError, Result};
 use crate::week::IsoWeek;
@@ -131,8 +131,7 @@ pub fn log_session(tx: &mut impl Doc, id: &str, session: &TherapySession) -> Res
 
 /// Every check-in, by week then member.
 pub fn checkins(doc: &impl ReadDoc) -> Result<Vec<CheckIn>> {
-    let map: HashMap<String, CheckIn> =
-        hydrate_prop(doc, automerge::ROOT, "checkins").map_err(hydrate_error)?;
+    let map: HashMap<String, CheckIn> = crate::docs::hydrate_entries(doc, "checkins")?;
     let mut list: Vec<CheckIn> = map.into_values().collect();
     list.sort_by(|a, b| (&a.week, &a.member).cmp(&(&b.week, &b.member)));
     Ok(list)
@@ -140,8 +139,7 @@ pub fn checkins(doc: &impl ReadDoc) -> Result<Vec<CheckIn>> {
 
 /// Every therapy session with its id, by date.
 pub fn sessions(doc: &impl ReadDoc) -> Result<Vec<(String, TherapySession)>> {
-    let map: HashMap<String, TherapySession> =
-        hydrate_prop(doc, automerge::ROOT, "therapy").map_err(hydrate_error)?;
+    let map: HashMap<String, TherapySession> = crate::docs::hydrate_entries(doc, "therapy")?;
     let mut list: Vec<(String, TherapySession)> = map.into_iter().collect();
     list.sort_by(|a, b| (&a.1.date, &a.0).cmp(&(&b.1.date, &b.0)));
     Ok(list)

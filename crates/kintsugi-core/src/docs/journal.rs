@@ -96,8 +96,7 @@ pub fn mark_shared(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
 
 /// Every entry, oldest first.
 pub fn list(doc: &impl ReadDoc) -> Result<Vec<EntryView>> {
-    let entries: HashMap<String, Entry> =
-        hydrate_prop(doc, automerge::ROOT, "entries").map_err(hydrate_error)?;
+    let entries: HashMap<String, Entry> = crate::docs::hydrate_entries(doc, "entries")?;
     let mut views: Vec<EntryView> = entries
         .into_iter()
         .map(|(id, e)| EntryView {

@@ -139,6 +139,27 @@ pub fn root_map(doc: &impl autosurgeon::ReadDoc, key: &str) -> Result<automerge:
     }
 }
 
+/// The entries of the root map `root` that have the shape `T`, by key. An entry of another shape
+/// (which no honest device writes, but a partner's hand-made change can) is left out rather
+/// than failing the whole list, so one bad entry cannot hide every other from a partner.
+pub fn hydrate_entries<T: autosurgeon::Hydrate>(
+    doc: &impl autosurgeon::ReadDoc,
+    root: &str,
+) -> Result<std::collections::HashMap<String, T>> {
+    let map = root_map(doc, root)?;
+    let mut entries = std::collections::HashMap::new();
+    for item in doc.map_range(&map, ..) {
+        let key = item.key.to_string();
+        match autosurgeon::hydrate_prop::<_, T, _, _>(doc, &map, key.as_str()) {
+            Ok(value) => {
+                entries.insert(key, value);
+            }
+            Err(error) => tracing::debug!(root, %key, %error, "left out an entry of another shape"),
+        }
+    }
+    Ok(entries)
+}
+
 /// Resolves a full key of the root map `root`, or a unique prefix of one, as people type ids.
 /// `what` and `list` name the thing and the command that lists them, for the error.
 pub fn resolve_key(
@@ -194,34 +215,76 @@ pub fn parse_change(device: DeviceId, bytes: &[u8]) -> Result<Change> {
     Ok(change)
 }
 
-/// Applies parsed changes that `doc` lacks. Returns the bytes of those that applied, to be
-/// stored, and the hashes of those that could not, because they depend on changes `doc` does
-/// not hold. On error `doc` must be discarded.
-pub fn apply_available(
+/// A change that was not applied, and why.
+pub type Refused = (automerge::ChangeHash, String);
+
+/// Applies parsed changes that `doc` lacks, in log order, by one rule every device follows
+/// whatever the paging: a change is applied only if each of its dependencies is in `doc`
+/// already or earlier in `changes`; one that is not is refused. Returns the bytes of the
+/// changes applied, to be stored, and those refused. Fails only if Automerge refuses the batch
+/// (two different changes with one actor and sequence number, say); `doc` must then be
+/// discarded and `apply_one_by_one` used on a fresh copy.
+pub fn apply_in_log_order(
     doc: &mut Automerge,
     changes: Vec<Change>,
-) -> Result<(Vec<Vec<u8>>, Vec<automerge::ChangeHash>)> {
-    let mut fresh = Vec::new();
-    let mut hashes = Vec::new();
-    for change in changes {
-        if doc.get_change_by_hash(&change.hash()).is_none() && !hashes.contains(&change.hash()) {
-            hashes.push(change.hash());
-            fresh.push(change);
+) -> Result<(Vec<Vec<u8>>, Vec<Refused>)> {
+    let (batch, refused) = in_log_order(doc, changes);
+    let stored: Vec<Vec<u8>> = batch.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    doc.apply_changes(batch)
+        .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
+    Ok((stored, refused))
+}
+
+/// `apply_in_log_order` one change at a time, each on a copy, keeping every change Automerge
+/// accepts and refusing the others: slow, for a batch that failed as a whole.
+pub fn apply_one_by_one(doc: &mut Automerge, changes: Vec<Change>) -> (Vec<Vec<u8>>, Vec<Refused>) {
+    let (batch, mut refused) = in_log_order(doc, changes);
+    let mut stored = Vec::new();
+    for change in batch {
+        let hash = change.hash();
+        if change
+            .deps()
+            .iter()
+            .any(|d| doc.get_change_by_hash(d).is_none())
+        {
+            refused.push((hash, "it depends on a change that was refused".into()));
+            continue;
+        }
+        let mut trial = doc.clone();
+        let bytes = change.raw_bytes().to_vec();
+        match trial.apply_changes([change]) {
+            Ok(()) => {
+                *doc = trial;
+                stored.push(bytes);
+            }
+            Err(e) => refused.push((hash, format!("Automerge refused it ({e})"))),
         }
     }
-    let bytes: Vec<(automerge::ChangeHash, Vec<u8>)> = fresh
-        .iter()
-        .map(|c| (c.hash(), c.raw_bytes().to_vec()))
-        .collect();
-    doc.apply_changes(fresh)
-        .map_err(|e| CoreError::InvalidChange(e.to_string()))?;
-    let (applied, missing): (Vec<_>, Vec<_>) = bytes
-        .into_iter()
-        .partition(|(hash, _)| doc.get_change_by_hash(hash).is_some());
-    Ok((
-        applied.into_iter().map(|(_, b)| b).collect(),
-        missing.into_iter().map(|(h, _)| h).collect(),
-    ))
+    (stored, refused)
+}
+
+/// Splits `changes` into those to apply (new to `doc`, each dependency in `doc` or earlier in
+/// the batch) and those refused for a missing dependency.
+fn in_log_order(doc: &Automerge, changes: Vec<Change>) -> (Vec<Change>, Vec<Refused>) {
+    let mut batch: Vec<Change> = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    let mut refused = Vec::new();
+    for change in changes {
+        let hash = change.hash();
+        if doc.get_change_by_hash(&hash).is_some() || taken.contains(&hash) {
+            continue;
+        }
+        let known =
+            |d: &automerge::ChangeHash| taken.contains(d) || doc.get_change_by_hash(d).is_some();
+        if change.deps().iter().all(known) {
+            taken.insert(hash);
+            batch.push(change);
+        } else {
+            let reason = "it depends on a change this device did not accept before it".into();
+            refused.push((hash, reason));
+        }
+    }
+    (batch, refused)
 }
 
 /// Applies decrypted change bytes, each with the device whose envelope carried it, refusing
@@ -235,10 +298,10 @@ pub fn apply_remote_changes(
         .iter()
         .map(|(device, bytes)| parse_change(*device, bytes))
         .collect::<Result<Vec<_>>>()?;
-    let (stored, missing) = apply_available(doc, changes)?;
-    if let Some(missing) = missing.first() {
+    let (stored, refused) = apply_in_log_order(doc, changes)?;
+    if let Some((hash, _)) = refused.first() {
         return Err(CoreError::InvalidChange(format!(
-            "change {missing} depends on changes this device has not received"
+            "change {hash} depends on changes this device has not received"
         )));
     }
     Ok(stored)

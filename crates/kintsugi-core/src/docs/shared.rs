@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile, Text, hydrate_prop, reconcile_prop};
+use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile, Text, reconcile_prop};
 use serde::Serialize;
 
-use crate::docs::agreement::{hydrate_error, reconcile_error};
+use crate::docs::agreement::reconcile_error;
 use crate::docs::root_map;
 use crate::error::Result;
 
@@ -44,8 +44,7 @@ pub fn put(tx: &mut impl Doc, id: &str, entry: &SharedEntry) -> Result<()> {
 
 /// Every shared entry, oldest first; `names` maps member ids to names.
 pub fn list(doc: &impl ReadDoc, names: &HashMap<String, String>) -> Result<Vec<SharedEntryView>> {
-    let entries: HashMap<String, SharedEntry> =
-        hydrate_prop(doc, automerge::ROOT, "entries").map_err(hydrate_error)?;
+    let entries: HashMap<String, SharedEntry> = crate::docs::hydrate_entries(doc, "entries")?;
     let mut views: Vec<SharedEntryView> = entries
         .into_iter()
         .map(|(id, e)| SharedEntryView {

@@ -210,11 +210,18 @@ impl Device {
     }
 }
 
-/// Names the sender of each set-aside envelope from the device list.
+/// Names the sender of each set-aside envelope from the device list. Whose device it is comes
+/// from its member id, not from a name its owner chose, so a partner cannot pass his device off
+/// as one of this member's by naming it so.
 fn name_senders(set_aside: &mut [SetAside], devices: &[DeviceView]) {
     for entry in set_aside {
         if let Some(device) = devices.iter().find(|d| d.id == entry.device) {
-            entry.sender = Some(format!("{}'s device {}", device.member, device.name));
+            let whose = if device.mine {
+                "your device"
+            } else {
+                "your partner's device"
+            };
+            entry.sender = Some(format!("{whose} {} ({})", device.name, device.member));
         }
     }
 }

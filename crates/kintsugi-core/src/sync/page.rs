@@ -8,12 +8,12 @@
 //! so every later change still applies. A gap in the server's numbering is another matter: it
 //! means the server skipped entries, and the page is refused whole.
 
-use automerge::Change;
+use automerge::{Change, ChangeHash};
 use kintsugi_proto::v1::{Envelope, EnvelopeKind, Snapshot};
 
 use super::report::SetAside;
-use crate::device::Device;
-use crate::docs::{DocKind, apply_available, parse_change};
+use crate::device::{Device, LoadedDoc};
+use crate::docs::{DocKind, Refused, apply_in_log_order, apply_one_by_one, parse_change};
 use crate::envelope::open;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId};
@@ -57,13 +57,18 @@ pub(crate) fn accept(
     })
 }
 
+/// Envelopes larger than this are set aside without their ciphertext, so a partner pushing
+/// junk cannot fill the other's phone with copies of it.
+const KEEP_ENVELOPES_UP_TO: usize = 64 * 1024;
+
 fn record(doc: DocId, envelope: &Envelope, reason: String) -> SetAsideRecord {
+    let kept = (envelope.ciphertext.len() <= KEEP_ENVELOPES_UP_TO).then(|| envelope.clone());
     SetAsideRecord {
         doc_id: doc.as_bytes().to_vec(),
         server_seq: envelope.server_seq,
         device_id: envelope.device_id.clone(),
         reason,
-        envelope: Some(envelope.clone()),
+        envelope: kept,
     }
 }
 
@@ -124,29 +129,16 @@ impl Device {
                 Err(error) => aside.push(record(doc_id, envelope, error.to_string())),
             }
         }
-        let mut loaded = self.load(kind)?;
-        if let Some(snapshot) = &snapshot {
-            let mut remote = self.open_snapshot(kind, snapshot)?;
-            loaded
-                .doc
-                .merge(&mut remote)
-                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
-        }
-        let me = self.identity.device;
-        let hashes: Vec<_> = accepted
-            .iter()
-            .map(|a| (a.change.hash(), a.server_seq, a.device != me))
-            .collect();
-        let (new_changes, missing) = apply_available(
-            &mut loaded.doc,
-            accepted.into_iter().map(|a| a.change).collect(),
-        )?;
-        for (hash, seq, _) in hashes.iter().filter(|(h, ..)| missing.contains(h)) {
-            if let Some(envelope) = fresh.iter().find(|e| e.server_seq == *seq) {
-                let reason = format!(
-                    "change {hash} depends on a change this device set aside or never received"
-                );
-                aside.push(record(doc_id, envelope, reason));
+        let (loaded, new_changes, refused) =
+            self.apply_accepted(kind, snapshot.as_ref(), &accepted)?;
+        let refused_hash = |hash: &ChangeHash| refused.iter().any(|(h, _)| h == hash);
+        for (hash, reason) in &refused {
+            let seq = accepted
+                .iter()
+                .find(|a| a.change.hash() == *hash)
+                .map(|a| a.server_seq);
+            if let Some(envelope) = fresh.iter().find(|e| Some(e.server_seq) == seq) {
+                aside.push(record(doc_id, envelope, format!("change {hash}: {reason}")));
             }
         }
         aside.sort_by_key(|r| r.server_seq);
@@ -167,11 +159,50 @@ impl Device {
             (None, None) => {}
         }
         let set_aside: Vec<SetAside> = aside.iter().map(|r| view(kind, r)).collect();
-        let changes = hashes
+        let me = self.identity.device;
+        let changes = accepted
             .iter()
-            .filter(|(hash, _, other)| *other && !missing.contains(hash))
+            .filter(|a| a.device != me && !refused_hash(&a.change.hash()))
             .count();
         Ok(Applied { changes, set_aside })
+    }
+
+    /// The document with the page's snapshot (if any) merged and its accepted changes applied
+    /// in log order; the bytes of the changes applied and those refused. A batch Automerge
+    /// refuses as a whole is applied again one change at a time on a fresh copy, so one bad
+    /// change (two changes with one actor and sequence number, say) cannot block the rest.
+    fn apply_accepted(
+        &self,
+        kind: DocKind,
+        snapshot: Option<&Snapshot>,
+        accepted: &[Accepted],
+    ) -> Result<(LoadedDoc, Vec<Vec<u8>>, Vec<Refused>)> {
+        let changes = || {
+            accepted
+                .iter()
+                .map(|a| a.change.clone())
+                .collect::<Vec<_>>()
+        };
+        let mut loaded = self.load_with(kind, snapshot)?;
+        if let Ok((stored, refused)) = apply_in_log_order(&mut loaded.doc, changes()) {
+            return Ok((loaded, stored, refused));
+        }
+        let mut loaded = self.load_with(kind, snapshot)?;
+        let (stored, refused) = apply_one_by_one(&mut loaded.doc, changes());
+        Ok((loaded, stored, refused))
+    }
+
+    /// The stored document, with `snapshot` merged in when there is one.
+    fn load_with(&self, kind: DocKind, snapshot: Option<&Snapshot>) -> Result<LoadedDoc> {
+        let mut loaded = self.load(kind)?;
+        if let Some(snapshot) = snapshot {
+            let mut remote = self.open_snapshot(kind, snapshot)?;
+            loaded
+                .doc
+                .merge(&mut remote)
+                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
+        }
+        Ok(loaded)
     }
 }
 

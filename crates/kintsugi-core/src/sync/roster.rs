@@ -51,8 +51,10 @@ fn diff(seen: &RosterRecord, now: &[DeviceView]) -> Vec<RosterChange> {
             .devices
             .iter()
             .find(|e| e.device_id == current.device_id);
+        // A device linked and revoked between two looks is still reported: it could read.
         let change = match before {
             None if !device.revoked => RosterEvent::Added,
+            None => RosterEvent::Revoked,
             Some(before) if device.revoked && !before.revoked => RosterEvent::Revoked,
             _ => continue,
         };

@@ -17,7 +17,7 @@ use prost::Message;
 use super::client::Connection;
 use super::page::accept;
 use crate::device::Device;
-use crate::docs::{DocKind, genesis};
+use crate::docs::{DocKind, apply_in_log_order, apply_one_by_one, genesis};
 use crate::envelope::{EnvelopeContext, open, seal, snapshot_hash};
 use crate::error::{CoreError, Result};
 use crate::store::Mark;
@@ -91,11 +91,17 @@ impl Device {
         let doc_id = kind.id(&self.identity.keys);
         let covers_seq = self.store.cursor(doc_id)?;
         let last = self.store.mark(Mark::SnapshotSent, doc_id)?;
-        // A snapshot must hold exactly the logged changes, so none may wait in the outbox.
-        if covers_seq < last + self.snapshot_every || self.store.has_pending(doc_id)? {
+        if covers_seq < last + self.snapshot_every {
             return Ok(());
         }
-        self.put_snapshot(conn, kind, covers_seq).await
+        let put = self.put_snapshot(conn, kind, covers_seq).await;
+        if put.is_err() {
+            // Refused (a member rejected one at this position, say): not offered again until
+            // the log has grown as much again.
+            self.store
+                .set_mark(Mark::SnapshotSent, doc_id, covers_seq)?;
+        }
+        put
     }
 
     /// Seals the whole document and hands it to the server as covering the log to `covers_seq`.
@@ -108,6 +114,11 @@ impl Device {
         let doc_id = kind.id(&self.identity.keys);
         let doc = {
             let _documents = self.lock_documents();
+            // A snapshot must hold exactly the logged changes: none may wait in the outbox, and
+            // nothing may have been applied past `covers_seq` since it was chosen.
+            if self.store.has_pending(doc_id)? || self.store.cursor(doc_id)? != covers_seq {
+                return Ok(());
+            }
             self.load(kind)?.doc
         };
         let payload = SnapshotPayload {
@@ -231,7 +242,9 @@ impl Device {
         })
     }
 
-    /// The hashes of the changes a snapshot covering the log to `covers` must hold.
+    /// The hashes of the changes a snapshot covering the log to `covers` must hold: the
+    /// document this device builds from the log by the rules it applies pages by (genesis, the
+    /// serving snapshot where the log was pruned, then every change it accepts, in log order).
     async fn logged_changes(
         &self,
         conn: &mut Connection,
@@ -240,11 +253,7 @@ impl Device {
     ) -> Result<HashSet<ChangeHash>> {
         let doc_id = kind.id(&self.identity.keys);
         let key = kind.key(&self.identity.keys);
-        let mut expected: HashSet<ChangeHash> = genesis(kind)
-            .get_changes(&[])
-            .iter()
-            .map(|c| c.hash())
-            .collect();
+        let mut doc = genesis(kind);
         let mut after = 0;
         while after < covers {
             let request = kintsugi_proto::v1::PullRequest {
@@ -260,23 +269,28 @@ impl Device {
                 .map_err(|s| conn.error(s))?
                 .into_inner();
             if let Some(serving) = &page.snapshot {
-                let serving = self.open_snapshot(kind, serving)?;
-                expected.extend(serving.get_changes(&[]).iter().map(|c| c.hash()));
+                let mut serving = self.open_snapshot(kind, serving)?;
+                doc.merge(&mut serving)
+                    .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
             }
-            for envelope in page.envelopes.iter().filter(|e| e.server_seq <= covers) {
-                // What this device would set aside is not part of the document.
-                let Ok(accepted) = accept(&key, self.identity.space, doc_id, envelope) else {
-                    continue;
-                };
-                if accepted.change.deps().iter().all(|d| expected.contains(d)) {
-                    expected.insert(accepted.change.hash());
-                }
+            // What this device would set aside is not part of the document.
+            let changes: Vec<automerge::Change> = page
+                .envelopes
+                .iter()
+                .filter(|e| e.server_seq <= covers)
+                .filter_map(|e| accept(&key, self.identity.space, doc_id, e).ok())
+                .map(|accepted| accepted.change)
+                .collect();
+            let before = doc.clone();
+            if apply_in_log_order(&mut doc, changes.clone()).is_err() {
+                doc = before;
+                apply_one_by_one(&mut doc, changes);
             }
             match page.envelopes.last() {
                 Some(last) if page.more => after = last.server_seq,
                 _ => break,
             }
         }
-        Ok(expected)
+        Ok(doc.get_changes(&[]).iter().map(|c| c.hash()).collect())
     }
 }

@@ -156,7 +156,7 @@ fn refusal(outcome: Revocation) -> ServiceError {
                 .into(),
         ),
         Revocation::Older => ServiceError::PermissionDenied(
-            "this device cannot revoke an older device it did not link; revoke it from your \
+            "this device can revoke only the devices it linked; revoke that one from your \
              first device (the one that linked the others)"
                 .into(),
         ),
@@ -173,7 +173,20 @@ impl SpaceApi {
     ) -> Result<LeaveSpaceResponse, ServiceError> {
         let departure = self
             .state
-            .blocking(move |state| Ok(state.store.leave_space(who.space_id, who.member_id)?))
+            .blocking(move |state| {
+                // Leaving erases the member's devices and private documents: only a device
+                // that could revoke all the others may do it, or a stolen phone could.
+                let devices = state.store.list_devices(who.space_id)?;
+                let caller = devices.iter().find(|d| d.device_id == who.device_id);
+                if !caller.is_some_and(|c| c.speaks_for_member(&devices)) {
+                    return Err(ServiceError::PermissionDenied(
+                        "only your first device (the one that linked the others) can leave the \
+                         space; to stop using this one, run `kintsugi wipe` on it"
+                            .into(),
+                    ));
+                }
+                Ok(state.store.leave_space(who.space_id, who.member_id)?)
+            })
             .await?;
         self.state.durable().await?;
         for device_id in &departure.devices {

@@ -66,6 +66,11 @@ pub(crate) async fn open(
     who: AuthedDevice,
     request: proto::SubscribeRequest,
 ) -> Result<EventStream, ServiceError> {
+    let request_named = request
+        .cursors
+        .iter()
+        .filter_map(|c| DocId::from_slice(&c.doc_id))
+        .collect::<std::collections::HashSet<_>>();
     let positions = cursor_positions(&state, who, request.cursors).await?;
     // Join the fan-out before reading the store, so nothing falls between the two.
     let live = state.fanout.subscribe(who.space_id);
@@ -80,7 +85,9 @@ pub(crate) async fn open(
     let (queue, stream) = queue();
     let stop = state.stop.clone();
     let ticket = state.streams.register(who.device_id);
+    let named = (!request_named.is_empty()).then_some(request_named);
     let subscription = Subscription {
+        named,
         queue,
         ticket: ticket.id,
         state,
@@ -136,6 +143,8 @@ struct Subscription {
     who: AuthedDevice,
     /// Per document, the highest seq the device has (from its cursor or sent here).
     positions: HashMap<DocId, u64>,
+    /// The documents the request named, if it named any: the only ones the stream carries.
+    named: Option<std::collections::HashSet<DocId>>,
     live: broadcast::Receiver<SpaceEvent>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -210,7 +219,7 @@ impl Subscription {
             .blocking(move |state| Ok(state.store.list_docs(space)?))
             .await?;
         for (doc, meta) in docs {
-            if !meta.readable_by(self.who.member_id) {
+            if !self.wants(doc, &meta) {
                 continue;
             }
             if self.position(doc) >= meta.head_seq.0 {
@@ -273,7 +282,7 @@ impl Subscription {
         meta: DocMeta,
         envelopes: &[SequencedEnvelope],
     ) -> Result<bool, End> {
-        if !meta.readable_by(self.who.member_id) {
+        if !self.wants(doc, &meta) {
             return Ok(false);
         }
         let position = self.position(doc);
@@ -320,6 +329,14 @@ impl Subscription {
         self.send(Event::Envelopes(event)).await?;
         self.positions.insert(doc, last);
         Ok(())
+    }
+
+    /// Whether the stream carries `doc`: one the device may read and, when its request named
+    /// documents, one it named, so documents a partner creates by the thousand cannot crowd
+    /// out the ones the device syncs.
+    fn wants(&self, doc: DocId, meta: &DocMeta) -> bool {
+        meta.readable_by(self.who.member_id)
+            && self.named.as_ref().is_none_or(|named| named.contains(&doc))
     }
 
     fn position(&self, doc: DocId) -> u64 {

@@ -108,6 +108,7 @@ fn verdict(
         space_id: who.space_id,
         doc_id,
         member_id: who.member_id,
+        device_id: who.device_id,
         covers_seq: ServerSeq(covers_seq),
         content_hash,
     })

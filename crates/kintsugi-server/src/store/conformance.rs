@@ -46,6 +46,7 @@ macro_rules! store_conformance_tests {
                 snapshot_prunes_only_after_retention,
                 a_new_snapshot_stands_as_candidate_before_it_serves,
                 only_a_snapshot_every_reader_endorsed_serves,
+                an_endorsement_from_a_revoked_device_does_not_count,
                 a_rejected_snapshot_cannot_come_back,
                 invites_are_single_use,
                 invites_of_a_revoked_device_are_void,
@@ -116,9 +117,9 @@ impl Drop for ScratchDir {
 
 const NOW: i64 = 1_700_000_000;
 
-/// Endorses the document's current candidate as `member`, as a device does once its audit
+/// Endorses the document's current candidate as a member's device (`by`), as a device does once its audit
 /// passes. Returns whether a candidate was endorsed.
-fn endorse_as(store: &dyn Store, space: SpaceId, doc: DocId, member: MemberId) -> bool {
+fn endorse_as(store: &dyn Store, space: SpaceId, doc: DocId, by: (MemberId, DeviceId)) -> bool {
     let Some(candidate) = store.candidate_snapshot(space, doc).unwrap() else {
         return false;
     };
@@ -126,7 +127,8 @@ fn endorse_as(store: &dyn Store, space: SpaceId, doc: DocId, member: MemberId) -
         .endorse_candidate(CandidateVerdict {
             space_id: space,
             doc_id: doc,
-            member_id: member,
+            member_id: by.0,
+            device_id: by.1,
             covers_seq: candidate.covers_seq,
             content_hash: candidate.envelope.snapshot_hash(),
         })
@@ -135,7 +137,7 @@ fn endorse_as(store: &dyn Store, space: SpaceId, doc: DocId, member: MemberId) -
 
 /// `endorse_as` the founding member.
 fn endorse(store: &dyn Store, f: &Founded, doc: DocId) -> bool {
-    endorse_as(store, f.space, doc, f.member)
+    endorse_as(store, f.space, doc, (f.member, f.device))
 }
 
 struct Founded {

@@ -84,13 +84,26 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
-    /// Whether `self` may revoke `other`, among one member's devices: never itself, never a
-    /// device older than itself unless it enrolled that device (directly or through others),
-    /// so the member's first phone always wins against one a thief linked later.
+    /// Whether `self` may revoke `other`, among one member's devices: a member's first device
+    /// (the root, which no device linked) may revoke any other; any other device only those
+    /// linked through it. Never itself, so no device a thief holds can revoke an older one it
+    /// did not link, and the member's first phone always wins.
     pub fn may_revoke(&self, other: &DeviceInfo, all: &[DeviceInfo]) -> bool {
         self.device_id != other.device_id
             && self.member_id == other.member_id
-            && (other.created_at > self.created_at || enrolled_through(other, self.device_id, all))
+            && !self.revoked
+            && (self.enrolled_by.is_none() || enrolled_through(other, self.device_id, all))
+    }
+
+    /// Whether `self` may act for its whole member (leave the space): it may revoke every other
+    /// live device of the member.
+    pub fn speaks_for_member(&self, all: &[DeviceInfo]) -> bool {
+        !self.revoked
+            && all
+                .iter()
+                .filter(|d| d.member_id == self.member_id && d.device_id != self.device_id)
+                .filter(|d| !d.revoked)
+                .all(|d| self.may_revoke(d, all))
     }
 }
 
@@ -331,6 +344,8 @@ pub struct CandidateVerdict {
     pub doc_id: DocId,
     /// The member whose device checked the candidate; must be able to read the document.
     pub member_id: MemberId,
+    /// That device: its endorsement counts only while it is not revoked.
+    pub device_id: DeviceId,
     pub covers_seq: ServerSeq,
     pub content_hash: [u8; 32],
 }

@@ -136,6 +136,10 @@ pub(super) struct SnapshotRecord {
     /// Members who checked this snapshot against the log and endorsed it (candidates only).
     #[prost(bytes = "vec", repeated, tag = "7")]
     pub endorsed_by: Vec<Vec<u8>>,
+    /// The device each endorsement came from, in the same order: an endorsement counts only
+    /// while its device is not revoked.
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub endorsing_devices: Vec<Vec<u8>>,
 }
 
 /// Decodes a record, reporting which tree held the damaged value.

@@ -59,6 +59,7 @@ impl Opened {
             ciphertext: snapshot.envelope.ciphertext.clone(),
             stored_at: snapshot.now,
             endorsed_by: Vec::new(),
+            endorsing_devices: Vec::new(),
         }
         .encode_to_vec();
         let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
@@ -73,75 +74,85 @@ impl Opened {
                 &t.usage,
                 &t.members,
                 &t.spaces,
+                &t.devices,
             )
-                .transaction(|(docs, serving, candidates, usage, members, spaces)| {
-                    let meta = readable_meta(docs, key, snapshot.member_id)?;
-                    if members.get(member_key)?.is_none() {
-                        return abort(StoreError::UnknownMember);
-                    }
-                    if snapshot.covers_seq > meta.head_seq {
-                        return abort(StoreError::SnapshotBeyondHead {
-                            covers_seq: snapshot.covers_seq.0,
-                            head_seq: meta.head_seq.0,
-                        });
-                    }
-                    if snapshot.covers_seq <= meta.rejected_through {
-                        return abort(StoreError::SnapshotRejected {
-                            covers_seq: snapshot.covers_seq.0,
-                            rejected_through: meta.rejected_through.0,
-                        });
-                    }
-                    let mut outcome = SnapshotPut::default();
-                    let used_before = sled_usage::get(usage, snapshot.space_id)?;
-                    let mut used = used_before;
-                    // The newest snapshot stored: the new one must cover more to be kept.
-                    let mut newest = 0;
-                    if let Some(bytes) = candidates.get(key)? {
-                        let candidate: SnapshotRecord = records::decode("candidates", &bytes)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        if !has_stood(candidate.stored_at, now, retention) {
-                            // A young candidate stands: a frequent writer cannot restart its
-                            // window for ever, and a bad snapshot cannot push out a good one.
-                            return Ok(outcome);
+                .transaction(
+                    |(docs, serving, candidates, usage, members, spaces, devices)| {
+                        let meta = readable_meta(docs, key, snapshot.member_id)?;
+                        if members.get(member_key)?.is_none() {
+                            return abort(StoreError::UnknownMember);
                         }
-                        candidates.remove(&key[..])?;
-                        if endorsed_by_every_reader(&candidate, &meta, spaces, snapshot.space_id)? {
-                            if let Some(old) = serving.insert(&key[..], bytes)? {
-                                used =
-                                    used.saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
-                            }
-                            newest = candidate.covers_seq;
-                            outcome.promoted = true;
-                        } else {
-                            // It stood its window without every reader's endorsement: it never
-                            // serves, and makes room for a new one.
-                            used = used.saturating_sub(snapshot_record_bytes(&bytes).unwrap_or(0));
-                        }
-                    }
-                    if !outcome.promoted
-                        && let Some(bytes) = serving.get(key)?
-                    {
-                        let stored: SnapshotRecord = records::decode("snapshots", &bytes)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        newest = newest.max(stored.covers_seq);
-                    }
-                    if snapshot.covers_seq.0 > newest {
-                        if used.saturating_add(new_bytes) > snapshot.quota_bytes {
-                            return abort(StoreError::QuotaExceeded {
-                                used,
-                                quota: snapshot.quota_bytes,
-                                needed: new_bytes,
+                        if snapshot.covers_seq > meta.head_seq {
+                            return abort(StoreError::SnapshotBeyondHead {
+                                covers_seq: snapshot.covers_seq.0,
+                                head_seq: meta.head_seq.0,
                             });
                         }
-                        used = used.saturating_add(new_bytes);
-                        candidates.insert(&key[..], record.clone())?;
-                        outcome.kept = true;
-                    }
-                    if used != used_before {
-                        sled_usage::set(usage, snapshot.space_id, used)?;
-                    }
-                    Ok(outcome)
-                }),
+                        if snapshot.covers_seq <= meta.rejected_through {
+                            return abort(StoreError::SnapshotRejected {
+                                covers_seq: snapshot.covers_seq.0,
+                                rejected_through: meta.rejected_through.0,
+                            });
+                        }
+                        let mut outcome = SnapshotPut::default();
+                        let used_before = sled_usage::get(usage, snapshot.space_id)?;
+                        let mut used = used_before;
+                        // The newest snapshot stored: the new one must cover more to be kept.
+                        let mut newest = 0;
+                        if let Some(bytes) = candidates.get(key)? {
+                            let candidate: SnapshotRecord =
+                                records::decode("candidates", &bytes)
+                                    .map_err(ConflictableTransactionError::Abort)?;
+                            if !has_stood(candidate.stored_at, now, retention) {
+                                // A young candidate stands: a frequent writer cannot restart its
+                                // window for ever, and a bad snapshot cannot push out a good one.
+                                return Ok(outcome);
+                            }
+                            candidates.remove(&key[..])?;
+                            let readers = Readers {
+                                spaces,
+                                devices,
+                                space: snapshot.space_id,
+                            };
+                            if readers.all_endorsed(&candidate, &meta)? {
+                                if let Some(old) = serving.insert(&key[..], bytes)? {
+                                    used = used
+                                        .saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
+                                }
+                                newest = candidate.covers_seq;
+                                outcome.promoted = true;
+                            } else {
+                                // It stood its window without every reader's endorsement: it never
+                                // serves, and makes room for a new one.
+                                used =
+                                    used.saturating_sub(snapshot_record_bytes(&bytes).unwrap_or(0));
+                            }
+                        }
+                        if !outcome.promoted
+                            && let Some(bytes) = serving.get(key)?
+                        {
+                            let stored: SnapshotRecord = records::decode("snapshots", &bytes)
+                                .map_err(ConflictableTransactionError::Abort)?;
+                            newest = newest.max(stored.covers_seq);
+                        }
+                        if snapshot.covers_seq.0 > newest {
+                            if used.saturating_add(new_bytes) > snapshot.quota_bytes {
+                                return abort(StoreError::QuotaExceeded {
+                                    used,
+                                    quota: snapshot.quota_bytes,
+                                    needed: new_bytes,
+                                });
+                            }
+                            used = used.saturating_add(new_bytes);
+                            candidates.insert(&key[..], record.clone())?;
+                            outcome.kept = true;
+                        }
+                        if used != used_before {
+                            sled_usage::set(usage, snapshot.space_id, used)?;
+                        }
+                        Ok(outcome)
+                    },
+                ),
         )
     }
 
@@ -170,7 +181,7 @@ impl Opened {
     /// Adds the verdict's member to the endorsements of the candidate it names.
     pub(super) fn endorse(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
         let key = records::doc_key(verdict.space_id, verdict.doc_id);
-        let member = verdict.member_id.to_vec();
+        let (member, device) = (verdict.member_id.to_vec(), verdict.device_id.to_vec());
         let t = &self.trees;
         settled((&t.docs, &t.candidates).transaction(|(docs, candidates)| {
             readable_meta(docs, key, verdict.member_id)?;
@@ -179,8 +190,17 @@ impl Opened {
             };
             let mut candidate: SnapshotRecord = records::decode("candidates", &bytes)
                 .map_err(ConflictableTransactionError::Abort)?;
-            if !candidate.endorsed_by.contains(&member) {
+            let pairs = candidate
+                .endorsed_by
+                .iter()
+                .zip(&candidate.endorsing_devices);
+            if !pairs.into_iter().any(|(m, d)| *m == member && *d == device) {
+                // Older records kept members only; their devices are unknown, so not counted.
+                candidate
+                    .endorsing_devices
+                    .resize(candidate.endorsed_by.len(), Vec::new());
                 candidate.endorsed_by.push(member.clone());
+                candidate.endorsing_devices.push(device.clone());
                 candidates.insert(&key[..], candidate.encode_to_vec())?;
             }
             Ok(true)
@@ -199,8 +219,15 @@ impl Opened {
         let key = records::doc_key(space, doc);
         let t = &self.trees;
         settled(
-            (&t.docs, &t.snapshots, &t.candidates, &t.usage, &t.spaces).transaction(
-                |(docs, serving, candidates, usage, spaces)| {
+            (
+                &t.docs,
+                &t.snapshots,
+                &t.candidates,
+                &t.usage,
+                &t.spaces,
+                &t.devices,
+            )
+                .transaction(|(docs, serving, candidates, usage, spaces, devices)| {
                     let Some(bytes) = candidates.get(key)? else {
                         return Ok(false);
                     };
@@ -210,8 +237,13 @@ impl Opened {
                         return Ok(false);
                     };
                     let meta = decode_meta(&meta).map_err(ConflictableTransactionError::Abort)?;
+                    let readers = Readers {
+                        spaces,
+                        devices,
+                        space,
+                    };
                     if !has_stood(candidate.stored_at, now, retention_secs)
-                        || !endorsed_by_every_reader(&candidate, &meta, spaces, space)?
+                        || !readers.all_endorsed(&candidate, &meta)?
                     {
                         return Ok(false);
                     }
@@ -222,8 +254,7 @@ impl Opened {
                     }
                     candidates.remove(&key[..])?;
                     Ok(true)
-                },
-            ),
+                }),
         )
     }
 
@@ -334,26 +365,59 @@ fn named_candidate(
     Ok(named.then_some(bytes))
 }
 
-/// Whether every member who reads the document (every member of the space for a shared one,
-/// the owner for a private one) endorsed the candidate.
-fn endorsed_by_every_reader(
-    candidate: &SnapshotRecord,
-    meta: &DocMeta,
-    spaces: &Tx,
+/// What deciding whether every reader endorsed a candidate reads, inside a transaction.
+struct Readers<'a> {
+    spaces: &'a Tx,
+    devices: &'a Tx,
     space: SpaceId,
-) -> TxResult<bool> {
-    let readers = match meta.audience {
-        Audience::Private => vec![meta.owner.to_vec()],
-        Audience::Shared => {
-            let Some(bytes) = spaces.get(space.as_bytes())? else {
+}
+
+impl Readers<'_> {
+    /// Whether every member who reads the document (every member of the space for a shared
+    /// one, the owner for a private one) endorsed the candidate from a device that is not
+    /// revoked: a thief's endorsement from a phone revoked since does not count.
+    fn all_endorsed(&self, candidate: &SnapshotRecord, meta: &DocMeta) -> TxResult<bool> {
+        let readers = match meta.audience {
+            Audience::Private => vec![meta.owner.to_vec()],
+            Audience::Shared => {
+                let Some(bytes) = self.spaces.get(self.space.as_bytes())? else {
+                    return Ok(false);
+                };
+                let record: records::SpaceRecord = records::decode("spaces", &bytes)
+                    .map_err(ConflictableTransactionError::Abort)?;
+                record.member_ids
+            }
+        };
+        let pairs: Vec<_> = candidate
+            .endorsed_by
+            .iter()
+            .zip(&candidate.endorsing_devices)
+            .collect();
+        for reader in &readers {
+            let mut endorsed = false;
+            for (_, device) in pairs.iter().filter(|(m, _)| *m == reader) {
+                endorsed |= self.live(device)?;
+            }
+            if !endorsed {
                 return Ok(false);
-            };
-            let record: records::SpaceRecord =
-                records::decode("spaces", &bytes).map_err(ConflictableTransactionError::Abort)?;
-            record.member_ids
+            }
         }
-    };
-    Ok(!readers.is_empty() && readers.iter().all(|m| candidate.endorsed_by.contains(m)))
+        Ok(!readers.is_empty())
+    }
+
+    /// Whether the device with these id bytes exists and is not revoked.
+    fn live(&self, device: &[u8]) -> TxResult<bool> {
+        let Ok(device) = <&[u8; 16]>::try_from(device) else {
+            return Ok(false);
+        };
+        let key = records::pair_key(self.space, device);
+        let Some(bytes) = self.devices.get(key)? else {
+            return Ok(false);
+        };
+        let record: records::DeviceRecord =
+            records::decode("devices", &bytes).map_err(ConflictableTransactionError::Abort)?;
+        Ok(!record.revoked)
+    }
 }
 
 /// Whether a snapshot stored at `stored_at` has stood the whole retention window by `now`.

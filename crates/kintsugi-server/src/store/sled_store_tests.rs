@@ -292,6 +292,7 @@ fn a_snapshot_an_older_server_served_at_once_still_stands_its_window() {
         ciphertext: b"legacy".to_vec(),
         stored_at: 1_000,
         endorsed_by: Vec::new(),
+        endorsing_devices: Vec::new(),
     };
     store
         .reading()

@@ -233,7 +233,12 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     let snapshot = snapshot_of(&f, agreement, 1, "whole", u64::MAX);
     store.put_snapshot(snapshot).unwrap();
     assert!(endorse(store.as_ref(), &f, agreement));
-    assert!(endorse_as(store.as_ref(), f.space, agreement, partner));
+    assert!(endorse_as(
+        store.as_ref(),
+        f.space,
+        agreement,
+        (partner, partner_device)
+    ));
     let newer = snapshot_at(
         snapshot_of(&f, agreement, 2, "whole too", u64::MAX),
         NOW + 11,

@@ -291,6 +291,7 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
         space_id: f.space,
         doc_id: doc,
         member_id: partner,
+        device_id: partner_device,
         covers_seq: ServerSeq(3),
         content_hash: wrong.envelope.snapshot_hash(),
     };
@@ -306,7 +307,7 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     };
     assert_eq!(s.put_snapshot(newer).unwrap(), KEPT);
     assert_eq!(slots(s, &f, doc), (None, Some(4)));
-    assert!(endorse_as(s, f.space, doc, partner));
+    assert!(endorse_as(s, f.space, doc, (partner, partner_device)));
     assert!(endorse(s, &f, doc));
     let later = late + RETENTION + 1;
     assert_eq!(
@@ -314,6 +315,48 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
         ServerSeq(4)
     );
     assert_eq!(slots(s, &f, doc), (Some(4), None));
+}
+
+/// An endorsement counts only while the device that made it is not revoked: a thief who
+/// endorses a bad snapshot from a stolen phone loses that vote when the phone is revoked.
+pub fn an_endorsement_from_a_revoked_device_does_not_count(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    let link = invite(s, &f, InviteKind::Device, NOW + 60);
+    let Redeemed::Joined {
+        device_id: stolen, ..
+    } = redeem(s, &link, &link.secret, NOW, &DeviceToken::generate())
+    else {
+        panic!("the device invite works");
+    };
+    let doc = DocId::random();
+    let envs = (1..=3).map(|i| envelope(f.device, i, "change")).collect();
+    append(s, &f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
+    assert_eq!(
+        s.put_snapshot(snapshot_at(&f, doc, 3, f.member, NOW))
+            .unwrap(),
+        KEPT
+    );
+    assert!(endorse_as(s, f.space, doc, (f.member, stolen)));
+    s.revoke_device(f.space, f.member, f.device, stolen)
+        .unwrap();
+    let late = NOW + RETENTION + 1;
+    assert_eq!(
+        s.compact(f.space, doc, late, RETENTION).unwrap(),
+        ServerSeq(0)
+    );
+    assert_eq!(
+        slots(s, &f, doc),
+        (None, Some(3)),
+        "the revoked phone's vote is void"
+    );
+    assert!(endorse(s, &f, doc));
+    assert_eq!(
+        s.compact(f.space, doc, late, RETENTION).unwrap(),
+        ServerSeq(3)
+    );
 }
 
 /// A member's device that rejects a candidate drops it, and no snapshot at that position (or
@@ -333,6 +376,7 @@ pub fn a_rejected_snapshot_cannot_come_back(open: Open<'_>) {
         space_id: f.space,
         doc_id: doc,
         member_id: f.member,
+        device_id: f.device,
         covers_seq: ServerSeq(3),
         content_hash: hash,
     };
