@@ -135,6 +135,11 @@ impl PairingApi {
             Redeemed::SpaceFull => Err(ServiceError::FailedPrecondition(
                 "this space already has two partners; ask for a device invite instead".into(),
             )),
+            Redeemed::TooManyDevices => Err(ServiceError::FailedPrecondition(format!(
+                "this partner has {} devices linked, the most there may be; revoke one that is no \
+                 longer used (`kintsugi devices`, `kintsugi revoke`) and use the code again",
+                crate::store::MAX_DEVICES_PER_MEMBER
+            ))),
             Redeemed::InviterRevoked => {
                 tracing::info!(invite = %invite_id, "invite of a revoked device refused");
                 Err(ServiceError::FailedPrecondition(

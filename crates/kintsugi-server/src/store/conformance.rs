@@ -52,6 +52,7 @@ macro_rules! store_conformance_tests {
                 invites_of_a_revoked_device_are_void,
                 wrong_invite_secrets_are_counted,
                 revoked_devices_stay_listed,
+                a_member_links_a_bounded_number_of_devices,
                 stats_count_what_is_stored,
                 data_survives_close_and_reopen,
                 space_ids_are_unique,

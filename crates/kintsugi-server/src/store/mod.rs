@@ -158,6 +158,10 @@ pub struct RedeemInvite {
     pub sealed_device_name: Vec<u8>,
 }
 
+/// Live devices one member may have: each may hold streams and push, so a member who linked
+/// devices without end could make the server hold without end.
+pub const MAX_DEVICES_PER_MEMBER: usize = 10;
+
 /// The outcome of redeeming an invite. Refusals are outcomes, not errors, because some of them
 /// (a counted wrong attempt, a deleted expired invite) still change the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +183,9 @@ pub enum Redeemed {
     SpaceFull,
     /// The device that made the invite was revoked (or is gone); the invite is deleted now.
     InviterRevoked,
+    /// A device invite, but its member has `MAX_DEVICES_PER_MEMBER` live devices already; the
+    /// invite stays, for after a device is revoked.
+    TooManyDevices,
 }
 
 /// The outcome of revoking a device.

@@ -18,8 +18,8 @@ use sled::transaction::ConflictableTransactionError;
 use super::records::{self, DeviceRecord, InviteRecord, MemberRecord, SpaceRecord};
 use super::sled_store::{Opened, abort, settled};
 use super::{
-    DeviceInfo, InviteKind, NewInvite, NewSpace, RedeemInvite, Redeemed, Revocation, StoreError,
-    enrolled_through,
+    DeviceInfo, InviteKind, MAX_DEVICES_PER_MEMBER, NewInvite, NewSpace, RedeemInvite, Redeemed,
+    Revocation, StoreError, enrolled_through,
 };
 use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
 
@@ -172,6 +172,9 @@ impl Opened {
     }
 
     pub(super) fn redeem(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
+        if self.member_is_full(&redeem)? {
+            return Ok(Redeemed::TooManyDevices);
+        }
         let t = &self.trees;
         settled(
             (&t.invites, &t.spaces, &t.members, &t.devices, &t.tokens).transaction(
@@ -284,6 +287,26 @@ impl Opened {
                 },
             ),
         )
+    }
+
+    /// Whether the invite links a device to a member who has the most live devices already.
+    /// Counted before the transaction (sled cannot scan inside one): two links redeemed at the
+    /// same moment may pass one over the cap, never more.
+    fn member_is_full(&self, redeem: &RedeemInvite) -> Result<bool, StoreError> {
+        let Some(bytes) = self.trees.invites.get(redeem.invite_id.as_bytes())? else {
+            return Ok(false);
+        };
+        let invite: InviteRecord = records::decode("invites", &bytes)?;
+        if records::invite_kind_from_i32(invite.kind)? != InviteKind::Device {
+            return Ok(false);
+        }
+        let space = records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
+        let live = self
+            .scan_devices(space)?
+            .into_iter()
+            .filter(|d| !d.revoked && d.member_id.as_bytes().as_slice() == invite.member_id)
+            .count();
+        Ok(live >= MAX_DEVICES_PER_MEMBER)
     }
 
     pub(super) fn scan_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {

@@ -300,3 +300,33 @@ pub fn invites_of_a_revoked_device_are_void(open: Open<'_>) {
     let listed = s.device(f.space, phone).unwrap().expect("still listed");
     assert!(listed.revoked);
 }
+
+/// A member links at most `MAX_DEVICES_PER_MEMBER` live devices; the invite that would pass the
+/// cap waits, and works once a device is revoked. The partner is not counted against it.
+pub fn a_member_links_a_bounded_number_of_devices(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    add_partner(s, &f);
+    let mut linked = Vec::new();
+    for _ in 1..MAX_DEVICES_PER_MEMBER {
+        let link = invite(s, &f, InviteKind::Device, NOW + 60);
+        match redeem(s, &link, &link.secret, NOW, &DeviceToken::generate()) {
+            Redeemed::Joined { device_id, .. } => linked.push(device_id),
+            other => panic!("a device within the cap links: {other:?}"),
+        }
+    }
+    let over = invite(s, &f, InviteKind::Device, NOW + 60);
+    let token = DeviceToken::generate();
+    assert_eq!(
+        redeem(s, &over, &over.secret, NOW, &token),
+        Redeemed::TooManyDevices
+    );
+    s.revoke_device(f.space, f.member, f.device, linked[0])
+        .unwrap();
+    assert!(matches!(
+        redeem(s, &over, &over.secret, NOW, &token),
+        Redeemed::Joined { .. }
+    ));
+}
