@@ -48,7 +48,7 @@ pub fn write_unchecked(
             .to_string(),
         device: device.to_string(),
     };
-    let doc_id = kind.id(&keys);
+    let doc_id = keys.doc_id(kind);
     let mut doc = stored_doc(&store, kind, doc_id);
     doc.set_actor(ActorId::from(*device.as_bytes()));
     doc.transact_with(
@@ -69,7 +69,7 @@ pub fn write_unchecked(
         client_seq,
         kind: EnvelopeKind::Change,
     };
-    let doc_key = kind.key(&keys);
+    let doc_key = keys.doc_key(kind);
     store
         .commit_local_change(doc_id, &change, kind.audience() as i32, |seq| {
             seal(&doc_key, &context(seq), &change)
@@ -162,10 +162,10 @@ pub fn sealed_snapshot(
     };
     let ctx = EnvelopeContext {
         space: secrets.space,
-        doc: kind.id(&secrets.keys),
+        doc: secrets.keys.doc_id(kind),
         device: secrets.device,
         client_seq,
         kind: EnvelopeKind::Snapshot,
     };
-    seal(&kind.key(&secrets.keys), &ctx, &payload.encode_to_vec())
+    seal(&secrets.keys.doc_key(kind), &ctx, &payload.encode_to_vec())
 }

@@ -202,7 +202,7 @@ async fn a_partner_cannot_squat_a_shared_document_and_one_refusal_stops_no_other
     let (alice, bob) = world.couple().await;
     // Bob pushes first to the check-ins, claiming them as his private document.
     let (bob, secrets) = steal_own_secrets(&world, bob);
-    let doc = DocKind::Checkins.id(&secrets.keys);
+    let doc = secrets.keys.doc_id(DocKind::Checkins);
     let ctx = EnvelopeContext {
         space: secrets.space,
         doc,
@@ -214,7 +214,11 @@ async fn a_partner_cannot_squat_a_shared_document_and_one_refusal_stops_no_other
     let squat = PushRequest {
         doc_id: doc.as_bytes().to_vec(),
         audience: Audience::Private as i32,
-        envelopes: vec![seal(&DocKind::Checkins.key(&secrets.keys), &ctx, b"mine")],
+        envelopes: vec![seal(
+            &secrets.keys.doc_key(DocKind::Checkins),
+            &ctx,
+            b"mine",
+        )],
     };
     let refused = conn.sync.push(squat).await.expect_err("the id says shared");
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
@@ -265,7 +269,11 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
         client_seq: 900_001,
         kind: EnvelopeKind::Change,
     };
-    let impersonation = seal(&DocKind::Agreement.key(&secrets.keys), &ctx, &alice_change);
+    let impersonation = seal(
+        &secrets.keys.doc_key(DocKind::Agreement),
+        &ctx,
+        &alice_change,
+    );
     let mut conn = bob.connect().await.expect("connect");
     let push = PushRequest {
         doc_id: doc.as_bytes().to_vec(),
@@ -509,10 +517,10 @@ async fn sync_both(alice: &Device, bob: &Device) {
 fn resealed(secrets: &Secrets, kind: DocKind, client_seq: u64, bytes: &[u8]) -> Envelope {
     let ctx = EnvelopeContext {
         space: secrets.space,
-        doc: kind.id(&secrets.keys),
+        doc: secrets.keys.doc_id(kind),
         device: secrets.device,
         client_seq,
         kind: EnvelopeKind::Change,
     };
-    seal(&kind.key(&secrets.keys), &ctx, bytes)
+    seal(&secrets.keys.doc_key(kind), &ctx, bytes)
 }

@@ -10,6 +10,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use kintsugi_proto::v1::Audience;
+
+use crate::docs::DocKind;
 use crate::ids::DocId;
 
 /// 32 secret bytes; wiped from memory when dropped.
@@ -81,6 +84,39 @@ pub struct Keyring {
     pub space: SecretKey,
     /// This partner's own: the private journal.
     pub member: SecretKey,
+}
+
+impl Keyring {
+    /// The id of a well-known document: derived from the space key, or the member key for
+    /// private ones, with its audience in the top bit of the first byte (set for private). The
+    /// server refuses a push whose audience contradicts the id, so a partner, who can derive
+    /// every shared id, cannot take a shared document by pushing to it first as private.
+    pub fn doc_id(&self, kind: DocKind) -> DocId {
+        let private = kind.audience() == Audience::Private;
+        let key = if private { &self.member } else { &self.space };
+        let DocId(mut id) = key.doc_id(kind.name());
+        id[0] &= 0x7f;
+        if private {
+            id[0] |= 0x80;
+        }
+        DocId(id)
+    }
+
+    /// The well-known document whose id is `doc_id`, if any.
+    pub fn kind_of(&self, doc_id: &[u8]) -> Option<DocKind> {
+        DocKind::ALL
+            .into_iter()
+            .find(|kind| self.doc_id(*kind).as_bytes().as_slice() == doc_id)
+    }
+
+    /// The key a well-known document's envelopes are sealed with.
+    pub fn doc_key(&self, kind: DocKind) -> SecretKey {
+        let id = self.doc_id(kind);
+        match kind.audience() {
+            Audience::Private => self.member.doc_key(id),
+            _ => self.space.doc_key(id),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ impl Device {
             None => IsoWeek::of_millis(self.now()),
         };
         let answers = answers.check()?;
-        let (member, now) = (self.identity.member_key(), self.now());
+        let (member, now) = (self.replica.identity.member_key(), self.now());
         self.edit(
             DocKind::Checkins,
             |_: &String| format!("checked in for {week}"),
@@ -45,7 +45,7 @@ impl Device {
 
     pub fn checkins(&self) -> Result<Vec<CheckInView>> {
         let names = self.member_names()?;
-        let list = self.read(DocKind::Checkins, checkins::checkins)?;
+        let list = self.replica.read(DocKind::Checkins, checkins::checkins)?;
         Ok(list
             .into_iter()
             .map(|c| CheckInView {
@@ -83,7 +83,7 @@ impl Device {
             date: format_date(date),
             attended,
             note: Text::with_value(note.trim()),
-            logged_by: self.identity.member_key(),
+            logged_by: self.replica.identity.member_key(),
             at: self.now(),
         };
         self.edit(
@@ -96,7 +96,7 @@ impl Device {
 
     pub fn therapy_sessions(&self) -> Result<Vec<SessionView>> {
         let names = self.member_names()?;
-        let list = self.read(DocKind::Checkins, checkins::sessions)?;
+        let list = self.replica.read(DocKind::Checkins, checkins::sessions)?;
         Ok(list
             .into_iter()
             .map(|(id, s)| SessionView {
@@ -117,7 +117,7 @@ impl Device {
 
     /// Copies one private journal entry into the shared document, for the partner to read.
     pub fn share_journal(&self, typed: &str) -> Result<String> {
-        let (id, entry) = self.read(DocKind::Journal, |doc| {
+        let (id, entry) = self.replica.read(DocKind::Journal, |doc| {
             let id = journal::resolve_id(doc, typed)?;
             Ok((id.clone(), journal::get(doc, &id)?))
         })?;
@@ -127,7 +127,7 @@ impl Device {
             mood: entry.mood,
             tags: entry.tags,
             created_at: entry.created_at,
-            shared_by: self.identity.member_key(),
+            shared_by: self.replica.identity.member_key(),
             shared_at: now,
         };
         self.edit(
@@ -146,14 +146,18 @@ impl Device {
     /// The journal entries either partner shared.
     pub fn shared_entries(&self) -> Result<Vec<SharedEntryView>> {
         let names = self.member_names()?;
-        self.read(DocKind::Shared, |doc| shared::list(doc, &names))
+        self.replica
+            .read(DocKind::Shared, |doc| shared::list(doc, &names))
     }
 
     /// Each partner's weeks and where the couple stands against typical recovery ranges.
     pub fn progress(&self) -> Result<Progress> {
         let names = self.member_names()?;
-        let list = self.read(DocKind::Checkins, checkins::checkins)?;
-        let sessions = self.read(DocKind::Checkins, checkins::sessions)?.len();
+        let list = self.replica.read(DocKind::Checkins, checkins::checkins)?;
+        let sessions = self
+            .replica
+            .read(DocKind::Checkins, checkins::sessions)?
+            .len();
         let mut by_member: Vec<(String, progress::PartnerWeeks)> = names
             .iter()
             .map(|(id, name)| (id.clone(), (name.clone(), Vec::new())))
@@ -197,13 +201,13 @@ impl Device {
 
     /// Who changed what and when in a document, oldest first.
     pub fn history(&self, kind: DocKind) -> Result<Vec<HistoryEntry>> {
-        let (names, devices) = self.read(DocKind::Agreement, |doc| {
+        let (names, devices) = self.replica.read(DocKind::Agreement, |doc| {
             Ok((
                 agreement::member_names(doc)?,
                 agreement::device_members(doc)?,
             ))
         })?;
-        self.read(kind, |doc| {
+        self.replica.read(kind, |doc| {
             let mut entries: Vec<HistoryEntry> = doc
                 .get_changes(&[])
                 .into_iter()
@@ -230,7 +234,8 @@ impl Device {
 
     /// Partner names by member id, from the agreement.
     fn member_names(&self) -> Result<HashMap<String, String>> {
-        self.read(DocKind::Agreement, agreement::member_names)
+        self.replica
+            .read(DocKind::Agreement, agreement::member_names)
     }
 }
 

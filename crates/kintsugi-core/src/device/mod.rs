@@ -5,24 +5,25 @@
 //! needs the network, so every edit works offline and syncs later.
 
 mod domain;
-mod identity;
+mod live;
 mod ops;
 pub mod pairing;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use automerge::ReadDoc;
 use automerge::transaction::{CommitOptions, Transaction};
-use automerge::{ActorId, Automerge, Change, ReadDoc};
 use kintsugi_proto::v1::EnvelopeKind;
 
-use crate::docs::{DocKind, genesis};
+use crate::docs::DocKind;
 use crate::envelope::{EnvelopeContext, seal};
 use crate::error::{CoreError, Result};
+pub use crate::identity::Identity;
+use crate::replica::Replica;
 use crate::store::LocalStore;
+pub use crate::sync::DeviceView;
 pub use domain::HistoryEntry;
-pub use identity::Identity;
-pub use ops::DeviceView;
 
 /// Milliseconds since the Unix epoch; injected so tests can drive time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -37,37 +38,20 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// After this many stored changes, a document is saved whole and its changes dropped.
-const LOCAL_COMPACTION_AFTER: usize = 500;
-
 /// One device: its store, identity and clock.
 pub struct Device {
-    pub(crate) store: LocalStore,
-    pub(crate) identity: Identity,
+    /// The local state the sync engine works on.
+    pub(crate) replica: Replica,
     pub(crate) clock: Clock,
-    /// Woken on every local edit, so a live sync pushes at once.
-    pub(crate) changed: Arc<tokio::sync::Notify>,
-    /// Offer the server a snapshot once a document's log grew this much past the last one.
-    pub(crate) snapshot_every: u64,
-    /// Held from loading a document to storing what changed, so two edits (or an edit and a
-    /// pulled page) never start from the same heads: both would write change `n + 1` of this
-    /// device's actor, and compaction could save over a change it did not include.
-    pub(crate) documents: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Device")
-            .field("dir", &self.store.dir())
-            .field("identity", &self.identity)
+            .field("dir", &self.replica.store.dir())
+            .field("identity", &self.replica.identity)
             .finish()
     }
-}
-
-/// A document as loaded, with the keys of the stored changes it includes.
-pub(crate) struct LoadedDoc {
-    pub doc: Automerge,
-    pub change_keys: Vec<Vec<u8>>,
 }
 
 impl Device {
@@ -91,37 +75,33 @@ impl Device {
 
     pub(crate) fn assemble(store: LocalStore, identity: Identity, clock: Clock) -> Self {
         Self {
-            store,
-            identity,
+            replica: Replica::new(store, identity),
             clock,
-            changed: Arc::default(),
-            snapshot_every: crate::sync::SNAPSHOT_EVERY,
-            documents: std::sync::Mutex::new(()),
         }
     }
 
     /// Changes how many log entries pass between the snapshots this device offers the server.
     pub fn with_snapshot_every(mut self, entries: u64) -> Self {
-        self.snapshot_every = entries.max(1);
+        self.replica.snapshot_every = entries.max(1);
         self
     }
 
     pub fn identity(&self) -> &Identity {
-        &self.identity
+        &self.replica.identity
     }
 
     pub fn dir(&self) -> &Path {
-        self.store.dir()
+        self.replica.store.dir()
     }
 
     /// The id of one of this device's documents.
     pub fn doc_id(&self, kind: DocKind) -> crate::ids::DocId {
-        kind.id(&self.identity.keys)
+        self.replica.identity.keys.doc_id(kind)
     }
 
     /// Local changes not yet acknowledged by the server.
     pub fn pending_changes(&self) -> usize {
-        self.store.outbox_len()
+        self.replica.store.outbox_len()
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -153,63 +133,6 @@ impl Device {
         })
     }
 
-    /// Loads a document: its saved bytes (or genesis) plus the changes stored since.
-    pub(crate) fn load(&self, kind: DocKind) -> Result<LoadedDoc> {
-        let id = kind.id(&self.identity.keys);
-        let dir = self.store.dir();
-        let stored = self.store.load_doc(id)?;
-        let mut doc = match &stored.saved {
-            Some(bytes) => Automerge::load(bytes)
-                .map_err(|e| CoreError::damaged(dir, format!("{} document: {e}", kind.name())))?,
-            None => genesis(kind),
-        };
-        let changes = stored
-            .changes
-            .iter()
-            .map(|(_, bytes)| Change::try_from(bytes.as_slice()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| CoreError::damaged(dir, format!("{} change: {e}", kind.name())))?;
-        doc.apply_changes(changes)
-            .map_err(|e| CoreError::damaged(dir, format!("{} changes: {e}", kind.name())))?;
-        let change_keys: Vec<Vec<u8>> = stored.changes.into_iter().map(|(k, _)| k).collect();
-        let loaded = if change_keys.len() > LOCAL_COMPACTION_AFTER {
-            self.store
-                .replace_doc(id, &doc.save(), &change_keys, None)?;
-            LoadedDoc {
-                doc,
-                change_keys: Vec::new(),
-            }
-        } else {
-            LoadedDoc { doc, change_keys }
-        };
-        let mut loaded = loaded;
-        loaded
-            .doc
-            .set_actor(ActorId::from(*self.identity.device.as_bytes()));
-        Ok(loaded)
-    }
-
-    /// Reads a document without changing it.
-    pub(crate) fn read<T>(
-        &self,
-        kind: DocKind,
-        f: impl FnOnce(&Automerge) -> Result<T>,
-    ) -> Result<T> {
-        let doc = {
-            let _documents = self.lock_documents();
-            self.load(kind)?.doc
-        };
-        f(&doc)
-    }
-
-    /// The documents lock; a panic elsewhere leaves the data consistent (sled transactions), so a
-    /// poisoned lock is taken over rather than propagated.
-    pub(crate) fn lock_documents(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.documents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Runs `f` as one Automerge transaction and stores its change with a sealed outbox entry.
     /// Validation errors from `f` roll the transaction back and write nothing.
     /// `describe` says what changed, from `f`'s result; the message travels encrypted inside the
@@ -220,8 +143,8 @@ impl Device {
         describe: impl FnOnce(&T) -> String,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let _documents = self.lock_documents();
-        let mut doc = self.load(kind)?.doc;
+        let _documents = self.replica.lock_documents();
+        let mut doc = self.replica.load(kind)?.doc;
         let now = self.now();
         let options = |result: &T| {
             CommitOptions::default()
@@ -237,21 +160,25 @@ impl Device {
         let change = doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| CoreError::Shape("the new change vanished".into()))?;
-        let id = kind.id(&self.identity.keys);
-        let key = kind.key(&self.identity.keys);
+        let id = self.replica.identity.keys.doc_id(kind);
+        let key = self.replica.identity.keys.doc_key(kind);
         let plaintext = change.raw_bytes();
-        self.store
-            .commit_local_change(id, plaintext, kind.audience() as i32, |client_seq| {
+        self.replica.store.commit_local_change(
+            id,
+            plaintext,
+            kind.audience() as i32,
+            |client_seq| {
                 let ctx = EnvelopeContext {
-                    space: self.identity.space,
+                    space: self.replica.identity.space,
                     doc: id,
-                    device: self.identity.device,
+                    device: self.replica.identity.device,
                     client_seq,
                     kind: EnvelopeKind::Change,
                 };
                 seal(&key, &ctx, plaintext)
-            })?;
-        self.changed.notify_one();
+            },
+        )?;
+        self.replica.changed.notify_one();
         Ok(success.result)
     }
 }

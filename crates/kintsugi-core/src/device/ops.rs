@@ -5,27 +5,12 @@
 
 use automerge::ReadDoc;
 use autosurgeon::Text;
-use serde::Serialize;
 
 use super::Device;
 use crate::docs::DocKind;
 use crate::docs::agreement::{self, BoundaryView};
 use crate::docs::journal::{self, Entry, EntryView};
 use crate::error::{CoreError, Result};
-
-/// A device of the space as the devices list shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeviceView {
-    pub id: String,
-    pub name: String,
-    pub member: String,
-    pub revoked: bool,
-    pub this_device: bool,
-    /// Whether it is a device of this device's own member.
-    pub mine: bool,
-    /// The id of the device that linked it, for a member's later devices.
-    pub linked_by: Option<String>,
-}
 
 /// A short random id for a new entry: 12 hex characters.
 pub(crate) fn new_entry_id() -> String {
@@ -42,7 +27,7 @@ impl Device {
             given => given,
         };
         let id = new_entry_id();
-        let (member, now) = (self.identity.member_key(), self.now());
+        let (member, now) = (self.replica.identity.member_key(), self.now());
         let describe = |_: &()| format!("proposed boundary {id}");
         self.edit(DocKind::Agreement, describe, |tx| {
             agreement::add(tx, &id, &text, category, &member, now)
@@ -53,7 +38,7 @@ impl Device {
     /// Replaces a boundary's text by a character diff, so a concurrent edit merges with it.
     pub fn edit_boundary(&self, id: &str, text: &str) -> Result<String> {
         let text = agreement::check_text(text)?;
-        let (member, now) = (self.identity.member_key(), self.now());
+        let (member, now) = (self.replica.identity.member_key(), self.now());
         self.edit(
             DocKind::Agreement,
             |id: &String| format!("edited boundary {id}"),
@@ -67,7 +52,7 @@ impl Device {
 
     /// Approves a boundary's current text.
     pub fn approve_boundary(&self, id: &str) -> Result<String> {
-        let (member, now) = (self.identity.member_key(), self.now());
+        let (member, now) = (self.replica.identity.member_key(), self.now());
         self.edit(
             DocKind::Agreement,
             |id: &String| format!("approved boundary {id}"),
@@ -94,11 +79,11 @@ impl Device {
     }
 
     pub fn boundaries(&self) -> Result<Vec<BoundaryView>> {
-        self.read(DocKind::Agreement, agreement::list)
+        self.replica.read(DocKind::Agreement, agreement::list)
     }
 
     pub fn boundary(&self, id: &str) -> Result<BoundaryView> {
-        self.read(DocKind::Agreement, |doc| {
+        self.replica.read(DocKind::Agreement, |doc| {
             let id = agreement::resolve_id(doc, id)?;
             agreement::list(doc)?
                 .into_iter()
@@ -135,12 +120,12 @@ impl Device {
     }
 
     pub fn journal(&self) -> Result<Vec<EntryView>> {
-        self.read(DocKind::Journal, journal::list)
+        self.replica.read(DocKind::Journal, journal::list)
     }
 
     /// The document as JSON, every value as Automerge holds it.
     pub fn export_json(&self, kind: DocKind) -> Result<serde_json::Value> {
-        self.read(kind, |doc| {
+        self.replica.read(kind, |doc| {
             serde_json::to_value(automerge::AutoSerde::from(doc))
                 .map_err(|e| CoreError::Shape(format!("cannot export: {e}")))
         })
@@ -148,17 +133,18 @@ impl Device {
 
     /// The document in Automerge's binary format, loadable by any Automerge implementation.
     pub fn export_automerge(&self, kind: DocKind) -> Result<Vec<u8>> {
-        self.read(kind, |doc| Ok(doc.save()))
+        self.replica.read(kind, |doc| Ok(doc.save()))
     }
 
     /// The number of changes in a document's history.
     pub fn change_count(&self, kind: DocKind) -> Result<usize> {
-        self.read(kind, |doc| Ok(doc.get_changes(&[]).len()))
+        self.replica
+            .read(kind, |doc| Ok(doc.get_changes(&[]).len()))
     }
 
     /// The document's current heads, hex; equal heads mean equal documents.
     pub fn heads(&self, kind: DocKind) -> Result<Vec<String>> {
-        self.read(kind, |doc| {
+        self.replica.read(kind, |doc| {
             let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
             heads.sort();
             Ok(heads)
@@ -167,7 +153,7 @@ impl Device {
 
     /// Whether the document holds a value at its root `key` (used by tests of audiences).
     pub fn has_root(&self, kind: DocKind, key: &str) -> Result<bool> {
-        self.read(kind, |doc| {
+        self.replica.read(kind, |doc| {
             Ok(doc.get(automerge::ROOT, key).ok().flatten().is_some())
         })
     }

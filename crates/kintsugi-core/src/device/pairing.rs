@@ -6,15 +6,14 @@
 use std::path::Path;
 
 use kintsugi_proto::v1::{
-    AcceptInviteRequest, CreateInviteRequest, CreateSpaceRequest, InviteKind, ListDevicesRequest,
-    RevokeDeviceRequest,
+    AcceptInviteRequest, CreateInviteRequest, CreateSpaceRequest, InviteKind, RevokeDeviceRequest,
 };
 use tonic::Code;
 
 use super::{Clock, Device, DeviceView, Identity};
 use crate::code::{CodeKind, InviteCode};
 use crate::docs::{DocKind, agreement};
-use crate::envelope::{open_name, seal_name};
+use crate::envelope::seal_name;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, MemberId, SpaceId};
 use crate::keys::{Keyring, SecretKey};
@@ -170,7 +169,7 @@ impl Device {
     ) -> Result<Device> {
         store.save_identity(&identity.to_record())?;
         let device = Device::assemble(store, identity, clock);
-        let id = &device.identity;
+        let id = &device.replica.identity;
         let (member, device_id, name, now) = (
             id.member_key(),
             id.device.to_string(),
@@ -223,51 +222,17 @@ impl Device {
                 .as_slice()
                 .try_into()
                 .map_err(|_| bad("secret"))?,
-            space: self.identity.space,
-            space_key: self.identity.keys.space.clone(),
-            member_key: (kind == CodeKind::Device).then(|| self.identity.keys.member.clone()),
+            space: self.replica.identity.space,
+            space_key: self.replica.identity.keys.space.clone(),
+            member_key: (kind == CodeKind::Device)
+                .then(|| self.replica.identity.keys.member.clone()),
         })
     }
 
     /// Every device of the space, with names opened locally.
     pub async fn devices(&self) -> Result<Vec<DeviceView>> {
         let mut conn = self.connect().await?;
-        self.devices_on(&mut conn).await
-    }
-
-    /// The space's devices, over an open connection.
-    pub(crate) async fn devices_on(&self, conn: &mut Connection) -> Result<Vec<DeviceView>> {
-        let response = conn
-            .space
-            .list_devices(ListDevicesRequest {})
-            .await
-            .map_err(|s| conn.error(s))?
-            .into_inner();
-        let names = self.identity.keys.space.names_key();
-        let space = self.identity.space;
-        let name = |sealed: &[u8]| {
-            open_name(&names, space, sealed).unwrap_or_else(|| "(unreadable)".into())
-        };
-        response
-            .devices
-            .into_iter()
-            .map(|d| {
-                let id = DeviceId::from_slice(&d.device_id)?;
-                let linked_by = match d.enrolled_by.as_slice() {
-                    [] => None,
-                    bytes => Some(DeviceId::from_slice(bytes)?.to_string()),
-                };
-                Ok(DeviceView {
-                    id: id.to_string(),
-                    name: name(&d.sealed_device_name),
-                    member: name(&d.sealed_member_name),
-                    revoked: d.revoked,
-                    this_device: id == self.identity.device,
-                    mine: d.member_id == self.identity.member.as_bytes(),
-                    linked_by,
-                })
-            })
-            .collect()
+        self.replica.devices_on(&mut conn).await
     }
 
     /// The device `typed` (its id or a unique prefix) names, refused if it is this device.
@@ -281,7 +246,7 @@ impl Device {
     /// named one first.
     pub async fn revoke(&self, typed: &str) -> Result<Vec<DeviceView>> {
         let mut conn = self.connect().await?;
-        let before = self.devices_on(&mut conn).await?;
+        let before = self.replica.devices_on(&mut conn).await?;
         let device = pick_device(&before, typed)?;
         let id = DeviceId::parse_hex(&device.id)
             .ok_or_else(|| CoreError::Protocol("device id".into()))?;
@@ -291,7 +256,7 @@ impl Device {
             })
             .await
             .map_err(|s| conn.error(s))?;
-        let after = self.devices_on(&mut conn).await?;
+        let after = self.replica.devices_on(&mut conn).await?;
         let was_live = |d: &DeviceView| before.iter().any(|b| b.id == d.id && !b.revoked);
         let mut revoked: Vec<DeviceView> = after
             .into_iter()
@@ -328,8 +293,7 @@ impl Device {
     /// An authenticated connection to this device's server, for tools and tests that speak the
     /// protocol directly.
     pub async fn connect(&self) -> Result<Connection> {
-        let id = &self.identity;
-        Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, false).await
+        self.replica.connect().await
     }
 }
 

@@ -20,8 +20,7 @@ use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc};
 use kintsugi_proto::v1::Audience;
 
 use crate::error::{CoreError, Result};
-use crate::ids::{DeviceId, DocId};
-use crate::keys::Keyring;
+use crate::ids::DeviceId;
 
 /// The well-known documents of a space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,31 +68,6 @@ impl DocKind {
         match self {
             DocKind::Journal => Audience::Private,
             _ => Audience::Shared,
-        }
-    }
-
-    /// The document's id: derived from the space key, or the member key for private ones,
-    /// with its audience in the top bit of the first byte (set for private). The server
-    /// refuses a push whose audience contradicts the id, so a partner, who can derive every
-    /// shared id, cannot take a shared document by pushing to it first as private.
-    pub fn id(self, keys: &Keyring) -> DocId {
-        let DocId(mut id) = match self.audience() {
-            Audience::Private => keys.member.doc_id(self.name()),
-            _ => keys.space.doc_id(self.name()),
-        };
-        id[0] &= 0x7f;
-        if self.audience() == Audience::Private {
-            id[0] |= 0x80;
-        }
-        DocId(id)
-    }
-
-    /// The key its envelopes are sealed with.
-    pub fn key(self, keys: &Keyring) -> crate::keys::SecretKey {
-        let id = self.id(keys);
-        match self.audience() {
-            Audience::Private => keys.member.doc_key(id),
-            _ => keys.space.doc_key(id),
         }
     }
 

@@ -226,3 +226,11 @@ mod tests {
         assert!(check_url("not a url").is_err());
     }
 }
+
+impl crate::replica::Replica {
+    /// An authenticated connection to this device's server.
+    pub(crate) async fn connect(&self) -> Result<Connection> {
+        let id = &self.identity;
+        Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, false).await
+    }
+}

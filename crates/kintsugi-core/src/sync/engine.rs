@@ -8,10 +8,11 @@ use kintsugi_proto::v1::{Envelope, PullRequest, PushRequest, Snapshot};
 use super::client::Connection;
 use super::page::Applied;
 use super::report::{DocFailure, SetAside, SyncReport};
+use super::roster::DeviceView;
 use super::snapshot::Verdict;
-use crate::device::{Device, DeviceView};
 use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
+use crate::replica::Replica;
 
 /// Envelopes per push; far below the server's limit.
 const PUSH_BATCH: usize = 500;
@@ -52,7 +53,7 @@ pub(crate) fn stops_everything(error: &CoreError) -> bool {
     )
 }
 
-impl Device {
+impl Replica {
     /// Pushes every local change, then pulls and applies every document. One document that
     /// fails (a refused push, a page the server garbled) is reported in the result's `failed`
     /// and the others still sync; only losing the server or this device's access fails it all.
@@ -112,9 +113,9 @@ impl Device {
     pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<SyncReport> {
         let mut by_doc: BTreeMap<Vec<u8>, OutboxBatch> = BTreeMap::new();
         for (seq, record) in self.store.outbox()? {
-            let envelope = record
-                .envelope
-                .ok_or_else(|| CoreError::damaged(self.dir(), "outbox entry without envelope"))?;
+            let envelope = record.envelope.ok_or_else(|| {
+                CoreError::damaged(self.store.dir(), "outbox entry without envelope")
+            })?;
             by_doc
                 .entry(record.doc_id)
                 .or_insert((record.audience, Vec::new()))
@@ -170,9 +171,9 @@ impl Device {
 
     /// The name of one of this device's documents, by id.
     fn doc_name(&self, doc_id: &[u8]) -> &'static str {
-        DocKind::ALL
-            .into_iter()
-            .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == doc_id)
+        self.identity
+            .keys
+            .kind_of(doc_id)
             .map_or("unknown document", DocKind::name)
     }
 
@@ -183,7 +184,7 @@ impl Device {
         conn: &mut Connection,
         kind: DocKind,
     ) -> Result<(Applied, Option<Snapshot>)> {
-        let doc_id = kind.id(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
         let mut applied = Applied::default();
         loop {
             let after_seq = self.store.cursor(doc_id)?;

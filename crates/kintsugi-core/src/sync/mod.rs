@@ -14,5 +14,6 @@ mod snapshot;
 mod watch;
 
 pub use report::{DocFailure, RosterChange, RosterEvent, SetAside, SyncReport};
+pub use roster::DeviceView;
 pub use snapshot::{SNAPSHOT_EVERY, SnapshotPayload};
 pub use watch::WatchEvent;

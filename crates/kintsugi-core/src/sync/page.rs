@@ -12,12 +12,12 @@ use automerge::{Change, ChangeHash};
 use kintsugi_proto::v1::{Envelope, EnvelopeKind, Snapshot};
 
 use super::report::SetAside;
-use crate::device::{Device, LoadedDoc};
 use crate::docs::{DocKind, Refused, apply_in_log_order, apply_one_by_one, parse_change};
 use crate::envelope::open;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId};
 use crate::keys::SecretKey;
+use crate::replica::{LoadedDoc, Replica};
 use crate::store::SetAsideRecord;
 
 /// What applying a page did.
@@ -86,14 +86,12 @@ fn view(kind: DocKind, record: &SetAsideRecord) -> SetAside {
     }
 }
 
-impl Device {
+impl Replica {
     /// Every envelope this device has set aside, for inspection (senders unnamed).
     pub fn set_aside(&self) -> Result<Vec<SetAside>> {
         let records = self.store.set_aside()?;
         let named = |record: &SetAsideRecord| {
-            let kind = DocKind::ALL
-                .into_iter()
-                .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == record.doc_id);
+            let kind = self.identity.keys.kind_of(&record.doc_id);
             kind.map(|kind| view(kind, record))
         };
         Ok(records.iter().filter_map(named).collect())
@@ -108,7 +106,7 @@ impl Device {
         snapshot: Option<Snapshot>,
         envelopes: &[Envelope],
     ) -> Result<Applied> {
-        let doc_id = kind.id(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
         let _documents = self.lock_documents();
         let cursor = self.store.cursor(doc_id)?;
         let snapshot = snapshot.filter(|s| s.covers_seq > cursor);
@@ -120,7 +118,7 @@ impl Device {
         // where the server pruned, which only the server knows. Either way: no gaps.
         let start = snapshot.is_none().then_some(cursor);
         check_contiguous(kind, start, &fresh)?;
-        let key = kind.key(&self.identity.keys);
+        let key = self.identity.keys.doc_key(kind);
         let mut aside = Vec::new();
         let mut accepted = Vec::with_capacity(fresh.len());
         for envelope in &fresh {

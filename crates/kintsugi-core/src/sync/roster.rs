@@ -2,14 +2,67 @@
 //! device list with the one this device saw last, and reports what was added or revoked, the
 //! partner's devices and this member's own (a device linked by a thief shows up here).
 
+use kintsugi_proto::v1::ListDevicesRequest;
+use serde::Serialize;
+
 use super::client::Connection;
 use super::report::{RosterChange, RosterEvent};
-use crate::device::{Device, DeviceView};
+use crate::envelope::open_name;
 use crate::error::Result;
 use crate::ids::DeviceId;
+use crate::replica::Replica;
 use crate::store::{RosterEntry, RosterRecord};
 
-impl Device {
+/// A device of the space as the devices list shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceView {
+    pub id: String,
+    pub name: String,
+    pub member: String,
+    pub revoked: bool,
+    pub this_device: bool,
+    /// Whether it is a device of this device's own member.
+    pub mine: bool,
+    /// The id of the device that linked it, for a member's later devices.
+    pub linked_by: Option<String>,
+}
+
+impl Replica {
+    /// The space's devices, over an open connection.
+    pub(crate) async fn devices_on(&self, conn: &mut Connection) -> Result<Vec<DeviceView>> {
+        let response = conn
+            .space
+            .list_devices(ListDevicesRequest {})
+            .await
+            .map_err(|s| conn.error(s))?
+            .into_inner();
+        let names = self.identity.keys.space.names_key();
+        let space = self.identity.space;
+        let name = |sealed: &[u8]| {
+            open_name(&names, space, sealed).unwrap_or_else(|| "(unreadable)".into())
+        };
+        response
+            .devices
+            .into_iter()
+            .map(|d| {
+                let id = DeviceId::from_slice(&d.device_id)?;
+                let linked_by = match d.enrolled_by.as_slice() {
+                    [] => None,
+                    bytes => Some(DeviceId::from_slice(bytes)?.to_string()),
+                };
+                Ok(DeviceView {
+                    id: id.to_string(),
+                    name: name(&d.sealed_device_name),
+                    member: name(&d.sealed_member_name),
+                    revoked: d.revoked,
+                    this_device: id == self.identity.device,
+                    mine: d.member_id == self.identity.member.as_bytes(),
+                    linked_by,
+                })
+            })
+            .collect()
+    }
+
     /// Fetches the device list, reports what changed since the last one, and remembers it.
     /// The first look only remembers: everything would be "new" then.
     pub(crate) async fn roster_changes(

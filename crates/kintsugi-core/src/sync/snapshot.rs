@@ -16,10 +16,10 @@ use prost::Message;
 
 use super::client::Connection;
 use super::page::accept;
-use crate::device::Device;
 use crate::docs::{DocKind, apply_in_log_order, apply_one_by_one, genesis};
 use crate::envelope::{EnvelopeContext, open, seal, snapshot_hash};
 use crate::error::{CoreError, Result};
+use crate::replica::Replica;
 use crate::store::Mark;
 
 /// A device offers a snapshot once the log grew this much past the last one it sent.
@@ -39,7 +39,7 @@ pub struct SnapshotPayload {
     pub covers_seq: u64,
 }
 
-impl Device {
+impl Replica {
     /// Opens a snapshot from the server and checks it is what its author sealed: a snapshot
     /// envelope of this document, for the `covers_seq` the server names, holding every head it
     /// claims. The caller merges it and stores the result with the rest of the page.
@@ -48,9 +48,9 @@ impl Device {
             .envelope
             .as_ref()
             .ok_or_else(|| CoreError::Protocol("a snapshot without an envelope".into()))?;
-        let doc_id = kind.id(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
         let (ctx, plaintext) = open(
-            &kind.key(&self.identity.keys),
+            &self.identity.keys.doc_key(kind),
             self.identity.space,
             doc_id,
             envelope,
@@ -88,7 +88,7 @@ impl Device {
         conn: &mut Connection,
         kind: DocKind,
     ) -> Result<()> {
-        let doc_id = kind.id(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
         let covers_seq = self.store.cursor(doc_id)?;
         let last = self.store.mark(Mark::SnapshotSent, doc_id)?;
         if covers_seq < last + self.snapshot_every {
@@ -111,7 +111,7 @@ impl Device {
         kind: DocKind,
         covers_seq: u64,
     ) -> Result<()> {
-        let doc_id = kind.id(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
         let doc = {
             let _documents = self.lock_documents();
             // A snapshot must hold exactly the logged changes: none may wait in the outbox, and
@@ -134,7 +134,7 @@ impl Device {
             kind: EnvelopeKind::Snapshot,
         };
         let envelope = seal(
-            &kind.key(&self.identity.keys),
+            &self.identity.keys.doc_key(kind),
             &ctx,
             &payload.encode_to_vec(),
         );
@@ -160,7 +160,7 @@ pub(crate) enum Verdict {
     Rejected,
 }
 
-impl Device {
+impl Replica {
     /// Audits a candidate snapshot while the server still keeps the log it claims to cover:
     /// it must hold every change this device accepts from the log up to its `covers_seq`, and
     /// no other change (a change under another member's actor that no logged envelope carries
@@ -174,7 +174,7 @@ impl Device {
         kind: DocKind,
         candidate: &Snapshot,
     ) -> Result<Verdict> {
-        let doc_id = kind.id(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
         let Some(envelope) = candidate.envelope.as_ref() else {
             return Ok(Verdict::Skipped);
         };
@@ -251,8 +251,8 @@ impl Device {
         kind: DocKind,
         covers: u64,
     ) -> Result<HashSet<ChangeHash>> {
-        let doc_id = kind.id(&self.identity.keys);
-        let key = kind.key(&self.identity.keys);
+        let doc_id = self.identity.keys.doc_id(kind);
+        let key = self.identity.keys.doc_key(kind);
         let mut doc = genesis(kind);
         let mut after = 0;
         while after < covers {

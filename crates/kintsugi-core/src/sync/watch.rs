@@ -16,9 +16,9 @@ use tokio_stream::StreamExt;
 use super::client::Connection;
 use super::engine::stops_everything;
 use super::{DocFailure, SetAside, SyncReport};
-use crate::device::Device;
 use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
+use crate::replica::Replica;
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LAST_RETRY: Duration = Duration::from_secs(60);
@@ -71,7 +71,7 @@ fn is_fatal(error: &CoreError) -> bool {
     !matches!(error, CoreError::Unreachable { .. } | CoreError::Server(_))
 }
 
-impl Device {
+impl Replica {
     /// Syncs live until `shutdown` completes or an error that retrying cannot fix occurs.
     pub async fn watch(
         &self,
@@ -112,7 +112,7 @@ impl Device {
         let cursors = DocKind::ALL
             .into_iter()
             .map(|kind| {
-                let doc = kind.id(&self.identity.keys);
+                let doc = self.identity.keys.doc_id(kind);
                 Ok(DocCursor {
                     doc_id: doc.as_bytes().to_vec(),
                     after_seq: self.store.cursor(doc)?,
@@ -167,10 +167,7 @@ impl Device {
         batch: kintsugi_proto::v1::DocEnvelopes,
         on_event: &mut impl FnMut(WatchEvent),
     ) -> Result<()> {
-        let Some(kind) = DocKind::ALL
-            .into_iter()
-            .find(|k| k.id(&self.identity.keys).as_bytes().as_slice() == batch.doc_id)
-        else {
+        let Some(kind) = self.identity.keys.kind_of(&batch.doc_id) else {
             return Ok(());
         };
         match self.apply_page(kind, batch.snapshot, &batch.envelopes) {

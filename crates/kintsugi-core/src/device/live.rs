@@ -1,0 +1,30 @@
+//! Syncing, for apps: the facade over the sync engine, which works on the device's replica.
+
+use std::future::Future;
+
+use super::Device;
+use crate::error::Result;
+use crate::sync::{SetAside, SyncReport, WatchEvent};
+
+impl Device {
+    /// Pushes every local change, then pulls and applies every document. One document that
+    /// fails is reported in the result's `failed` and the others still sync; only losing the
+    /// server or this device's access fails it all.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        self.replica.sync().await
+    }
+
+    /// Syncs live until `shutdown` completes or an error that retrying cannot fix occurs.
+    pub async fn watch(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        on_event: impl FnMut(WatchEvent),
+    ) -> Result<()> {
+        self.replica.watch(shutdown, on_event).await
+    }
+
+    /// Every envelope this device has set aside, for inspection (senders unnamed).
+    pub fn set_aside(&self) -> Result<Vec<SetAside>> {
+        self.replica.set_aside()
+    }
+}

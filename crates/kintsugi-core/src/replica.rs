@@ -1,0 +1,96 @@
+//! One device's replica of its documents: the local store, who the device is, and the lock
+//! that keeps two writers from starting at the same heads. The sync engine works on a replica;
+//! the `Device` facade owns one and adds the clock and the edits apps make.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::{ActorId, Automerge, Change};
+
+use crate::docs::{DocKind, genesis};
+use crate::error::{CoreError, Result};
+use crate::identity::Identity;
+use crate::store::LocalStore;
+
+/// After this many stored changes, a document is saved whole and its changes dropped.
+const LOCAL_COMPACTION_AFTER: usize = 500;
+
+/// A document as loaded, with the keys of the stored changes it includes.
+pub(crate) struct LoadedDoc {
+    pub doc: Automerge,
+    pub change_keys: Vec<Vec<u8>>,
+}
+
+/// The local state one device syncs.
+pub(crate) struct Replica {
+    pub(crate) store: LocalStore,
+    pub(crate) identity: Identity,
+    /// Woken on every local edit, so a live sync pushes at once.
+    pub(crate) changed: Arc<tokio::sync::Notify>,
+    /// Offer the server a snapshot once a document's log grew this much past the last one.
+    pub(crate) snapshot_every: u64,
+    /// Held from loading a document to storing what changed, so two edits (or an edit and a
+    /// pulled page) never start from the same heads: both would write change `n + 1` of this
+    /// device's actor, and compaction could save over a change it did not include.
+    documents: Mutex<()>,
+}
+
+impl Replica {
+    pub(crate) fn new(store: LocalStore, identity: Identity) -> Self {
+        Self {
+            store,
+            identity,
+            changed: Arc::default(),
+            snapshot_every: crate::sync::SNAPSHOT_EVERY,
+            documents: Mutex::new(()),
+        }
+    }
+
+    /// The documents lock; a panic elsewhere leaves the data consistent (sled transactions), so a
+    /// poisoned lock is taken over rather than propagated.
+    pub(crate) fn lock_documents(&self) -> MutexGuard<'_, ()> {
+        self.documents
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Loads a document: its saved bytes (or genesis) plus the changes stored since.
+    pub(crate) fn load(&self, kind: DocKind) -> Result<LoadedDoc> {
+        let id = self.identity.keys.doc_id(kind);
+        let dir = self.store.dir();
+        let stored = self.store.load_doc(id)?;
+        let mut doc = match &stored.saved {
+            Some(bytes) => Automerge::load(bytes)
+                .map_err(|e| CoreError::damaged(dir, format!("{} document: {e}", kind.name())))?,
+            None => genesis(kind),
+        };
+        let changes = stored
+            .changes
+            .iter()
+            .map(|(_, bytes)| Change::try_from(bytes.as_slice()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| CoreError::damaged(dir, format!("{} change: {e}", kind.name())))?;
+        doc.apply_changes(changes)
+            .map_err(|e| CoreError::damaged(dir, format!("{} changes: {e}", kind.name())))?;
+        let mut change_keys: Vec<Vec<u8>> = stored.changes.into_iter().map(|(k, _)| k).collect();
+        if change_keys.len() > LOCAL_COMPACTION_AFTER {
+            self.store
+                .replace_doc(id, &doc.save(), &change_keys, None)?;
+            change_keys = Vec::new();
+        }
+        doc.set_actor(ActorId::from(*self.identity.device.as_bytes()));
+        Ok(LoadedDoc { doc, change_keys })
+    }
+
+    /// Reads a document without changing it.
+    pub(crate) fn read<T>(
+        &self,
+        kind: DocKind,
+        f: impl FnOnce(&Automerge) -> Result<T>,
+    ) -> Result<T> {
+        let doc = {
+            let _documents = self.lock_documents();
+            self.load(kind)?.doc
+        };
+        f(&doc)
+    }
+}
