@@ -211,6 +211,14 @@ pub fn status_error(url: &str, status: Status) -> CoreError {
     }
 }
 
+impl crate::replica::Replica {
+    /// An authenticated connection to this device's server.
+    pub(crate) async fn connect(&self) -> Result<Connection> {
+        let id = &self.identity;
+        Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, false).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,13 +232,5 @@ mod tests {
         assert!(check_url("https://sync.example.org").is_ok());
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("not a url").is_err());
-    }
-}
-
-impl crate::replica::Replica {
-    /// An authenticated connection to this device's server.
-    pub(crate) async fn connect(&self) -> Result<Connection> {
-        let id = &self.identity;
-        Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, false).await
     }
 }
