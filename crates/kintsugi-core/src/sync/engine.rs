@@ -188,19 +188,8 @@ impl Replica {
         let mut applied = Applied::default();
         loop {
             let after_seq = self.store.cursor(doc_id)?;
-            let request = PullRequest {
-                doc_id: doc_id.as_bytes().to_vec(),
-                after_seq,
-                limit: PULL_PAGE,
-                // The last page tells whether a candidate snapshot stands, for auditing.
-                with_candidate: true,
-            };
-            let page = conn
-                .sync
-                .pull(request)
-                .await
-                .map_err(|s| conn.error(s))?
-                .into_inner();
+            // The last page tells whether a candidate snapshot stands, for auditing.
+            let page = pull_page(conn, doc_id, after_seq, true).await?;
             let page_applied = self.apply_page(kind, page.snapshot, &page.envelopes)?;
             applied.changes += page_applied.changes;
             applied.set_aside.extend(page_applied.set_aside);
@@ -209,6 +198,23 @@ impl Replica {
             }
         }
     }
+}
+
+/// One page of a document's log after `after_seq`, with the candidate snapshot if asked.
+pub(crate) async fn pull_page(
+    conn: &mut Connection,
+    doc_id: crate::ids::DocId,
+    after_seq: u64,
+    with_candidate: bool,
+) -> Result<kintsugi_proto::v1::PullResponse> {
+    let request = PullRequest {
+        doc_id: doc_id.as_bytes().to_vec(),
+        after_seq,
+        limit: PULL_PAGE,
+        with_candidate,
+    };
+    let page = conn.sync.pull(request).await.map_err(|s| conn.error(s))?;
+    Ok(page.into_inner())
 }
 
 /// Names the sender of each set-aside envelope from the device list. Whose device it is comes

@@ -15,6 +15,7 @@ use kintsugi_proto::v1::{EnvelopeKind, PutSnapshotRequest, Snapshot};
 use prost::Message;
 
 use super::client::Connection;
+use super::engine::pull_page;
 use super::page::accept;
 use crate::docs::{DocKind, apply_in_log_order, apply_one_by_one, genesis};
 use crate::envelope::{EnvelopeContext, open, seal, snapshot_hash};
@@ -256,18 +257,7 @@ impl Replica {
         let mut doc = genesis(kind);
         let mut after = 0;
         while after < covers {
-            let request = kintsugi_proto::v1::PullRequest {
-                doc_id: doc_id.as_bytes().to_vec(),
-                after_seq: after,
-                limit: 250,
-                with_candidate: false,
-            };
-            let page = conn
-                .sync
-                .pull(request)
-                .await
-                .map_err(|s| conn.error(s))?
-                .into_inner();
+            let page = pull_page(conn, doc_id, after, false).await?;
             if let Some(serving) = &page.snapshot {
                 let mut serving = self.open_snapshot(kind, serving)?;
                 doc.merge(&mut serving)
