@@ -118,13 +118,7 @@ impl LocalStore {
         let change_key = self.change_key(doc)?;
         let result =
             (&self.meta, &self.changes, &self.outbox).transaction(|(meta, changes, outbox)| {
-                let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
-                    Some(v) => {
-                        decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?
-                    }
-                    None => 1,
-                };
-                meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
+                let seq = take_client_seq(meta)?;
                 changes.insert(change_key.as_slice(), change)?;
                 let record = OutboxRecord {
                     doc_id: doc.as_bytes().to_vec(),
@@ -141,16 +135,7 @@ impl LocalStore {
 
     /// The next client sequence number, reserved outside a change (for snapshots).
     pub fn reserve_client_seq(&self) -> Result<u64> {
-        let result = self.meta.transaction(|meta| {
-            let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
-                Some(v) => {
-                    decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?
-                }
-                None => 1,
-            };
-            meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
-            Ok(seq)
-        });
+        let result = self.meta.transaction(take_client_seq);
         let seq = self.finish(result)?;
         self.flush()?;
         Ok(seq)
@@ -382,6 +367,19 @@ fn encode_set_aside(records: &[SetAsideRecord]) -> Vec<(Vec<u8>, Vec<u8>)> {
             (key, r.encode_to_vec())
         })
         .collect()
+}
+
+/// Takes the device's next client sequence number (1 for the first) and moves the counter on,
+/// inside a transaction over the meta tree.
+fn take_client_seq(
+    meta: &sled::transaction::TransactionalTree,
+) -> Result<u64, ConflictableTransactionError<String>> {
+    let seq = match meta.get(NEXT_CLIENT_SEQ_KEY)? {
+        Some(v) => decode_u64(&v).ok_or_else(|| abort("client sequence counter is damaged"))?,
+        None => 1,
+    };
+    meta.insert(NEXT_CLIENT_SEQ_KEY, &(seq + 1).to_be_bytes())?;
+    Ok(seq)
 }
 
 fn abort(reason: &str) -> ConflictableTransactionError<String> {
