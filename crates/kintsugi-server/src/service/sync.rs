@@ -23,7 +23,7 @@ use crate::auth::{AuthedDevice, authed};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
 use crate::ids::{DeviceId, DocId, ServerSeq};
-use crate::store::{AppendEnvelopes, Audience, CandidateVerdict, Envelope, NewSnapshot};
+use crate::store::{AppendEnvelopes, Audience, CandidateVerdict, Envelope, NewSnapshot, Store};
 
 /// The sync handlers.
 #[derive(Debug, Clone)]
@@ -285,12 +285,8 @@ impl SyncApi {
             request.covers_seq,
             &request.content_hash,
         )?;
-        let rejected = self
-            .state
-            .blocking(move |state| Ok(state.store.reject_candidate(verdict)?))
-            .await?;
+        let rejected = self.record(verdict, Store::reject_candidate).await?;
         if rejected {
-            self.state.durable().await?;
             tracing::warn!(space = %who.space_id, doc = %verdict.doc_id, device = %who.device_id, covers_seq = request.covers_seq, "a member's device rejected a candidate snapshot");
         }
         Ok(proto::RejectSnapshotResponse { rejected })
@@ -309,23 +305,33 @@ impl SyncApi {
             request.covers_seq,
             &request.content_hash,
         )?;
-        let endorsed = self
-            .state
-            .blocking(move |state| Ok(state.store.endorse_candidate(verdict)?))
-            .await?;
+        let endorsed = self.record(verdict, Store::endorse_candidate).await?;
         if endorsed {
-            self.state.durable().await?;
             tracing::debug!(space = %who.space_id, doc = %verdict.doc_id, covers_seq = request.covers_seq, "a member endorsed a candidate snapshot");
             let (now, retention) = (self.state.clock.now(), retention_secs(&self.state.config));
+            let (space, doc) = (who.space_id, verdict.doc_id);
             self.state
-                .blocking(move |state| {
-                    Ok(state
-                        .store
-                        .compact(who.space_id, verdict.doc_id, now, retention)?)
-                })
+                .blocking(move |state| Ok(state.store.compact(space, doc, now, retention)?))
                 .await?;
         }
         Ok(proto::EndorseSnapshotResponse { endorsed })
+    }
+
+    /// Records a verdict with `apply` (reject or endorse) and, when it changed anything, waits
+    /// until that is durable. Returns whether it applied to the current candidate.
+    async fn record(
+        &self,
+        verdict: CandidateVerdict,
+        apply: fn(&dyn Store, CandidateVerdict) -> Result<bool, crate::store::StoreError>,
+    ) -> Result<bool, ServiceError> {
+        let applied = self
+            .state
+            .blocking(move |state| Ok(apply(state.store.as_ref(), verdict)?))
+            .await?;
+        if applied {
+            self.state.durable().await?;
+        }
+        Ok(applied)
     }
 
     pub(crate) async fn put_snapshot(
