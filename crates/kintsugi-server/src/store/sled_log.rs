@@ -10,7 +10,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DedupRecord, DocRecord, LogRecord};
-use super::sled_store::{Opened, abort, settled};
+use super::sled_store::{Opened, Tx, TxResult, abort, settled};
 use super::sled_usage;
 use super::{
     AppendEnvelopes, Appended, Audience, DocMeta, Envelope, EnvelopePage, SequencedEnvelope,
@@ -159,9 +159,6 @@ impl Opened {
         Ok(page)
     }
 }
-
-type Tx = sled::transaction::TransactionalTree;
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 /// Encodes each envelope's log and dedup records before the transaction (sled may retry it).
 fn prepare_envelopes(
