@@ -124,7 +124,6 @@ async fn edit_offline(alice: &Device, bob: &Device, id: &str) -> anyhow::Result<
         Err(e) => say(&format!("   Bob tried to sync: {e}")),
         Ok(_) => anyhow::bail!("sync succeeded while the server was down"),
     }
-
     Ok(())
 }
 
