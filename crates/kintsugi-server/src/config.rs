@@ -129,8 +129,16 @@ impl Config {
     }
 
     /// Checks the limits; the error names the setting (as in the TOML file) and the problem.
-    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
-        let fail = |key, problem: String| Err((key, problem));
+    pub(crate) fn check(&self) -> Result<(), Invalid> {
+        self.check_sizes()?;
+        self.check_counts()?;
+        self.check_rates()?;
+        self.check_durations()?;
+        self.check_tls()
+    }
+
+    /// Envelopes and messages are large enough, and an envelope fits into a pull page.
+    fn check_sizes(&self) -> Result<(), Invalid> {
         if self.max_envelope_bytes < MIN_ENVELOPE_BYTES {
             return fail(
                 "limits.max_envelope_bytes",
@@ -153,6 +161,11 @@ impl Config {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Every count and burst is at least 1.
+    fn check_counts(&self) -> Result<(), Invalid> {
         let counts = [
             (
                 "limits.max_envelopes_per_push",
@@ -178,6 +191,11 @@ impl Config {
                 return fail(key, "must be at least 1".into());
             }
         }
+        Ok(())
+    }
+
+    /// Every call rate is a number above 0.
+    fn check_rates(&self) -> Result<(), Invalid> {
         let rates = [
             (
                 "limits.device_calls_per_second",
@@ -193,6 +211,11 @@ impl Config {
                 return fail(key, "must be a number above 0".into());
             }
         }
+        Ok(())
+    }
+
+    /// Every duration is at least a second, and snapshots stand at least a day.
+    fn check_durations(&self) -> Result<(), Invalid> {
         let durations = [
             ("timing.heartbeat_secs", self.heartbeat),
             ("timing.invite_ttl_secs", self.invite_ttl),
@@ -213,6 +236,11 @@ impl Config {
                     .into(),
             );
         }
+        Ok(())
+    }
+
+    /// TLS, if on, names a certificate and a key file.
+    fn check_tls(&self) -> Result<(), Invalid> {
         if self
             .tls
             .as_ref()
@@ -229,6 +257,18 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A setting out of range: its key (as in the TOML file) and the problem.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Invalid {
+    pub(crate) key: &'static str,
+    pub(crate) problem: String,
+}
+
+/// Refuses the setting `key` with `problem`.
+fn fail(key: &'static str, problem: String) -> Result<(), Invalid> {
+    Err(Invalid { key, problem })
 }
 
 #[cfg(test)]
@@ -264,12 +304,15 @@ mod tests {
         config.max_envelope_bytes = 10;
         assert_eq!(
             config.check(),
-            Err(("limits.max_envelope_bytes", "must be at least 1024".into()))
+            Err(Invalid {
+                key: "limits.max_envelope_bytes",
+                problem: "must be at least 1024".into()
+            })
         );
         let mut config = Config::new("/tmp/x");
         config.device_rate.per_second = 0.0;
         assert_eq!(
-            config.check().map_err(|e| e.0),
+            config.check().map_err(|e| e.key),
             Err("limits.device_calls_per_second")
         );
     }

@@ -20,6 +20,7 @@ use kintsugi_proto::v1::space_service_server::SpaceServiceServer;
 use kintsugi_proto::v1::sync_service_server::SyncServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
@@ -32,9 +33,10 @@ use crate::auth::{AdminAuthenticator, Authenticator};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::ServerError;
+use crate::metrics::Metrics;
 use crate::observe::ObserveLayer;
 use crate::service::{AdminApi, PairingApi, SpaceApi, State, SyncApi};
-use crate::store::{SledStore, Store};
+use crate::store::{SledStore, Store, StoreError};
 use crate::{is_loopback, metrics, service, tls};
 
 /// How long `serve` waits, after the last connection closed, for streams and background tasks
@@ -127,6 +129,52 @@ struct Parts {
     metrics_listener: Option<TcpListener>,
 }
 
+/// Sets a service's decode and encode limits on a generated tonic server (their setters are
+/// inherent methods, so this is a macro rather than a generic function).
+macro_rules! limited {
+    ($server:expr, decode: $decode:expr, encode: $encode:expr) => {
+        $server
+            .max_decoding_message_size($decode)
+            .max_encoding_message_size($encode)
+    };
+}
+
+/// The Kintsugi services, each with its message-size limits.
+struct Services {
+    pairing: PairingServiceServer<PairingApi>,
+    space: SpaceServiceServer<SpaceApi>,
+    sync: SyncServiceServer<SyncApi>,
+    admin: AdminServiceServer<AdminApi>,
+}
+
+impl Services {
+    /// Builds the services over `state`; pairing and space decode at most `PAIRING_MESSAGE_BYTES`.
+    fn new(state: &Arc<State>, max_message: usize) -> Self {
+        Services {
+            pairing: limited!(
+                PairingServiceServer::new(PairingApi::new(state.clone())),
+                decode: PAIRING_MESSAGE_BYTES,
+                encode: max_message
+            ),
+            space: limited!(
+                SpaceServiceServer::new(SpaceApi::new(state.clone())),
+                decode: PAIRING_MESSAGE_BYTES,
+                encode: max_message
+            ),
+            sync: limited!(
+                SyncServiceServer::new(SyncApi::new(state.clone())),
+                decode: max_message,
+                encode: max_message
+            ),
+            admin: limited!(
+                AdminServiceServer::new(AdminApi::new(state.clone())),
+                decode: max_message,
+                encode: max_message
+            ),
+        }
+    }
+}
+
 async fn serve(
     listener: TcpListener,
     parts: Parts,
@@ -139,7 +187,7 @@ async fn serve(
     let max_message = config.max_message_bytes;
     let grace = config.shutdown_grace;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let (alive_tx, alive_rx) = mpsc::channel::<()>(1);
     let state = Arc::new(State::new(
         store.clone(),
         config,
@@ -152,61 +200,18 @@ async fn serve(
     metrics::spawn_store_gauge(state.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    for name in SERVICES {
-        health
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(kintsugi_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|error| ServerError::Reflection(error.to_string()))?;
+    set_status(&health, &SERVICES, ServingStatus::Serving).await;
+    let reflection = reflection()?;
     let authenticator = Authenticator::new(state.clone());
-    let pairing = PairingServiceServer::new(PairingApi::new(state.clone()))
-        .max_decoding_message_size(PAIRING_MESSAGE_BYTES)
-        .max_encoding_message_size(max_message);
-    let space = SpaceServiceServer::new(SpaceApi::new(state.clone()))
-        .max_decoding_message_size(PAIRING_MESSAGE_BYTES)
-        .max_encoding_message_size(max_message);
-    let sync = SyncServiceServer::new(SyncApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let admin = AdminServiceServer::new(AdminApi::new(state.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    let services = Services::new(&state, max_message);
     drop(state);
 
-    let metrics_task = parts.metrics_listener.map(|listener| {
-        if let Ok(address) = listener.local_addr() {
-            tracing::info!(%address, "metrics at http://{address}/metrics");
-        }
-        tokio::spawn(metrics::serve(
-            listener,
-            metrics.clone(),
-            stopped(stop_rx.clone()),
-        ))
-    });
-
-    // Small gRPC frames must not wait for Nagle's algorithm; tonic sets this itself only for
-    // listeners it binds.
-    let incoming = TcpListenerStream::new(listener).map(|connection| {
-        if let Ok(stream) = &connection {
-            let _ = stream.set_nodelay(true);
-        }
-        connection
-    });
+    let metrics_task = spawn_metrics(parts.metrics_listener, &metrics, &stop_rx);
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: ending streams, finishing requests");
-        health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        for name in SERVICES {
-            health
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
-        }
+        set_status(&health, &[""], ServingStatus::NotServing).await;
+        set_status(&health, &SERVICES, ServingStatus::NotServing).await;
         // Ends the Subscribe streams, which graceful shutdown would otherwise wait on forever.
         let _ = stop_tx.send(true);
     };
@@ -215,11 +220,14 @@ async fn serve(
         .layer(ObserveLayer::new(metrics))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(pairing)
-        .add_service(InterceptedService::new(space, authenticator.clone()))
-        .add_service(InterceptedService::new(sync, authenticator))
-        .add_service(InterceptedService::new(admin, parts.admin));
-    let served = router.serve_with_incoming_shutdown(incoming, signal);
+        .add_service(services.pairing)
+        .add_service(InterceptedService::new(
+            services.space,
+            authenticator.clone(),
+        ))
+        .add_service(InterceptedService::new(services.sync, authenticator))
+        .add_service(InterceptedService::new(services.admin, parts.admin));
+    let served = router.serve_with_incoming_shutdown(nodelay(listener), signal);
     let overdue = async {
         stopped(stop_rx.clone()).await;
         tokio::time::sleep(grace).await;
@@ -232,13 +240,86 @@ async fn serve(
         }
     };
     if let Some(task) = metrics_task {
-        match tokio::time::timeout(grace, task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::warn!(%error, "the metrics listener failed"),
-            Ok(Err(_)) | Err(_) => tracing::warn!("the metrics listener did not stop in time"),
-        }
+        stop_metrics(task, grace).await;
     }
+    let closed = close_store(store, alive_rx).await?;
+    served?;
+    closed.map_err(|source| ServerError::Store { dir, source })?;
+    tracing::info!("kintsugi server stopped");
+    Ok(())
+}
 
+/// Reports `status` for each named service.
+async fn set_status(
+    health: &tonic_health::server::HealthReporter,
+    names: &[&str],
+    status: ServingStatus,
+) {
+    for name in names {
+        health.set_service_status(*name, status).await;
+    }
+}
+
+/// gRPC reflection over the Kintsugi and health descriptors.
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    ServerError,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(kintsugi_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|error| ServerError::Reflection(error.to_string()))
+}
+
+/// Starts the metrics listener, if there is one, until the server stops.
+fn spawn_metrics(
+    listener: Option<TcpListener>,
+    metrics: &Arc<Metrics>,
+    stop_rx: &watch::Receiver<bool>,
+) -> Option<JoinHandle<std::io::Result<()>>> {
+    listener.map(|listener| {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!(%address, "metrics at http://{address}/metrics");
+        }
+        tokio::spawn(metrics::serve(
+            listener,
+            metrics.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    })
+}
+
+/// The listener's connections, with Nagle's algorithm off.
+fn nodelay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    // Small gRPC frames must not wait for Nagle's algorithm; tonic sets this itself only for
+    // listeners it binds.
+    TcpListenerStream::new(listener).map(|connection| {
+        if let Ok(stream) = &connection {
+            let _ = stream.set_nodelay(true);
+        }
+        connection
+    })
+}
+
+/// Waits for the metrics listener to stop, for `grace` at most.
+async fn stop_metrics(task: JoinHandle<std::io::Result<()>>, grace: Duration) {
+    match tokio::time::timeout(grace, task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::warn!(%error, "the metrics listener failed"),
+        Ok(Err(_)) | Err(_) => tracing::warn!("the metrics listener did not stop in time"),
+    }
+}
+
+/// Waits for every holder of the state to let go, then flushes and closes the store.
+async fn close_store(
+    store: Arc<dyn Store>,
+    mut alive_rx: mpsc::Receiver<()>,
+) -> Result<Result<(), StoreError>, ServerError> {
     // Every stream, blocking task and background loop holds the state; wait until they let go.
     if tokio::time::timeout(DRAIN_TIMEOUT, alive_rx.recv())
         .await
@@ -246,18 +327,14 @@ async fn serve(
     {
         tracing::warn!("background tasks did not finish in time; closing the store anyway");
     }
-    let closed = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let flushed = store.flush();
         // Dropping the last handle closes sled and releases the folder's lock.
         drop(store);
         flushed
     })
     .await
-    .map_err(|error| ServerError::Io(std::io::Error::other(error)))?;
-    served?;
-    closed.map_err(|source| ServerError::Store { dir, source })?;
-    tracing::info!("kintsugi server stopped");
-    Ok(())
+    .map_err(|error| ServerError::Io(std::io::Error::other(error)))
 }
 
 /// Resolves once the server is stopping (or the sender is gone).

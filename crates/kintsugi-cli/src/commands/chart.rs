@@ -10,6 +10,7 @@ use kintsugi_core::Progress;
 use kintsugi_core::progress::TRUST;
 use kintsugi_core::week::IsoWeek;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -75,13 +76,44 @@ fn plot<DB: DrawingBackend>(progress: &Progress, area: DrawingArea<DB, Shift>) -
 where
     DB::ErrorType: 'static,
 {
+    let (origin, series) = weekly_series(progress)?;
+    let last = series
+        .iter()
+        .flat_map(|(_, pts)| pts.iter().map(|(x, _)| *x as i64))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+
+    area.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = frame(&area, origin, last)?;
+    draw_band(&mut chart, last)?;
+    draw_partners(&mut chart, &series)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(plot_error)?;
+    area.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// The chart's axes: x in weeks since the first check-in, y the trust scale.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Each partner's trust points, x in weeks since `origin` (the first check-in's week).
+type Series<'a> = Vec<(&'a str, Vec<(f64, f64)>)>;
+
+/// The week of the first check-in and each partner's points since it.
+fn weekly_series(progress: &Progress) -> anyhow::Result<(IsoWeek, Series<'_>)> {
     let origin = progress
         .first_week
         .as_deref()
         .map(IsoWeek::parse)
         .transpose()?
         .context("no first week")?;
-    let series: Vec<(&str, Vec<(f64, f64)>)> = progress
+    let series = progress
         .partners
         .iter()
         .map(|p| {
@@ -97,15 +129,19 @@ where
             (p.name.as_str(), points)
         })
         .collect();
-    let last = series
-        .iter()
-        .flat_map(|(_, pts)| pts.iter().map(|(x, _)| *x as i64))
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    Ok((origin, series))
+}
 
-    area.fill(&WHITE).map_err(plot_error)?;
-    let mut chart = ChartBuilder::on(&area)
+/// The caption, the axes and their labels, for weeks 0 to `last`.
+fn frame<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    origin: IsoWeek,
+    last: i64,
+) -> anyhow::Result<Chart<'a, DB>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
         .caption(
             "Trust over time, against the typical recovery range",
             ("sans-serif", 22),
@@ -124,7 +160,14 @@ where
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(plot_error)?;
+    Ok(chart)
+}
 
+/// The typical recovery range, shaded, with its legend entry.
+fn draw_band<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, last: i64) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
     let upper = (0..=last).map(|w| (w as f64, TRUST.band(w as f64).1));
     let lower = (0..=last).rev().map(|w| (w as f64, TRUST.band(w as f64).0));
     let band: Vec<(f64, f64)> = upper.chain(lower).collect();
@@ -142,6 +185,17 @@ where
             )
         });
 
+    Ok(())
+}
+
+/// One labelled line with dots for each partner.
+fn draw_partners<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    series: &Series<'_>,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
     for (i, (name, points)) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         chart
@@ -158,14 +212,6 @@ where
             .draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))
             .map_err(plot_error)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(plot_error)?;
-    area.present().map_err(plot_error)?;
     Ok(())
 }
 

@@ -46,7 +46,6 @@ impl DemoServer {
 pub async fn run(out: Output) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("cannot make a temporary folder")?;
     let data = tmp.path().join("server");
-    let say = |text: &str| println!("{text}");
     if out.json {
         anyhow::bail!("the demo prints a story for people; run it without --json");
     }
@@ -57,10 +56,43 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
         "1. A private sync server is running at {url}. It stores only ciphertext."
     ));
 
-    let (alice_home, bob_home) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let (alice, bob) = pair(tmp.path(), &url).await?;
+    let id = alice.add_boundary("No contact with X", "contact")?;
+    alice.sync().await?;
+    bob.sync().await?;
+    say("3. Alice proposed a boundary and both phones synced:");
+    show("   ", &bob.boundaries()?);
+
+    server.stop().await?;
+    say("4. The server is down. Both partners edit the same boundary offline:");
+    edit_offline(&alice, &bob, &id).await?;
+
+    let (server, _) = start_server(addr, &data).await?;
+    say("5. The server is back. Both phones sync:");
+    let same = sync_and_compare(&alice, &bob).await?;
+    server.stop().await?;
+    let (files, leaks) = scan_for_plaintext(&data, &["contact with X", "scared"])?;
+    say(&format!(
+        "7. The server's data folder: {files} files, {leaks} containing any of the text."
+    ));
+    anyhow::ensure!(
+        same && leaks == 0,
+        "the demo did not converge or the server saw plaintext"
+    );
+    Ok(())
+}
+
+/// Prints one line of the story.
+fn say(text: &str) {
+    println!("{text}");
+}
+
+/// Alice makes a space on her phone under `tmp` and invites Bob, who joins on his (step 2).
+async fn pair(tmp: &Path, url: &str) -> anyhow::Result<(Device, Device)> {
+    let (alice_home, bob_home) = (tmp.join("alice"), tmp.join("bob"));
     let enrol = |name: &'static str, dir| Enrolment {
         dir,
-        server_url: url.as_str(),
+        server_url: url,
         member_name: name,
         device_name: "phone",
         ca_cert_pem: None,
@@ -73,18 +105,14 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
         "2. Alice made a space and invited Bob with a one-time code ({}...). Bob joined.",
         &code[..12]
     ));
+    Ok((alice, bob))
+}
 
-    let id = alice.add_boundary("No contact with X", "contact")?;
-    alice.sync().await?;
-    bob.sync().await?;
-    say("3. Alice proposed a boundary and both phones synced:");
-    show("   ", &bob.boundaries()?);
-
-    server.stop().await?;
-    say("4. The server is down. Both partners edit the same boundary offline:");
-    alice.edit_boundary(&id, "No contact with X, including social media")?;
+/// Both partners edit boundary `id` while the server is down, and Bob's sync fails (step 4).
+async fn edit_offline(alice: &Device, bob: &Device, id: &str) -> anyhow::Result<()> {
+    alice.edit_boundary(id, "No contact with X, including social media")?;
     say("   Alice: \"No contact with X, including social media\"");
-    bob.edit_boundary(&id, "Absolutely no contact with X")?;
+    bob.edit_boundary(id, "Absolutely no contact with X")?;
     say("   Bob:   \"Absolutely no contact with X\"");
     bob.write_journal(
         "I am scared this will not work, but I want it to.",
@@ -96,10 +124,13 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
         Err(e) => say(&format!("   Bob tried to sync: {e}")),
         Ok(_) => anyhow::bail!("sync succeeded while the server was down"),
     }
+    Ok(())
+}
 
-    let (server, _) = start_server(addr, &data).await?;
-    say("5. The server is back. Both phones sync:");
-    for device in [&alice, &bob, &alice, &bob] {
+/// Syncs both phones twice, prints the merged agreement, and whether both see the same (steps
+/// 5 and 6).
+async fn sync_and_compare(alice: &Device, bob: &Device) -> anyhow::Result<bool> {
+    for device in [alice, bob, alice, bob] {
         let report = device.sync().await?;
         say(&format!(
             "   {} pushed {} and received {} change(s)",
@@ -121,16 +152,7 @@ pub async fn run(out: Output) -> anyhow::Result<()> {
         "   Alice's journal holds {} entries: Bob's private journal never reached her.",
         alice.journal()?.len()
     ));
-    server.stop().await?;
-    let (files, leaks) = scan_for_plaintext(&data, &["contact with X", "scared"])?;
-    say(&format!(
-        "7. The server's data folder: {files} files, {leaks} containing any of the text."
-    ));
-    anyhow::ensure!(
-        same && leaks == 0,
-        "the demo did not converge or the server saw plaintext"
-    );
-    Ok(())
+    Ok(same)
 }
 
 fn show(prefix: &str, list: &[BoundaryView]) {

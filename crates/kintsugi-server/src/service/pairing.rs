@@ -67,18 +67,7 @@ impl PairingApi {
         &self,
         request: AcceptInviteRequest,
     ) -> Result<AcceptInviteResponse, ServiceError> {
-        let invite_id = InviteId::from_slice(&request.invite_id).ok_or_else(|| {
-            ServiceError::invalid(
-                "invite_id must be 16 bytes; check that the invite code was copied whole",
-            )
-        })?;
-        if request.secret.len() != 32 {
-            return Err(ServiceError::invalid(
-                "invite secret must be 32 bytes; check that the invite code was copied whole",
-            ));
-        }
-        check_sealed_name(&request.sealed_member_name, "sealed_member_name")?;
-        check_sealed_name(&request.sealed_device_name, "sealed_device_name")?;
+        let invite_id = check_accept_request(&request)?;
         let token = DeviceToken::generate();
         let redeem = RedeemInvite {
             invite_id,
@@ -97,55 +86,90 @@ impl PairingApi {
             .await?;
         // Refusals change the store too (attempt counters, deleted invites): sync them as well.
         self.state.durable().await?;
-        match outcome {
-            Redeemed::Joined {
-                space_id,
-                member_id,
-                device_id,
-                kind,
-            } => {
-                let kind_name = match kind {
-                    InviteKind::Partner => "partner",
-                    InviteKind::Device => "device",
-                };
-                tracing::info!(
-                    space = %space_id, member = %member_id, device = %device_id,
-                    kind = kind_name, "device joined"
-                );
-                Ok(AcceptInviteResponse {
-                    space_id: space_id.to_vec(),
-                    member_id: member_id.to_vec(),
-                    device_id: device_id.to_vec(),
-                    token: token.to_hex(),
-                    kind: proto_invite_kind(kind) as i32,
-                })
-            }
-            Redeemed::Unknown => Err(ServiceError::NotFound(
-                "invite code is unknown or was already used; ask for a new one".into(),
-            )),
-            Redeemed::Expired => Err(ServiceError::FailedPrecondition(
-                "invite code expired; ask for a new one".into(),
-            )),
-            Redeemed::WrongSecret => {
-                tracing::info!(invite = %invite_id, "invite redeemed with a wrong secret");
-                Err(ServiceError::PermissionDenied(
-                    "invite code is wrong".into(),
-                ))
-            }
-            Redeemed::SpaceFull => Err(ServiceError::FailedPrecondition(
-                "this space already has two partners; ask for a device invite instead".into(),
-            )),
-            Redeemed::TooManyDevices => Err(ServiceError::FailedPrecondition(format!(
-                "this partner has {} devices linked, the most there may be; revoke one that is no \
-                 longer used (`kintsugi devices`, `kintsugi revoke`) and use the code again",
-                crate::store::MAX_DEVICES_PER_MEMBER
-            ))),
-            Redeemed::InviterRevoked => {
-                tracing::info!(invite = %invite_id, "invite of a revoked device refused");
-                Err(ServiceError::FailedPrecondition(
-                    "the device that made this invite was revoked; ask for a new one".into(),
-                ))
-            }
+        answer(outcome, invite_id, &token)
+    }
+}
+
+/// The invite id of a well-formed request; refuses a bad id, secret or sealed name.
+fn check_accept_request(request: &AcceptInviteRequest) -> Result<InviteId, ServiceError> {
+    let invite_id = InviteId::from_slice(&request.invite_id).ok_or_else(|| {
+        ServiceError::invalid(
+            "invite_id must be 16 bytes; check that the invite code was copied whole",
+        )
+    })?;
+    if request.secret.len() != 32 {
+        return Err(ServiceError::invalid(
+            "invite secret must be 32 bytes; check that the invite code was copied whole",
+        ));
+    }
+    check_sealed_name(&request.sealed_member_name, "sealed_member_name")?;
+    check_sealed_name(&request.sealed_device_name, "sealed_device_name")?;
+    Ok(invite_id)
+}
+
+/// The response to a device that joined, with its token (logged without it).
+fn joined(
+    space_id: SpaceId,
+    member_id: MemberId,
+    device_id: DeviceId,
+    kind: InviteKind,
+    token: &DeviceToken,
+) -> AcceptInviteResponse {
+    let kind_name = match kind {
+        InviteKind::Partner => "partner",
+        InviteKind::Device => "device",
+    };
+    tracing::info!(
+        space = %space_id, member = %member_id, device = %device_id,
+        kind = kind_name, "device joined"
+    );
+    AcceptInviteResponse {
+        space_id: space_id.to_vec(),
+        member_id: member_id.to_vec(),
+        device_id: device_id.to_vec(),
+        token: token.to_hex(),
+        kind: proto_invite_kind(kind) as i32,
+    }
+}
+
+/// The answer to a redemption: the joined device's response, or the refusal's error.
+fn answer(
+    outcome: Redeemed,
+    invite_id: InviteId,
+    token: &DeviceToken,
+) -> Result<AcceptInviteResponse, ServiceError> {
+    match outcome {
+        Redeemed::Joined {
+            space_id,
+            member_id,
+            device_id,
+            kind,
+        } => Ok(joined(space_id, member_id, device_id, kind, token)),
+        Redeemed::Unknown => Err(ServiceError::NotFound(
+            "invite code is unknown or was already used; ask for a new one".into(),
+        )),
+        Redeemed::Expired => Err(ServiceError::FailedPrecondition(
+            "invite code expired; ask for a new one".into(),
+        )),
+        Redeemed::WrongSecret => {
+            tracing::info!(invite = %invite_id, "invite redeemed with a wrong secret");
+            Err(ServiceError::PermissionDenied(
+                "invite code is wrong".into(),
+            ))
+        }
+        Redeemed::SpaceFull => Err(ServiceError::FailedPrecondition(
+            "this space already has two partners; ask for a device invite instead".into(),
+        )),
+        Redeemed::TooManyDevices => Err(ServiceError::FailedPrecondition(format!(
+            "this partner has {} devices linked, the most there may be; revoke one that is no \
+             longer used (`kintsugi devices`, `kintsugi revoke`) and use the code again",
+            crate::store::MAX_DEVICES_PER_MEMBER
+        ))),
+        Redeemed::InviterRevoked => {
+            tracing::info!(invite = %invite_id, "invite of a revoked device refused");
+            Err(ServiceError::FailedPrecondition(
+                "the device that made this invite was revoked; ask for a new one".into(),
+            ))
         }
     }
 }

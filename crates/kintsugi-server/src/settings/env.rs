@@ -77,7 +77,7 @@ pub(super) fn apply(
         settings
             .config
             .check()
-            .map_err(|(key, problem)| invalid(name, key, &problem))?;
+            .map_err(|e| invalid(name, e.key, &e.problem))?;
     }
     Ok(())
 }

@@ -182,7 +182,7 @@ impl ServerSettings {
     fn check(&self, origin: &str) -> Result<(), ConfigError> {
         self.config
             .check()
-            .map_err(|(key, problem)| invalid(origin, key, &problem))
+            .map_err(|e| invalid(origin, e.key, &e.problem))
     }
 }
 

@@ -10,10 +10,13 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DedupRecord, DocRecord, LogRecord};
-use super::sled_store::{Opened, abort, settled};
+use super::sled_store::{Opened, Tx, TxResult, abort, settled};
 use super::sled_usage;
-use super::{AppendEnvelopes, Appended, DocMeta, EnvelopePage, SequencedEnvelope, StoreError};
-use crate::ids::{DocId, ServerSeq, SpaceId};
+use super::{
+    AppendEnvelopes, Appended, Audience, DocMeta, Envelope, EnvelopePage, SequencedEnvelope,
+    StoreError,
+};
+use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
     Ok(DocMeta {
@@ -89,127 +92,28 @@ impl Opened {
             quota_bytes,
         } = append;
         let doc_key = records::doc_key(space, doc);
-        let prepared: Vec<Prepared> = envelopes
-            .iter()
-            .map(|envelope| Prepared {
-                log_record: LogRecord {
-                    device_id: envelope.device_id.to_vec(),
-                    client_seq: envelope.client_seq,
-                    nonce: envelope.nonce.clone(),
-                    ciphertext: envelope.ciphertext.clone(),
-                    appended_at: now,
-                }
-                .encode_to_vec(),
-                dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
-                content_hash: records::content_hash(envelope),
-                client_seq: envelope.client_seq,
-                bytes: stored_bytes(&envelope.nonce, &envelope.ciphertext),
-            })
-            .collect();
+        let prepared = prepare_envelopes(space, doc, &envelopes, now);
         let t = &self.trees;
         let member_key = records::pair_key(space, member.as_bytes());
         let (server_seqs, fresh_positions, meta) = settled(
             (&t.docs, &t.log, &t.dedup, &t.usage, &t.members).transaction(
                 |(docs, log, dedup, usage, members)| {
-                    let mut meta = match docs.get(doc_key)? {
-                        Some(bytes) => {
-                            decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?
-                        }
-                        None => DocMeta {
-                            audience,
-                            owner: member,
-                            head_seq: ServerSeq(0),
-                            pruned_through: ServerSeq(0),
-                            rejected_through: ServerSeq(0),
-                            created_at: now,
-                        },
+                    let mut meta = meta_or_new(docs, doc_key, audience, member, now)?;
+                    check_may_append(&meta, members, member_key, member, audience)?;
+                    let target = LogTarget {
+                        log,
+                        dedup,
+                        space,
+                        doc,
                     };
-                    // Ownership before audience: a mismatch message would tell a stranger that the
-                    // document is private.
-                    if !meta.readable_by(member) {
-                        return abort(StoreError::PrivateDocument);
-                    }
-                    if meta.audience != audience {
-                        return abort(StoreError::AudienceFixed {
-                            recorded: meta.audience,
-                        });
-                    }
-                    // A member who left while this push waited must not recreate their documents.
-                    if members.get(member_key)?.is_none() {
-                        return abort(StoreError::UnknownMember);
-                    }
-                    let mut seqs = Vec::with_capacity(prepared.len());
-                    let mut fresh = Vec::new();
-                    let mut fresh_bytes = 0u64;
-                    for (position, item) in prepared.iter().enumerate() {
-                        if let Some(bytes) = dedup.get(item.dedup_key)? {
-                            let seen: DedupRecord = records::decode("dedup", &bytes)
-                                .map_err(ConflictableTransactionError::Abort)?;
-                            if seen.content_hash != item.content_hash {
-                                return abort(StoreError::ClientSeqReused {
-                                    client_seq: item.client_seq,
-                                });
-                            }
-                            seqs.push(ServerSeq(seen.server_seq));
-                            continue;
-                        }
-                        let seq = meta.head_seq.next();
-                        meta.head_seq = seq;
-                        log.insert(
-                            &records::log_key(space, doc, seq)[..],
-                            item.log_record.clone(),
-                        )?;
-                        let seen = DedupRecord {
-                            server_seq: seq.0,
-                            content_hash: item.content_hash.clone(),
-                        };
-                        dedup.insert(&item.dedup_key[..], seen.encode_to_vec())?;
-                        seqs.push(seq);
-                        fresh.push(position);
-                        fresh_bytes = fresh_bytes.saturating_add(item.bytes);
-                    }
-                    if fresh_bytes > 0 {
-                        let used = sled_usage::get(usage, space)?;
-                        if used.saturating_add(fresh_bytes) > quota_bytes {
-                            return abort(StoreError::QuotaExceeded {
-                                used,
-                                quota: quota_bytes,
-                                needed: fresh_bytes,
-                            });
-                        }
-                        sled_usage::set(usage, space, used.saturating_add(fresh_bytes))?;
-                    }
+                    let (seqs, fresh, fresh_bytes) = target.write(&mut meta, &prepared)?;
+                    charge_quota(usage, space, fresh_bytes, quota_bytes)?;
                     docs.insert(&doc_key[..], meta_to_record(&meta))?;
                     Ok((seqs, fresh, meta))
                 },
             ),
         )?;
-        // Fresh envelopes got new seqs, above every earlier one; the others are retries, which
-        // got their original seqs back (the same bytes, as the dedup hash proved).
-        let mut fresh = Vec::with_capacity(fresh_positions.len());
-        let mut retried: Vec<SequencedEnvelope> = Vec::new();
-        let mut fresh_positions = fresh_positions.into_iter().peekable();
-        for (position, (envelope, &server_seq)) in
-            envelopes.into_iter().zip(&server_seqs).enumerate()
-        {
-            let entry = SequencedEnvelope {
-                server_seq,
-                envelope,
-            };
-            if fresh_positions.next_if_eq(&position).is_some() {
-                fresh.push(entry);
-            } else {
-                retried.push(entry);
-            }
-        }
-        // A duplicate inside one push, or of a fresh envelope of this push, is listed once.
-        retried.sort_by_key(|e| e.server_seq);
-        retried.dedup_by_key(|e| e.server_seq);
-        retried.retain(|e| {
-            fresh
-                .binary_search_by_key(&e.server_seq, |f| f.server_seq)
-                .is_err()
-        });
+        let (fresh, retried) = split_fresh_and_retried(envelopes, &server_seqs, fresh_positions);
         Ok(Appended {
             server_seqs,
             fresh,
@@ -254,4 +158,192 @@ impl Opened {
         }
         Ok(page)
     }
+}
+
+/// Encodes each envelope's log and dedup records before the transaction (sled may retry it).
+fn prepare_envelopes(
+    space: SpaceId,
+    doc: DocId,
+    envelopes: &[Envelope],
+    now: i64,
+) -> Vec<Prepared> {
+    envelopes
+        .iter()
+        .map(|envelope| Prepared {
+            log_record: LogRecord {
+                device_id: envelope.device_id.to_vec(),
+                client_seq: envelope.client_seq,
+                nonce: envelope.nonce.clone(),
+                ciphertext: envelope.ciphertext.clone(),
+                appended_at: now,
+            }
+            .encode_to_vec(),
+            dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
+            content_hash: records::content_hash(envelope),
+            client_seq: envelope.client_seq,
+            bytes: stored_bytes(&envelope.nonce, &envelope.ciphertext),
+        })
+        .collect()
+}
+
+/// The document's recorded metadata, or that of a new document this push creates.
+fn meta_or_new(
+    docs: &Tx,
+    doc_key: [u8; 32],
+    audience: Audience,
+    member: MemberId,
+    now: i64,
+) -> TxResult<DocMeta> {
+    Ok(match docs.get(doc_key)? {
+        Some(bytes) => decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?,
+        None => DocMeta {
+            audience,
+            owner: member,
+            head_seq: ServerSeq(0),
+            pruned_through: ServerSeq(0),
+            rejected_through: ServerSeq(0),
+            created_at: now,
+        },
+    })
+}
+
+/// Refuses the push unless `member` may read the document, the audience matches and the member
+/// is still in the space.
+fn check_may_append(
+    meta: &DocMeta,
+    members: &Tx,
+    member_key: [u8; 32],
+    member: MemberId,
+    audience: Audience,
+) -> TxResult<()> {
+    // Ownership before audience: a mismatch message would tell a stranger that the
+    // document is private.
+    if !meta.readable_by(member) {
+        return abort(StoreError::PrivateDocument);
+    }
+    if meta.audience != audience {
+        return abort(StoreError::AudienceFixed {
+            recorded: meta.audience,
+        });
+    }
+    // A member who left while this push waited must not recreate their documents.
+    if members.get(member_key)?.is_none() {
+        return abort(StoreError::UnknownMember);
+    }
+    Ok(())
+}
+
+/// The log and dedup trees of one document, inside an append's transaction.
+struct LogTarget<'a> {
+    log: &'a Tx,
+    dedup: &'a Tx,
+    space: SpaceId,
+    doc: DocId,
+}
+
+impl LogTarget<'_> {
+    /// Gives each envelope its seq: a retry its original one, a fresh envelope the next one
+    /// (written to the log and dedup index). Returns the seqs, the fresh positions and their bytes.
+    fn write(
+        &self,
+        meta: &mut DocMeta,
+        prepared: &[Prepared],
+    ) -> TxResult<(Vec<ServerSeq>, Vec<usize>, u64)> {
+        let mut seqs = Vec::with_capacity(prepared.len());
+        let mut fresh = Vec::new();
+        let mut fresh_bytes = 0u64;
+        for (position, item) in prepared.iter().enumerate() {
+            if let Some(seq) = self.seen_seq(item)? {
+                seqs.push(seq);
+                continue;
+            }
+            let seq = meta.head_seq.next();
+            meta.head_seq = seq;
+            self.insert(item, seq)?;
+            seqs.push(seq);
+            fresh.push(position);
+            fresh_bytes = fresh_bytes.saturating_add(item.bytes);
+        }
+        Ok((seqs, fresh, fresh_bytes))
+    }
+
+    /// The seq an identical earlier envelope got; refuses a reused client seq with other bytes.
+    fn seen_seq(&self, item: &Prepared) -> TxResult<Option<ServerSeq>> {
+        let Some(bytes) = self.dedup.get(item.dedup_key)? else {
+            return Ok(None);
+        };
+        let seen: DedupRecord =
+            records::decode("dedup", &bytes).map_err(ConflictableTransactionError::Abort)?;
+        if seen.content_hash != item.content_hash {
+            return abort(StoreError::ClientSeqReused {
+                client_seq: item.client_seq,
+            });
+        }
+        Ok(Some(ServerSeq(seen.server_seq)))
+    }
+
+    /// Writes a fresh envelope at `seq` into the log and the dedup index.
+    fn insert(&self, item: &Prepared, seq: ServerSeq) -> TxResult<()> {
+        self.log.insert(
+            &records::log_key(self.space, self.doc, seq)[..],
+            item.log_record.clone(),
+        )?;
+        let seen = DedupRecord {
+            server_seq: seq.0,
+            content_hash: item.content_hash.clone(),
+        };
+        self.dedup
+            .insert(&item.dedup_key[..], seen.encode_to_vec())?;
+        Ok(())
+    }
+}
+
+/// Adds the fresh bytes to the space's usage, refusing the push if they would pass the quota.
+fn charge_quota(usage: &Tx, space: SpaceId, fresh_bytes: u64, quota_bytes: u64) -> TxResult<()> {
+    if fresh_bytes == 0 {
+        return Ok(());
+    }
+    let used = sled_usage::get(usage, space)?;
+    if used.saturating_add(fresh_bytes) > quota_bytes {
+        return abort(StoreError::QuotaExceeded {
+            used,
+            quota: quota_bytes,
+            needed: fresh_bytes,
+        });
+    }
+    sled_usage::set(usage, space, used.saturating_add(fresh_bytes))?;
+    Ok(())
+}
+
+/// Splits the pushed envelopes into fresh ones and retries, each retry listed once.
+fn split_fresh_and_retried(
+    envelopes: Vec<Envelope>,
+    server_seqs: &[ServerSeq],
+    fresh_positions: Vec<usize>,
+) -> (Vec<SequencedEnvelope>, Vec<SequencedEnvelope>) {
+    // Fresh envelopes got new seqs, above every earlier one; the others are retries, which
+    // got their original seqs back (the same bytes, as the dedup hash proved).
+    let mut fresh = Vec::with_capacity(fresh_positions.len());
+    let mut retried: Vec<SequencedEnvelope> = Vec::new();
+    let mut fresh_positions = fresh_positions.into_iter().peekable();
+    for (position, (envelope, &server_seq)) in envelopes.into_iter().zip(server_seqs).enumerate() {
+        let entry = SequencedEnvelope {
+            server_seq,
+            envelope,
+        };
+        if fresh_positions.next_if_eq(&position).is_some() {
+            fresh.push(entry);
+        } else {
+            retried.push(entry);
+        }
+    }
+    // A duplicate inside one push, or of a fresh envelope of this push, is listed once.
+    retried.sort_by_key(|e| e.server_seq);
+    retried.dedup_by_key(|e| e.server_seq);
+    retried.retain(|e| {
+        fresh
+            .binary_search_by_key(&e.server_seq, |f| f.server_seq)
+            .is_err()
+    });
+    (fresh, retried)
 }

@@ -16,7 +16,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, DeviceRecord, InviteRecord, MemberRecord, SpaceRecord};
-use super::sled_store::{Opened, abort, settled};
+use super::sled_store::{Opened, Tx, TxResult, abort, settled};
 use super::{
     DeviceInfo, InviteKind, MAX_DEVICES_PER_MEMBER, NewInvite, NewSpace, RedeemInvite, Redeemed,
     Revocation, StoreError, enrolled_through,
@@ -180,104 +180,28 @@ impl Opened {
             (&t.invites, &t.spaces, &t.members, &t.devices, &t.tokens).transaction(
                 |(invites, spaces, members, devices, tokens)| {
                     let invite_key = &redeem.invite_id.as_bytes()[..];
-                    let Some(bytes) = invites.get(invite_key)? else {
-                        return Ok(Redeemed::Unknown);
-                    };
-                    let mut invite: InviteRecord = records::decode("invites", &bytes)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    if redeem.now >= invite.expires_at {
-                        invites.remove(invite_key)?;
-                        return Ok(Redeemed::Expired);
-                    }
-                    let Some(stored) = SecretHash::from_slice(&invite.secret_hash) else {
-                        return abort(StoreError::Corrupt(
-                            "an invite's secret hash is not 32 bytes".into(),
-                        ));
-                    };
-                    if !stored.matches(&redeem.secret_hash) {
-                        invite.failed_attempts = invite.failed_attempts.saturating_add(1);
-                        if invite.failed_attempts >= redeem.max_failed_attempts {
-                            invites.remove(invite_key)?;
-                        } else {
-                            invites.insert(invite_key, invite.encode_to_vec())?;
-                        }
-                        return Ok(Redeemed::WrongSecret);
-                    }
-                    let inner = || -> Result<_, StoreError> {
-                        let space =
-                            records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
-                        let inviter = records::member_id("invites", &invite.member_id)?;
-                        let kind = records::invite_kind_from_i32(invite.kind)?;
-                        Ok((space, inviter, kind))
+                    let invite = match checked_invite(invites, invite_key, &redeem)? {
+                        Ok(invite) => invite,
+                        Err(outcome) => return Ok(outcome),
                     };
                     let (space, inviter, kind) =
-                        inner().map_err(ConflictableTransactionError::Abort)?;
+                        invite_fields(&invite).map_err(ConflictableTransactionError::Abort)?;
                     invites.remove(invite_key)?;
-                    let mut made_by = None;
-                    // Invites stored before the device was recorded carry none to check.
-                    if !invite.device_id.is_empty() {
-                        let device =
-                            records::id16("invites", &invite.device_id, DeviceId::from_slice)
-                                .map_err(ConflictableTransactionError::Abort)?;
-                        made_by = Some(device);
-                        let made_by = device;
-                        let key = records::pair_key(space, made_by.as_bytes());
-                        let alive = match devices.get(key)? {
-                            Some(bytes) => {
-                                let device: DeviceRecord = records::decode("devices", &bytes)
-                                    .map_err(ConflictableTransactionError::Abort)?;
-                                !device.revoked
-                            }
-                            None => false,
-                        };
-                        if !alive {
-                            return Ok(Redeemed::InviterRevoked);
-                        }
-                    }
-                    let Some(bytes) = spaces.get(space.as_bytes())? else {
-                        return Ok(Redeemed::Unknown);
+                    let made_by = match live_inviting_device(devices, space, &invite)? {
+                        Ok(made_by) => made_by,
+                        Err(outcome) => return Ok(outcome),
                     };
-                    let mut space_record: SpaceRecord = records::decode("spaces", &bytes)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    let member = match kind {
-                        InviteKind::Partner => {
-                            if space_record.member_ids.len() >= 2 {
-                                return Ok(Redeemed::SpaceFull);
-                            }
-                            space_record.member_ids.push(redeem.new_member_id.to_vec());
-                            spaces.insert(&space.as_bytes()[..], space_record.encode_to_vec())?;
-                            let member_record = MemberRecord {
-                                sealed_name: redeem.sealed_member_name.clone(),
-                                created_at: redeem.now,
-                            };
-                            let key = records::pair_key(space, redeem.new_member_id.as_bytes());
-                            members.insert(&key[..], member_record.encode_to_vec())?;
-                            redeem.new_member_id
-                        }
-                        InviteKind::Device => {
-                            let key = records::pair_key(space, inviter.as_bytes());
-                            if members.get(key)?.is_none() {
-                                return Ok(Redeemed::Unknown);
-                            }
-                            inviter
-                        }
+                    let joining = Joining {
+                        space,
+                        inviter,
+                        kind,
+                        redeem: &redeem,
                     };
-                    let device_key = records::pair_key(space, redeem.new_device_id.as_bytes());
-                    // A linked device belongs to the chain of the device that linked it, so revoking
-                    // that one revokes it too; a partner's first device starts a chain of its own.
-                    let enrolled_by = match kind {
-                        InviteKind::Device => made_by,
-                        InviteKind::Partner => None,
+                    let member = match joining.member(spaces, members)? {
+                        Ok(member) => member,
+                        Err(outcome) => return Ok(outcome),
                     };
-                    let device = device_record(
-                        member,
-                        &redeem.sealed_device_name,
-                        redeem.token_hash,
-                        redeem.now,
-                        enrolled_by,
-                    );
-                    devices.insert(&device_key[..], device)?;
-                    tokens.insert(&redeem.token_hash.0[..], &device_key[..])?;
+                    joining.add_device(devices, tokens, member, made_by)?;
                     Ok(Redeemed::Joined {
                         space_id: space,
                         member_id: member,
@@ -412,6 +336,145 @@ impl Opened {
             }
         }
         self.trees.invites.apply_batch(doomed)?;
+        Ok(())
+    }
+}
+
+/// A redeeming step's value, or the outcome redeeming ends with (what was written so far is kept).
+type Step<T> = TxResult<Result<T, Redeemed>>;
+
+/// The invite, if it exists, has not expired and its secret matches; a wrong secret counts as a
+/// failed attempt, and the last allowed one deletes the invite.
+fn checked_invite(invites: &Tx, invite_key: &[u8], redeem: &RedeemInvite) -> Step<InviteRecord> {
+    let Some(bytes) = invites.get(invite_key)? else {
+        return Ok(Err(Redeemed::Unknown));
+    };
+    let mut invite: InviteRecord =
+        records::decode("invites", &bytes).map_err(ConflictableTransactionError::Abort)?;
+    if redeem.now >= invite.expires_at {
+        invites.remove(invite_key)?;
+        return Ok(Err(Redeemed::Expired));
+    }
+    let Some(stored) = SecretHash::from_slice(&invite.secret_hash) else {
+        return abort(StoreError::Corrupt(
+            "an invite's secret hash is not 32 bytes".into(),
+        ));
+    };
+    if !stored.matches(&redeem.secret_hash) {
+        invite.failed_attempts = invite.failed_attempts.saturating_add(1);
+        if invite.failed_attempts >= redeem.max_failed_attempts {
+            invites.remove(invite_key)?;
+        } else {
+            invites.insert(invite_key, invite.encode_to_vec())?;
+        }
+        return Ok(Err(Redeemed::WrongSecret));
+    }
+    Ok(Ok(invite))
+}
+
+/// The invite's space, inviting member and kind.
+fn invite_fields(invite: &InviteRecord) -> Result<(SpaceId, MemberId, InviteKind), StoreError> {
+    let space = records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
+    let inviter = records::member_id("invites", &invite.member_id)?;
+    let kind = records::invite_kind_from_i32(invite.kind)?;
+    Ok((space, inviter, kind))
+}
+
+/// The device that made the invite, which must not be revoked (invites stored before the
+/// device was recorded carry none to check).
+fn live_inviting_device(
+    devices: &Tx,
+    space: SpaceId,
+    invite: &InviteRecord,
+) -> Step<Option<DeviceId>> {
+    if invite.device_id.is_empty() {
+        return Ok(Ok(None));
+    }
+    let made_by = records::id16("invites", &invite.device_id, DeviceId::from_slice)
+        .map_err(ConflictableTransactionError::Abort)?;
+    let key = records::pair_key(space, made_by.as_bytes());
+    let alive = match devices.get(key)? {
+        Some(bytes) => {
+            let device: DeviceRecord =
+                records::decode("devices", &bytes).map_err(ConflictableTransactionError::Abort)?;
+            !device.revoked
+        }
+        None => false,
+    };
+    if !alive {
+        return Ok(Err(Redeemed::InviterRevoked));
+    }
+    Ok(Ok(Some(made_by)))
+}
+
+/// A checked invite being redeemed into its space.
+struct Joining<'a> {
+    space: SpaceId,
+    inviter: MemberId,
+    kind: InviteKind,
+    redeem: &'a RedeemInvite,
+}
+
+impl Joining<'_> {
+    /// The member the new device joins: a partner invite adds a new member (at most two in a
+    /// space), a device invite links to the inviter, who must still be a member.
+    fn member(&self, spaces: &Tx, members: &Tx) -> Step<MemberId> {
+        let (space, redeem) = (self.space, self.redeem);
+        let Some(bytes) = spaces.get(space.as_bytes())? else {
+            return Ok(Err(Redeemed::Unknown));
+        };
+        let mut space_record: SpaceRecord =
+            records::decode("spaces", &bytes).map_err(ConflictableTransactionError::Abort)?;
+        match self.kind {
+            InviteKind::Partner => {
+                if space_record.member_ids.len() >= 2 {
+                    return Ok(Err(Redeemed::SpaceFull));
+                }
+                space_record.member_ids.push(redeem.new_member_id.to_vec());
+                spaces.insert(&space.as_bytes()[..], space_record.encode_to_vec())?;
+                let member_record = MemberRecord {
+                    sealed_name: redeem.sealed_member_name.clone(),
+                    created_at: redeem.now,
+                };
+                let key = records::pair_key(space, redeem.new_member_id.as_bytes());
+                members.insert(&key[..], member_record.encode_to_vec())?;
+                Ok(Ok(redeem.new_member_id))
+            }
+            InviteKind::Device => {
+                let key = records::pair_key(space, self.inviter.as_bytes());
+                if members.get(key)?.is_none() {
+                    return Ok(Err(Redeemed::Unknown));
+                }
+                Ok(Ok(self.inviter))
+            }
+        }
+    }
+
+    /// Records the new device of `member` with its token.
+    fn add_device(
+        &self,
+        devices: &Tx,
+        tokens: &Tx,
+        member: MemberId,
+        made_by: Option<DeviceId>,
+    ) -> TxResult<()> {
+        let redeem = self.redeem;
+        let device_key = records::pair_key(self.space, redeem.new_device_id.as_bytes());
+        // A linked device belongs to the chain of the device that linked it, so revoking
+        // that one revokes it too; a partner's first device starts a chain of its own.
+        let enrolled_by = match self.kind {
+            InviteKind::Device => made_by,
+            InviteKind::Partner => None,
+        };
+        let device = device_record(
+            member,
+            &redeem.sealed_device_name,
+            redeem.token_hash,
+            redeem.now,
+            enrolled_by,
+        );
+        devices.insert(&device_key[..], device)?;
+        tokens.insert(&redeem.token_hash.0[..], &device_key[..])?;
         Ok(())
     }
 }

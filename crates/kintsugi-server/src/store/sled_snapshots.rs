@@ -15,7 +15,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::records::{self, SnapshotRecord};
 use super::sled_log::{decode_meta, meta_to_record, stored_bytes};
-use super::sled_store::{Opened, abort, settled};
+use super::sled_store::{Opened, Tx, TxResult, abort, settled};
 use super::sled_usage::{self, snapshot_record_bytes};
 use super::{
     Audience, CandidateVerdict, DocMeta, NewSnapshot, SnapshotPut, StoreError, StoredSnapshot,
@@ -51,17 +51,7 @@ impl Opened {
     /// The two-slot rule of `Store::put_snapshot`, in one transaction.
     pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         let key = records::doc_key(snapshot.space_id, snapshot.doc_id);
-        let record = SnapshotRecord {
-            covers_seq: snapshot.covers_seq.0,
-            device_id: snapshot.envelope.device_id.to_vec(),
-            client_seq: snapshot.envelope.client_seq,
-            nonce: snapshot.envelope.nonce.clone(),
-            ciphertext: snapshot.envelope.ciphertext.clone(),
-            stored_at: snapshot.now,
-            endorsed_by: Vec::new(),
-            endorsing_devices: Vec::new(),
-        }
-        .encode_to_vec();
+        let record = snapshot_record(&snapshot);
         let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
         let member_key = records::pair_key(snapshot.space_id, snapshot.member_id.as_bytes());
         let (now, retention) = (snapshot.now, snapshot.retention_secs);
@@ -82,68 +72,37 @@ impl Opened {
                         if members.get(member_key)?.is_none() {
                             return abort(StoreError::UnknownMember);
                         }
-                        if snapshot.covers_seq > meta.head_seq {
-                            return abort(StoreError::SnapshotBeyondHead {
-                                covers_seq: snapshot.covers_seq.0,
-                                head_seq: meta.head_seq.0,
-                            });
-                        }
-                        if snapshot.covers_seq <= meta.rejected_through {
-                            return abort(StoreError::SnapshotRejected {
-                                covers_seq: snapshot.covers_seq.0,
-                                rejected_through: meta.rejected_through.0,
-                            });
-                        }
+                        check_position(&snapshot, &meta)?;
                         let mut outcome = SnapshotPut::default();
                         let used_before = sled_usage::get(usage, snapshot.space_id)?;
                         let mut used = used_before;
+                        let slots = Slots {
+                            serving,
+                            candidates,
+                            key,
+                        };
+                        let readers = Readers {
+                            spaces,
+                            devices,
+                            space: snapshot.space_id,
+                        };
                         // The newest snapshot stored: the new one must cover more to be kept.
-                        let mut newest = 0;
-                        if let Some(bytes) = candidates.get(key)? {
-                            let candidate: SnapshotRecord =
-                                records::decode("candidates", &bytes)
-                                    .map_err(ConflictableTransactionError::Abort)?;
-                            if !has_stood(candidate.stored_at, now, retention) {
-                                // A young candidate stands: a frequent writer cannot restart its
-                                // window for ever, and a bad snapshot cannot push out a good one.
-                                return Ok(outcome);
-                            }
-                            candidates.remove(&key[..])?;
-                            let readers = Readers {
-                                spaces,
-                                devices,
-                                space: snapshot.space_id,
-                            };
-                            if readers.all_endorsed(&candidate, &meta)? {
-                                if let Some(old) = serving.insert(&key[..], bytes)? {
-                                    used = used
-                                        .saturating_sub(snapshot_record_bytes(&old).unwrap_or(0));
-                                }
-                                newest = candidate.covers_seq;
+                        let old = slots.settle_candidate(&readers, &meta, (now, retention))?;
+                        let newest = match old {
+                            OldCandidate::Stands => return Ok(outcome),
+                            OldCandidate::Promoted { covers_seq, freed } => {
                                 outcome.promoted = true;
-                            } else {
-                                // It stood its window without every reader's endorsement: it never
-                                // serves, and makes room for a new one.
-                                used =
-                                    used.saturating_sub(snapshot_record_bytes(&bytes).unwrap_or(0));
+                                used = used.saturating_sub(freed);
+                                covers_seq
                             }
-                        }
-                        if !outcome.promoted
-                            && let Some(bytes) = serving.get(key)?
-                        {
-                            let stored: SnapshotRecord = records::decode("snapshots", &bytes)
-                                .map_err(ConflictableTransactionError::Abort)?;
-                            newest = newest.max(stored.covers_seq);
-                        }
+                            OldCandidate::Dropped { freed } => {
+                                used = used.saturating_sub(freed);
+                                slots.serving_covers()?
+                            }
+                            OldCandidate::Absent => slots.serving_covers()?,
+                        };
                         if snapshot.covers_seq.0 > newest {
-                            if used.saturating_add(new_bytes) > snapshot.quota_bytes {
-                                return abort(StoreError::QuotaExceeded {
-                                    used,
-                                    quota: snapshot.quota_bytes,
-                                    needed: new_bytes,
-                                });
-                            }
-                            used = used.saturating_add(new_bytes);
+                            used = within_quota(used, new_bytes, snapshot.quota_bytes)?;
                             candidates.insert(&key[..], record.clone())?;
                             outcome.kept = true;
                         }
@@ -329,9 +288,6 @@ impl Slot {
     }
 }
 
-type Tx = sled::transaction::TransactionalTree;
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
 /// The document's metadata, if `member` may read it.
 fn readable_meta(docs: &Tx, key: [u8; 32], member: MemberId) -> TxResult<DocMeta> {
     let Some(bytes) = docs.get(key)? else {
@@ -423,4 +379,117 @@ impl Readers<'_> {
 /// Whether a snapshot stored at `stored_at` has stood the whole retention window by `now`.
 fn has_stood(stored_at: i64, now: i64, retention_secs: i64) -> bool {
     now.saturating_sub(stored_at) > retention_secs
+}
+
+/// The record a new snapshot is stored as, encoded before the transaction.
+fn snapshot_record(snapshot: &NewSnapshot) -> Vec<u8> {
+    SnapshotRecord {
+        covers_seq: snapshot.covers_seq.0,
+        device_id: snapshot.envelope.device_id.to_vec(),
+        client_seq: snapshot.envelope.client_seq,
+        nonce: snapshot.envelope.nonce.clone(),
+        ciphertext: snapshot.envelope.ciphertext.clone(),
+        stored_at: snapshot.now,
+        endorsed_by: Vec::new(),
+        endorsing_devices: Vec::new(),
+    }
+    .encode_to_vec()
+}
+
+/// Refuses a snapshot beyond the document's head or at a position already rejected.
+fn check_position(snapshot: &NewSnapshot, meta: &DocMeta) -> TxResult<()> {
+    if snapshot.covers_seq > meta.head_seq {
+        return abort(StoreError::SnapshotBeyondHead {
+            covers_seq: snapshot.covers_seq.0,
+            head_seq: meta.head_seq.0,
+        });
+    }
+    if snapshot.covers_seq <= meta.rejected_through {
+        return abort(StoreError::SnapshotRejected {
+            covers_seq: snapshot.covers_seq.0,
+            rejected_through: meta.rejected_through.0,
+        });
+    }
+    Ok(())
+}
+
+/// The usage after adding `new_bytes`, refused if it would pass the quota.
+fn within_quota(used: u64, new_bytes: u64, quota_bytes: u64) -> TxResult<u64> {
+    if used.saturating_add(new_bytes) > quota_bytes {
+        return abort(StoreError::QuotaExceeded {
+            used,
+            quota: quota_bytes,
+            needed: new_bytes,
+        });
+    }
+    Ok(used.saturating_add(new_bytes))
+}
+
+/// What became of the stored candidate before a new snapshot is considered.
+enum OldCandidate {
+    /// None was stored.
+    Absent,
+    /// It is still inside its window and stands, so the new snapshot is not kept.
+    Stands,
+    /// It stood its window with every reader's endorsement and now serves, replacing a
+    /// serving one of `freed` bytes.
+    Promoted { covers_seq: u64, freed: u64 },
+    /// It stood its window without every reader's endorsement and was dropped, freeing `freed`.
+    Dropped { freed: u64 },
+}
+
+/// A document's two snapshot slots, inside a transaction.
+struct Slots<'a> {
+    serving: &'a Tx,
+    candidates: &'a Tx,
+    key: [u8; 32],
+}
+
+impl Slots<'_> {
+    /// Promotes or drops a candidate that stood its window (`now` and the retention, in seconds).
+    fn settle_candidate(
+        &self,
+        readers: &Readers<'_>,
+        meta: &DocMeta,
+        (now, retention): (i64, i64),
+    ) -> TxResult<OldCandidate> {
+        let key = self.key;
+        let Some(bytes) = self.candidates.get(key)? else {
+            return Ok(OldCandidate::Absent);
+        };
+        let candidate: SnapshotRecord =
+            records::decode("candidates", &bytes).map_err(ConflictableTransactionError::Abort)?;
+        if !has_stood(candidate.stored_at, now, retention) {
+            // A young candidate stands: a frequent writer cannot restart its
+            // window for ever, and a bad snapshot cannot push out a good one.
+            return Ok(OldCandidate::Stands);
+        }
+        self.candidates.remove(&key[..])?;
+        if readers.all_endorsed(&candidate, meta)? {
+            let freed = match self.serving.insert(&key[..], bytes)? {
+                Some(old) => snapshot_record_bytes(&old).unwrap_or(0),
+                None => 0,
+            };
+            Ok(OldCandidate::Promoted {
+                covers_seq: candidate.covers_seq,
+                freed,
+            })
+        } else {
+            // It stood its window without every reader's endorsement: it never
+            // serves, and makes room for a new one.
+            Ok(OldCandidate::Dropped {
+                freed: snapshot_record_bytes(&bytes).unwrap_or(0),
+            })
+        }
+    }
+
+    /// The position the serving snapshot covers, 0 if there is none.
+    fn serving_covers(&self) -> TxResult<u64> {
+        let Some(bytes) = self.serving.get(self.key)? else {
+            return Ok(0);
+        };
+        let stored: SnapshotRecord =
+            records::decode("snapshots", &bytes).map_err(ConflictableTransactionError::Abort)?;
+        Ok(stored.covers_seq)
+    }
 }

@@ -125,6 +125,11 @@ impl Trees {
     }
 }
 
+/// A tree inside a sled transaction.
+pub(super) type Tx = sled::transaction::TransactionalTree;
+/// What a step inside a sled transaction returns.
+pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
 /// Aborts a sled transaction with a store error (nothing of it is written).
 pub(super) fn abort<T>(error: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
     Err(ConflictableTransactionError::Abort(error))

@@ -126,42 +126,8 @@ pub fn leaving_erases_the_members_private_documents_and_devices(open: Open<'_>) 
     let store = open(dir.path());
     let f = found_space(store.as_ref());
     let (partner, partner_device, partner_token) = add_partner(store.as_ref(), &f);
-    let journal = DocId::random();
-    let agreement = DocId::random();
-    let mine = vec![envelope(f.device, 1, "my journal")];
-    append(
-        store.as_ref(),
-        &f,
-        journal,
-        Audience::Private,
-        f.member,
-        mine,
-        NOW,
-    )
-    .unwrap();
-    let shared = vec![envelope(f.device, 2, "our agreement")];
-    append(
-        store.as_ref(),
-        &f,
-        agreement,
-        Audience::Shared,
-        f.member,
-        shared,
-        NOW,
-    )
-    .unwrap();
-    let theirs = vec![envelope(partner_device, 1, "their journal")];
-    let their_journal = DocId::random();
-    append(
-        store.as_ref(),
-        &f,
-        their_journal,
-        Audience::Private,
-        partner,
-        theirs,
-        NOW,
-    )
-    .unwrap();
+    let [journal, agreement, their_journal] =
+        three_documents(store.as_ref(), &f, (partner, partner_device));
     let dangling = invite(store.as_ref(), &f, InviteKind::Device, NOW + 60);
 
     let departure = store.leave_space(f.space, f.member).unwrap();
@@ -173,29 +139,67 @@ pub fn leaving_erases_the_members_private_documents_and_devices(open: Open<'_>) 
             .unwrap()
             .is_none()
     );
-    assert!(store.doc_meta(f.space, journal).unwrap().is_none());
-    assert!(read_all(store.as_ref(), &f, journal, 0).is_empty());
-    assert_eq!(
-        read_all(store.as_ref(), &f, agreement, 0).len(),
-        1,
-        "shared documents stay"
-    );
-    assert_eq!(read_all(store.as_ref(), &f, their_journal, 0).len(), 1);
-    assert_eq!(store.member_count(f.space).unwrap(), 1);
+    what_stays_after_leaving(store.as_ref(), &f, [journal, agreement, their_journal]);
     assert!(
         store
             .device_by_token_hash(&partner_token.hash())
             .unwrap()
             .is_some()
     );
+    a_member_who_left_is_refused(store.as_ref(), &f, &dangling, journal);
+}
+
+/// Stores the member's private journal, a shared agreement and the partner's private journal.
+fn three_documents(
+    store: &dyn Store,
+    f: &Founded,
+    (partner, partner_device): (MemberId, DeviceId),
+) -> [DocId; 3] {
+    let journal = DocId::random();
+    let agreement = DocId::random();
+    let mine = vec![envelope(f.device, 1, "my journal")];
+    append(store, f, journal, Audience::Private, f.member, mine, NOW).unwrap();
+    let shared = vec![envelope(f.device, 2, "our agreement")];
+    append(store, f, agreement, Audience::Shared, f.member, shared, NOW).unwrap();
+    let theirs = vec![envelope(partner_device, 1, "their journal")];
+    let their_journal = DocId::random();
+    append(
+        store,
+        f,
+        their_journal,
+        Audience::Private,
+        partner,
+        theirs,
+        NOW,
+    )
+    .unwrap();
+    [journal, agreement, their_journal]
+}
+
+/// The member's private journal is gone; the shared document and the partner's stay.
+fn what_stays_after_leaving(store: &dyn Store, f: &Founded, docs: [DocId; 3]) {
+    let [journal, agreement, their_journal] = docs;
+    assert!(store.doc_meta(f.space, journal).unwrap().is_none());
+    assert!(read_all(store, f, journal, 0).is_empty());
+    assert_eq!(
+        read_all(store, f, agreement, 0).len(),
+        1,
+        "shared documents stay"
+    );
+    assert_eq!(read_all(store, f, their_journal, 0).len(), 1);
+    assert_eq!(store.member_count(f.space).unwrap(), 1);
+}
+
+/// The member's invites, pushes and a second leave are refused; usage matches a census.
+fn a_member_who_left_is_refused(store: &dyn Store, f: &Founded, dangling: &Invite, journal: DocId) {
     let token = DeviceToken::generate();
     assert_eq!(
-        redeem(store.as_ref(), &dangling, &dangling.secret, NOW, &token),
+        redeem(store, dangling, &dangling.secret, NOW, &token),
         Redeemed::Unknown
     );
     let late = append(
-        store.as_ref(),
-        &f,
+        store,
+        f,
         journal,
         Audience::Private,
         f.member,
@@ -215,36 +219,7 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     let f = found_space(store.as_ref());
     let (partner, partner_device, _) = add_partner(store.as_ref(), &f);
     let other = found_space(store.as_ref());
-    let agreement = DocId::random();
-    let envs = vec![
-        envelope(f.device, 1, "shared"),
-        envelope(f.device, 2, "shared too"),
-    ];
-    append(
-        store.as_ref(),
-        &f,
-        agreement,
-        Audience::Shared,
-        f.member,
-        envs,
-        NOW,
-    )
-    .unwrap();
-    let snapshot = snapshot_of(&f, agreement, 1, "whole", u64::MAX);
-    store.put_snapshot(snapshot).unwrap();
-    assert!(endorse(store.as_ref(), &f, agreement));
-    assert!(endorse_as(
-        store.as_ref(),
-        f.space,
-        agreement,
-        (partner, partner_device)
-    ));
-    let newer = snapshot_at(
-        snapshot_of(&f, agreement, 2, "whole too", u64::MAX),
-        NOW + 11,
-    );
-    let newer = store.put_snapshot(newer).unwrap();
-    assert!(newer.promoted && newer.kept, "both slots are filled");
+    let agreement = both_snapshot_slots_filled(store.as_ref(), &f, (partner, partner_device));
     let kept = vec![envelope(other.device, 1, "another couple")];
     append(
         store.as_ref(),
@@ -263,20 +238,7 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     let last = store.leave_space(f.space, partner).unwrap();
     assert_eq!(last.devices, [partner_device]);
     assert_eq!((last.documents, last.space_erased), (1, true));
-    assert!(matches!(
-        store.member_count(f.space),
-        Err(StoreError::UnknownSpace)
-    ));
-    assert!(store.list_devices(f.space).unwrap().is_empty());
-    assert!(store.list_docs(f.space).unwrap().is_empty());
-    assert!(store.snapshot(f.space, agreement).unwrap().is_none());
-    assert!(
-        store
-            .candidate_snapshot(f.space, agreement)
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(store.space_usage(f.space).unwrap(), 0);
+    nothing_of_the_space_is_left(store.as_ref(), f.space, agreement);
     let after = store.stats().unwrap();
     assert_eq!(
         (
@@ -295,6 +257,54 @@ pub fn last_member_leaving_erases_the_whole_space(open: Open<'_>) {
     );
     assert_eq!(after.bytes, store.space_usage(other.space).unwrap());
     assert_eq!(after.bytes, store.total_usage().unwrap());
+}
+
+/// Stores a shared document whose serving and candidate snapshot slots are both filled.
+fn both_snapshot_slots_filled(
+    store: &dyn Store,
+    f: &Founded,
+    (partner, partner_device): (MemberId, DeviceId),
+) -> DocId {
+    let agreement = DocId::random();
+    let envs = vec![
+        envelope(f.device, 1, "shared"),
+        envelope(f.device, 2, "shared too"),
+    ];
+    append(store, f, agreement, Audience::Shared, f.member, envs, NOW).unwrap();
+    let snapshot = snapshot_of(f, agreement, 1, "whole", u64::MAX);
+    store.put_snapshot(snapshot).unwrap();
+    assert!(endorse(store, f, agreement));
+    assert!(endorse_as(
+        store,
+        f.space,
+        agreement,
+        (partner, partner_device)
+    ));
+    let newer = snapshot_at(
+        snapshot_of(f, agreement, 2, "whole too", u64::MAX),
+        NOW + 11,
+    );
+    let newer = store.put_snapshot(newer).unwrap();
+    assert!(newer.promoted && newer.kept, "both slots are filled");
+    agreement
+}
+
+/// The erased space has no members, devices, documents, snapshots or usage.
+fn nothing_of_the_space_is_left(store: &dyn Store, space: SpaceId, agreement: DocId) {
+    assert!(matches!(
+        store.member_count(space),
+        Err(StoreError::UnknownSpace)
+    ));
+    assert!(store.list_devices(space).unwrap().is_empty());
+    assert!(store.list_docs(space).unwrap().is_empty());
+    assert!(store.snapshot(space, agreement).unwrap().is_none());
+    assert!(
+        store
+            .candidate_snapshot(space, agreement)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.space_usage(space).unwrap(), 0);
 }
 
 pub fn export_and_vacuum_keep_every_record(open: Open<'_>) {

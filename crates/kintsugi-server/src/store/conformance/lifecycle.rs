@@ -63,15 +63,22 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         NOW,
     )
     .unwrap();
-    let snapshot = |covers, member| snapshot_at(&f, doc, covers, member, NOW);
+    snapshot_puts_are_checked(store.as_ref(), &f, doc);
+    compaction_waits_for_the_window(store.as_ref(), &f, doc);
+    seqs_and_retries_survive_pruning(store.as_ref(), &f, doc);
+}
+
+/// A young candidate stands against older and newer puts; bad puts are refused.
+fn snapshot_puts_are_checked(store: &dyn Store, f: &Founded, doc: DocId) {
+    let snapshot = |covers, member| snapshot_at(f, doc, covers, member, NOW);
     assert_eq!(store.put_snapshot(snapshot(3, f.member)).unwrap(), KEPT);
-    assert!(endorse(store.as_ref(), &f, doc));
+    assert!(endorse(store, f, doc));
     assert_eq!(
         store.put_snapshot(snapshot(2, f.member)).unwrap(),
         NOT_KEPT,
         "a young candidate stands"
     );
-    let later = snapshot_at(&f, doc, 4, f.member, NOW + RETENTION / 2);
+    let later = snapshot_at(f, doc, 4, f.member, NOW + RETENTION / 2);
     assert_eq!(
         store.put_snapshot(later).unwrap(),
         NOT_KEPT,
@@ -97,11 +104,14 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         Err(StoreError::UnknownDocument)
     ));
     assert_eq!(
-        slots(store.as_ref(), &f, doc),
+        slots(store, f, doc),
         (None, Some(3)),
         "a new snapshot is only the candidate"
     );
+}
 
+/// Compaction prunes only once the candidate stood its window, and only what it covers.
+fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
     let pruned = store
         .compact(f.space, doc, NOW + RETENTION, RETENTION)
         .unwrap();
@@ -110,19 +120,19 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         ServerSeq(0),
         "entries inside the retention window stay"
     );
-    assert_eq!(log_seqs(store.as_ref(), &f, doc), [1, 2, 3, 4, 5]);
-    assert_eq!(slots(store.as_ref(), &f, doc), (None, Some(3)));
+    assert_eq!(log_seqs(store, f, doc), [1, 2, 3, 4, 5]);
+    assert_eq!(slots(store, f, doc), (None, Some(3)));
     let pruned = store
         .compact(f.space, doc, NOW + RETENTION + 1, RETENTION)
         .unwrap();
     assert_eq!(pruned, ServerSeq(3));
     assert_eq!(
-        slots(store.as_ref(), &f, doc),
+        slots(store, f, doc),
         (Some(3), None),
         "the candidate that stood its window serves"
     );
     assert_eq!(
-        log_seqs(store.as_ref(), &f, doc),
+        log_seqs(store, f, doc),
         [4, 5],
         "only what the serving snapshot covers is pruned"
     );
@@ -135,29 +145,15 @@ pub fn snapshot_prunes_only_after_retention(open: Open<'_>) {
         store.compact_all(NOW + 10 * RETENTION, RETENTION).unwrap(),
         0
     );
+}
+
+/// Pruning never reuses seqs, and a retry of a pruned entry is still recognised.
+fn seqs_and_retries_survive_pruning(store: &dyn Store, f: &Founded, doc: DocId) {
     let e6 = vec![envelope(f.device, 6, "after compaction")];
-    let after = append(
-        store.as_ref(),
-        &f,
-        doc,
-        Audience::Private,
-        f.member,
-        e6,
-        NOW,
-    )
-    .unwrap();
+    let after = append(store, f, doc, Audience::Private, f.member, e6, NOW).unwrap();
     assert_eq!(seqs(&after), [6], "seqs are never reused after pruning");
     let retry = vec![envelope(f.device, 1, "change")];
-    let retry = append(
-        store.as_ref(),
-        &f,
-        doc,
-        Audience::Private,
-        f.member,
-        retry,
-        NOW,
-    )
-    .unwrap();
+    let retry = append(store, f, doc, Audience::Private, f.member, retry, NOW).unwrap();
     assert_eq!(
         seqs(&retry),
         [1],
@@ -421,21 +417,27 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
     assert_eq!(store.stats().unwrap(), StoreStats::default());
     let f = found_space(store.as_ref());
     let doc = DocId::random();
+    let snapshot = two_documents_and_a_snapshot(store.as_ref(), &f, doc);
+    let stats = store.stats().unwrap();
+    let expected = StoreStats {
+        spaces: 1,
+        devices: 1,
+        documents: 2,
+        envelopes: 4,
+        bytes: (4 * 24 + 3 + 4 + 2 + 5) as u64,
+    };
+    assert_eq!(stats, expected);
+    newer_snapshots_count_until_compaction(store.as_ref(), &f, snapshot, expected);
+}
+
+/// Stores two documents (three envelopes) and an endorsed snapshot of the first; returns it.
+fn two_documents_and_a_snapshot(store: &dyn Store, f: &Founded, doc: DocId) -> NewSnapshot {
     let envs = vec![envelope(f.device, 1, "abc"), envelope(f.device, 2, "defg")];
-    append(
-        store.as_ref(),
-        &f,
-        doc,
-        Audience::Shared,
-        f.member,
-        envs,
-        NOW,
-    )
-    .unwrap();
+    append(store, f, doc, Audience::Shared, f.member, envs, NOW).unwrap();
     let other = vec![envelope(f.device, 3, "hi")];
     append(
-        store.as_ref(),
-        &f,
+        store,
+        f,
         DocId::random(),
         Audience::Shared,
         f.member,
@@ -454,16 +456,18 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
         quota_bytes: u64::MAX,
     };
     store.put_snapshot(snapshot.clone()).unwrap();
-    assert!(endorse(store.as_ref(), &f, doc));
-    let stats = store.stats().unwrap();
-    let expected = StoreStats {
-        spaces: 1,
-        devices: 1,
-        documents: 2,
-        envelopes: 4,
-        bytes: (4 * 24 + 3 + 4 + 2 + 5) as u64,
-    };
-    assert_eq!(stats, expected);
+    assert!(endorse(store, f, doc));
+    snapshot
+}
+
+/// A refused older snapshot adds nothing; a newer candidate counts beside the serving one.
+fn newer_snapshots_count_until_compaction(
+    store: &dyn Store,
+    f: &Founded,
+    snapshot: NewSnapshot,
+    expected: StoreStats,
+) {
+    let doc = snapshot.doc_id;
     // A candidate that stood its window serves, and a newer one becomes the candidate: both
     // count until compaction prunes what the serving one covers.
     let second = NewSnapshot {
@@ -481,8 +485,8 @@ pub fn stats_count_what_is_stored(open: Open<'_>) {
     assert_eq!(store.stats().unwrap(), expected, "nothing new was kept");
     let third_doc_change = vec![envelope(f.device, 6, "xyz")];
     append(
-        store.as_ref(),
-        &f,
+        store,
+        f,
         doc,
         Audience::Shared,
         f.member,
