@@ -219,3 +219,27 @@ fn check_contiguous(kind: DocKind, start: Option<u64>, fresh: &[&Envelope]) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_envelope_is_set_aside_without_its_ciphertext() {
+        let envelope = |bytes: usize| Envelope {
+            device_id: vec![7; 16],
+            server_seq: 3,
+            ciphertext: vec![1; bytes],
+            ..Envelope::default()
+        };
+        let doc = DocId([2; 16]);
+        let small = record(doc, &envelope(KEEP_ENVELOPES_UP_TO), "bad".into());
+        assert!(small.envelope.is_some(), "kept for inspection");
+        let large = record(doc, &envelope(KEEP_ENVELOPES_UP_TO + 1), "bad".into());
+        assert_eq!(
+            (large.envelope, large.server_seq),
+            (None, 3),
+            "the record stays, the bytes go"
+        );
+    }
+}

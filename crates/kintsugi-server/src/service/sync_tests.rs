@@ -714,3 +714,33 @@ async fn a_subscribe_with_more_cursors_than_documents_is_refused() {
         "{status}"
     );
 }
+
+/// A stream that named documents carries only those: documents a partner creates by the
+/// thousand do not stand in front of the ones the device syncs.
+#[tokio::test]
+async fn a_subscribe_naming_documents_carries_only_those() {
+    let h = harness();
+    let api = SyncApi::new(h.state.clone());
+    let me = founder(&h).await;
+    let partner = invite_and_join(&h, me, InviteKind::Partner).await;
+    let (named, junk) = (
+        DocId::random_of(Audience::Shared),
+        DocId::random_of(Audience::Shared),
+    );
+    push(&api, partner, junk, 1..=2).await;
+    push(&api, me, named, 1..=1).await;
+    let cursor = proto::DocCursor {
+        doc_id: named.to_vec(),
+        after_seq: 0,
+    };
+    let mut stream = subscribe(&h, me, vec![cursor]).await;
+    assert_eq!(next_envelopes(&mut stream).await.doc_id, named.to_vec());
+    push(&api, partner, junk, 3..=3).await;
+    push(&api, me, named, 2..=2).await;
+    let live = next_envelopes(&mut stream).await;
+    assert_eq!(
+        live.doc_id,
+        named.to_vec(),
+        "the unnamed document is not carried"
+    );
+}
