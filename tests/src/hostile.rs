@@ -71,7 +71,7 @@ pub fn write_unchecked(
     };
     let doc_key = keys.doc_key(kind);
     store
-        .commit_local_change(doc_id, &change, kind.audience() as i32, |seq| {
+        .commit_local_change(doc_id, &change, kind.audience(), |seq| {
             seal(&doc_key, &context(seq), &change)
         })
         .expect("queue the change");
@@ -155,7 +155,7 @@ pub fn sealed_snapshot(
     client_seq: u64,
 ) -> kintsugi_proto::v1::Envelope {
     use prost::Message;
-    let payload = kintsugi_core::sync::SnapshotPayload {
+    let payload = kintsugi_core::SnapshotPayload {
         heads: document.get_heads().iter().map(|h| h.0.to_vec()).collect(),
         document: document.save(),
         covers_seq,

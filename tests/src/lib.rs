@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use kintsugi_core::Clock as DeviceClock;
+use kintsugi_core::UnixMillis;
 use kintsugi_core::{CodeKind, Device, Enrolment, system_clock};
 use kintsugi_server::{Clock, Config, SystemClock};
 use tempfile::TempDir;
@@ -193,21 +194,21 @@ impl TestClock {
 
     /// Moves the clock to `rfc3339`.
     pub fn set(&self, rfc3339: &str) {
-        self.0.store(millis(rfc3339), Ordering::SeqCst);
+        self.0.store(millis(rfc3339).as_millis(), Ordering::SeqCst);
     }
 
     /// The clock as a device takes it.
     pub fn clock(&self) -> DeviceClock {
         let now = self.0.clone();
-        Arc::new(move || now.load(Ordering::SeqCst))
+        Arc::new(move || UnixMillis::from_millis(now.load(Ordering::SeqCst)))
     }
 }
 
-/// Milliseconds since the Unix epoch of an RFC 3339 time.
-pub fn millis(rfc3339: &str) -> i64 {
+/// The Unix time of an RFC 3339 time, as a device counts it.
+pub fn millis(rfc3339: &str) -> UnixMillis {
     let time = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .expect("an RFC 3339 time");
-    (time.unix_timestamp_nanos() / 1_000_000) as i64
+    UnixMillis::from_millis((time.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// Every file under `dir`, with its bytes.

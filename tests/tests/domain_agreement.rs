@@ -92,7 +92,11 @@ async fn a_new_approval_replaces_the_partners_old_one() {
         "one per partner"
     );
     let bobs = &approvals[bob.identity().member.to_string()];
-    assert_eq!(bobs["at"], millis("2026-03-08T10:00:00Z"), "the later one");
+    assert_eq!(
+        bobs["at"],
+        millis("2026-03-08T10:00:00Z").as_millis(),
+        "the later one"
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use kintsugi_core::docs::{checkins, root_map};
-use kintsugi_core::{Answers, CodeKind, CoreError, Device, DocKind, IsoWeek, Verdict};
+use kintsugi_core::{Answers, CodeKind, CoreError, Device, DocKind, IsoWeek, UnixMillis, Verdict};
 use kintsugi_tests::hostile::{reopen, write_unchecked};
 use kintsugi_tests::{TestClock, World, millis, sync_all};
 
@@ -66,7 +66,14 @@ async fn check_ins_by_a_member_not_yet_known_appear_under_the_member_id() {
     drop(bob);
     let stranger = "0123456789abcdef0123456789abcdef";
     write_unchecked(&world.home("Bob"), DocKind::Checkins, |tx, _| {
-        checkins::record(tx, stranger, week("2026-W02"), &answers(4, None), 1).map(drop)
+        checkins::record(
+            tx,
+            stranger,
+            week("2026-W02"),
+            &answers(4, None),
+            UnixMillis::from_millis(1),
+        )
+        .map(drop)
     });
     let bob = reopen(&world.home("Bob"));
     sync_all(&[&bob, &alice]).await;
@@ -84,8 +91,20 @@ async fn check_ins_with_values_out_of_range_are_left_out_of_progress() {
         .expect("check in");
     drop(bob);
     write_unchecked(&world.home("Bob"), DocKind::Checkins, |tx, bob| {
-        checkins::record(tx, &bob.member, week("2026-W02"), &answers(42, None), 1)?;
-        let key = checkins::record(tx, &bob.member, week("2026-W03"), &answers(5, None), 1)?;
+        checkins::record(
+            tx,
+            &bob.member,
+            week("2026-W02"),
+            &answers(42, None),
+            UnixMillis::from_millis(1),
+        )?;
+        let key = checkins::record(
+            tx,
+            &bob.member,
+            week("2026-W03"),
+            &answers(5, None),
+            UnixMillis::from_millis(1),
+        )?;
         let map = root_map(tx, "checkins")?;
         let (_, entry) = tx
             .get(&map, key.as_str())

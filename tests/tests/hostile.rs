@@ -7,7 +7,9 @@ use std::sync::Arc;
 use automerge::{ActorId, Automerge};
 use kintsugi_core::docs::agreement;
 use kintsugi_core::envelope::{EnvelopeContext, seal};
-use kintsugi_core::{CodeKind, CoreError, Device, DocKind, RosterEvent, Status as Agreement};
+use kintsugi_core::{
+    CodeKind, CoreError, Device, DocKind, RosterEvent, Status as Agreement, UnixMillis,
+};
 use kintsugi_proto::v1::{
     Audience, EndorseSnapshotRequest, Envelope, EnvelopeKind, PullRequest, PullResponse,
     PushRequest, PutSnapshotRequest,
@@ -115,7 +117,7 @@ async fn a_snapshot_forging_the_partners_approval_is_rejected_and_never_serves()
     forged.set_actor(ActorId::from(*alice.identity().device.as_bytes()));
     let alice_member = alice.identity().member.to_string();
     forged
-        .transact(|tx| agreement::approve(tx, &id, &alice_member, 1))
+        .transact(|tx| agreement::approve(tx, &id, &alice_member, UnixMillis::from_millis(1)))
         .map_err(|f| f.error)
         .expect("forge the approval");
     let head = pull_all(&bob, DocKind::Agreement).await.head_seq;

@@ -1,5 +1,6 @@
 //! Printing results: one JSON value on stdout with `--json`, readable text otherwise.
 
+use kintsugi_core::UnixMillis;
 use serde::Serialize;
 
 /// How this run prints.
@@ -35,7 +36,8 @@ impl Output {
 }
 
 /// A timestamp (ms since the epoch) as RFC 3339, for people and JSON alike.
-pub fn timestamp(millis: i64) -> String {
+pub fn timestamp(at: UnixMillis) -> String {
+    let millis = at.as_millis();
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .ok()
         .and_then(|t| {

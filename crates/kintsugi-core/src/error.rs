@@ -20,8 +20,11 @@ pub enum CoreError {
         "the local data in {dir} is damaged ({reason}); nothing was changed: restore the folder from a backup, or `kintsugi wipe` and join again"
     )]
     LocalStoreDamaged { dir: PathBuf, reason: String },
-    #[error("cannot read or write {dir}: {reason}")]
-    LocalIo { dir: PathBuf, reason: String },
+    #[error("cannot read or write {dir}: {source}")]
+    LocalIo {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "cannot reach the sync server at {url} ({reason}); your changes are kept on this device and will sync when it is reachable"
     )]
@@ -70,6 +73,13 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    pub(crate) fn io(dir: &std::path::Path, source: std::io::Error) -> Self {
+        Self::LocalIo {
+            dir: dir.to_path_buf(),
+            source,
+        }
+    }
+
     pub(crate) fn damaged(dir: &std::path::Path, reason: impl ToString) -> Self {
         Self::LocalStoreDamaged {
             dir: dir.to_path_buf(),

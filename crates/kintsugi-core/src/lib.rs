@@ -4,29 +4,34 @@
 //! and the pull cursors) in a local sled database, works fully offline, and syncs end-to-end
 //! encrypted changes through the blind server. [`Device`] is the API apps use.
 
-pub mod code;
-pub mod device;
+mod clock;
+mod device;
 pub mod docs;
 pub mod envelope;
-pub mod error;
-pub mod identity;
+mod error;
+mod identity;
 pub mod ids;
+pub mod invite_code;
 pub mod keys;
 pub mod progress;
 mod replica;
 pub mod store;
-pub mod sync;
+mod sync;
 pub mod week;
 
-pub use code::{CodeKind, InviteCode};
+pub use clock::{Clock, UnixMillis, system_clock};
 pub use device::pairing::{Enrolment, LeftSpace};
-pub use device::{Clock, Device, DeviceView, HistoryEntry, Identity, system_clock};
+pub use device::{Device, DeviceView, HistoryEntry, Identity};
 pub use docs::DocKind;
 pub use docs::agreement::{BoundaryView, Status};
 pub use docs::checkins::{Answers, CheckInView, SessionView};
 pub use docs::journal::EntryView;
 pub use docs::shared::SharedEntryView;
 pub use error::{CoreError, Result};
+pub use invite_code::{CodeKind, InviteCode};
 pub use progress::{Progress, Verdict};
-pub use sync::{DocFailure, RosterChange, RosterEvent, SetAside, SyncReport, WatchEvent};
+pub use sync::client::{check_url, read_ca_cert};
+pub use sync::{
+    DocFailure, RosterChange, RosterEvent, SetAside, SnapshotPayload, SyncReport, WatchEvent,
+};
 pub use week::IsoWeek;

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Automerge, Change};
 
+use kintsugi_proto::v1::EnvelopeKind;
+
 use crate::docs::{DocKind, genesis};
+use crate::envelope::{EnvelopeContext, seal};
 use crate::error::{CoreError, Result};
 use crate::identity::Identity;
 use crate::store::LocalStore;
@@ -43,6 +46,28 @@ impl Replica {
             snapshot_every: crate::sync::SNAPSHOT_EVERY,
             documents: Mutex::new(()),
         }
+    }
+
+    /// Stores one local change with its sealed envelope and outbox entry, and wakes a live
+    /// sync. The envelope is sealed inside the store's transaction, with the client sequence
+    /// number that transaction takes, so a retry after a crash sends the very same bytes.
+    pub(crate) fn commit_local_change(&self, kind: DocKind, change: &[u8]) -> Result<()> {
+        let keys = &self.identity.keys;
+        let (doc, key) = (keys.doc_id(kind), keys.doc_key(kind));
+        let seal_with = |client_seq| {
+            let context = EnvelopeContext {
+                space: self.identity.space,
+                doc,
+                device: self.identity.device,
+                client_seq,
+                kind: EnvelopeKind::Change,
+            };
+            seal(&key, &context, change)
+        };
+        self.store
+            .commit_local_change(doc, change, kind.audience(), seal_with)?;
+        self.changed.notify_one();
+        Ok(())
     }
 
     /// The documents lock; a panic elsewhere leaves the data consistent (sled transactions), so a

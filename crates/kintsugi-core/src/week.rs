@@ -4,6 +4,7 @@ use std::fmt;
 
 use time::{Date, Weekday};
 
+use crate::clock::UnixMillis;
 use crate::error::{CoreError, Result};
 
 /// An ISO 8601 week: the year it belongs to and its number, 1 to 52 or 53.
@@ -35,9 +36,9 @@ impl IsoWeek {
         Self { year, week }
     }
 
-    /// The week of a Unix time in milliseconds (UTC).
-    pub fn of_millis(millis: i64) -> Self {
-        Self::of(date_of_millis(millis))
+    /// The week `time` falls in (UTC).
+    pub fn of_time(time: UnixMillis) -> Self {
+        Self::of(date_of(time))
     }
 
     /// Its Monday.
@@ -58,9 +59,9 @@ impl fmt::Display for IsoWeek {
     }
 }
 
-/// The UTC date of a Unix time in milliseconds.
-pub fn date_of_millis(millis: i64) -> Date {
-    time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000))
+/// The UTC date of `time`.
+pub fn date_of(time: UnixMillis) -> Date {
+    time::OffsetDateTime::from_unix_timestamp(time.as_secs())
         .map(|t| t.date())
         .unwrap_or(Date::MIN)
 }

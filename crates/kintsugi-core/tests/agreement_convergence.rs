@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, Automerge};
+use kintsugi_core::UnixMillis;
 use kintsugi_core::docs::agreement::{self, Status};
 use kintsugi_core::docs::{DocKind, genesis};
 use proptest::prelude::*;
@@ -101,12 +102,15 @@ impl World {
     fn edit(
         &mut self,
         replica: usize,
-        f: impl FnOnce(&mut Transaction<'_>, i64) -> kintsugi_core::Result<()>,
+        f: impl FnOnce(&mut Transaction<'_>, UnixMillis) -> kintsugi_core::Result<()>,
     ) {
         self.time += 1;
         let now = self.time;
         self.replicas[replica]
-            .transact_with(|_| CommitOptions::default().with_time(now), |tx| f(tx, now))
+            .transact_with(
+                |_| CommitOptions::default().with_time(now),
+                |tx| f(tx, UnixMillis::from_millis(now)),
+            )
             .map_err(|f| f.error)
             .expect("edit");
     }
@@ -148,7 +152,7 @@ impl World {
         &mut self,
         replica: usize,
         id: &str,
-        f: impl FnOnce(&mut Transaction<'_>, i64) -> kintsugi_core::Result<()>,
+        f: impl FnOnce(&mut Transaction<'_>, UnixMillis) -> kintsugi_core::Result<()>,
     ) -> bool {
         if !self.retired_on(replica, id) {
             self.edit(replica, f);
@@ -158,7 +162,10 @@ impl World {
         self.time += 1;
         let now = self.time;
         let refused = self.replicas[replica]
-            .transact_with(|_| CommitOptions::default().with_time(now), |tx| f(tx, now))
+            .transact_with(
+                |_| CommitOptions::default().with_time(now),
+                |tx| f(tx, UnixMillis::from_millis(now)),
+            )
             .map_err(|f| f.error);
         let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("is retired"), "not refused: {message:?}");

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, Automerge};
 use autosurgeon::Text;
+use kintsugi_core::UnixMillis;
 use kintsugi_core::docs::checkins::{self, Answers, TherapySession};
 use kintsugi_core::docs::journal::{self, Entry};
 use kintsugi_core::docs::shared::{self, SharedEntry};
@@ -141,7 +142,7 @@ impl World {
                 };
                 let member = OWNERS[replica];
                 edit(&mut self.replicas[replica].checkins, now, |tx| {
-                    checkins::record(tx, member, week, &answers, now)
+                    checkins::record(tx, member, week, &answers, UnixMillis::from_millis(now))
                 });
                 self.written
                     .entry((member.to_string(), week.to_string()))
@@ -155,7 +156,7 @@ impl World {
                     attended: vec![],
                     note: Text::with_value("talked"),
                     logged_by: OWNERS[replica].to_string(),
-                    at: now,
+                    at: UnixMillis::from_millis(now),
                 };
                 edit(&mut self.replicas[replica].checkins, now, |tx| {
                     checkins::log_session(tx, &id, &session)
@@ -168,7 +169,7 @@ impl World {
                     text: Text::with_value(format!("entry {id}")),
                     mood: Some(mood),
                     tags: vec!["t".into()],
-                    created_at: now,
+                    created_at: UnixMillis::from_millis(now),
                     shared_at: None,
                 };
                 let journal = self.replicas[replica]
@@ -192,14 +193,16 @@ impl World {
                     return;
                 };
                 let original = journal::get(journal, &id).expect("entry");
-                edit(journal, now, |tx| journal::mark_shared(tx, &id, now));
+                edit(journal, now, |tx| {
+                    journal::mark_shared(tx, &id, UnixMillis::from_millis(now))
+                });
                 let copy = SharedEntry {
                     text: Text::with_value(original.text.as_str()),
                     mood: original.mood,
                     tags: original.tags,
                     created_at: original.created_at,
                     shared_by: ALICE.into(),
-                    shared_at: now,
+                    shared_at: UnixMillis::from_millis(now),
                 };
                 edit(&mut self.replicas[replica].shared, now, |tx| {
                     shared::put(tx, &id, &copy)

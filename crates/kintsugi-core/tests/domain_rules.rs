@@ -3,6 +3,7 @@
 //! mapping every rule of domain.md to its test is in docs/reliability.md.
 
 use automerge::transaction::CommitOptions;
+use kintsugi_core::UnixMillis;
 use kintsugi_core::docs::agreement::{self, check_text};
 use kintsugi_core::docs::checkins::{Answers, MAX_NOTE_CHARS, check_note};
 use kintsugi_core::docs::journal::check_entry;
@@ -135,7 +136,14 @@ fn an_id_is_its_full_form_or_a_unique_prefix_and_an_exact_id_wins() {
         |_| CommitOptions::default(),
         |tx| {
             for id in ["abc", "abcd", "f00d"] {
-                agreement::add(tx, id, "Some text", "general", "m", 1)?;
+                agreement::add(
+                    tx,
+                    id,
+                    "Some text",
+                    "general",
+                    "m",
+                    UnixMillis::from_millis(1),
+                )?;
             }
             Ok::<_, kintsugi_core::CoreError>(())
         },

@@ -133,14 +133,13 @@ async fn connect(target: &AdminTarget) -> anyhow::Result<(AdminServiceClient<Cha
         .with_context(|| format!("cannot read the admin token {}", token_file.display()))?
         .trim()
         .to_string();
-    kintsugi_core::sync::client::check_url(url)?;
+    kintsugi_core::check_url(url)?;
     let mut endpoint =
         Channel::from_shared(url.clone()).with_context(|| format!("{url} is not a server URL"))?;
     if url.starts_with("https://") {
         let tls = match &target.ca_cert {
-            Some(path) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(
-                kintsugi_core::sync::client::read_ca_cert(path)?,
-            )),
+            Some(path) => ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(kintsugi_core::read_ca_cert(path)?)),
             None => ClientTlsConfig::new().with_webpki_roots(),
         };
         endpoint = endpoint.tls_config(tls)?;

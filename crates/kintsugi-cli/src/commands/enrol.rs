@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::bail;
-use kintsugi_core::sync::client::read_ca_cert;
+use kintsugi_core::read_ca_cert;
 use kintsugi_core::{Device, Enrolment, system_clock};
 use serde_json::json;
 use zeroize::Zeroizing;

@@ -7,18 +7,19 @@ use autosurgeon::Text;
 use serde::Serialize;
 
 use super::Device;
+use crate::clock::UnixMillis;
 use crate::docs::checkins::{self, Answers, CheckInView, SessionView, TherapySession};
 use crate::docs::shared::{self, SharedEntry, SharedEntryView};
 use crate::docs::{DocKind, agreement, journal};
 use crate::error::{CoreError, Result};
 use crate::progress::{self, Progress, WeekFigures};
-use crate::week::{IsoWeek, date_of_millis, format_date, parse_date};
+use crate::week::{IsoWeek, date_of, format_date, parse_date};
 
 /// One change in a document's history.
 #[derive(Clone, Debug, Serialize)]
 pub struct HistoryEntry {
     /// Milliseconds since the epoch, as the author's device recorded it.
-    pub at: i64,
+    pub at: UnixMillis,
     /// The partner whose device made the change.
     pub who: String,
     pub device: String,
@@ -31,7 +32,7 @@ impl Device {
     pub fn check_in(&self, week: Option<&str>, answers: Answers) -> Result<IsoWeek> {
         let week = match week {
             Some(text) => IsoWeek::parse(text)?,
-            None => IsoWeek::of_millis(self.now()),
+            None => IsoWeek::of_time(self.now()),
         };
         let answers = answers.check()?;
         let (member, now) = (self.replica.identity.member_key(), self.now());
@@ -70,7 +71,7 @@ impl Device {
     ) -> Result<String> {
         let date = match date {
             Some(text) => parse_date(text)?,
-            None => date_of_millis(self.now()),
+            None => date_of(self.now()),
         };
         checkins::check_note(note)?;
         let names = self.member_names()?;
@@ -195,7 +196,7 @@ impl Device {
         Ok(progress::compute(
             partners,
             sessions,
-            IsoWeek::of_millis(self.now()),
+            IsoWeek::of_time(self.now()),
         ))
     }
 
@@ -219,7 +220,7 @@ impl Device {
                         .map(|m| name_of(&names, m))
                         .unwrap_or_else(|| "unknown device".into());
                     HistoryEntry {
-                        at: c.timestamp(),
+                        at: UnixMillis::from_millis(c.timestamp()),
                         who,
                         device,
                         what: c.message().unwrap_or_default().to_string(),

@@ -10,33 +10,18 @@ mod ops;
 pub mod pairing;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use automerge::ReadDoc;
 use automerge::transaction::{CommitOptions, Transaction};
-use kintsugi_proto::v1::EnvelopeKind;
 
+use crate::clock::{Clock, UnixMillis, system_clock};
 use crate::docs::DocKind;
-use crate::envelope::{EnvelopeContext, seal};
 use crate::error::{CoreError, Result};
 pub use crate::identity::Identity;
 use crate::replica::Replica;
 use crate::store::LocalStore;
 pub use crate::sync::DeviceView;
 pub use domain::HistoryEntry;
-
-/// Milliseconds since the Unix epoch; injected so tests can drive time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    })
-}
 
 /// One device: its store, identity and clock.
 pub struct Device {
@@ -104,7 +89,7 @@ impl Device {
         self.replica.store.outbox_len()
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> UnixMillis {
         (self.clock)()
     }
 
@@ -127,10 +112,7 @@ impl Device {
     pub fn wipe(dir: &Path) -> Result<()> {
         // Fails with Busy while another process holds sled's lock on the folder.
         Self::unsynced_changes(dir)?;
-        std::fs::remove_dir_all(dir.join("store")).map_err(|e| CoreError::LocalIo {
-            dir: dir.to_path_buf(),
-            reason: e.to_string(),
-        })
+        std::fs::remove_dir_all(dir.join("store")).map_err(|e| CoreError::io(dir, e))
     }
 
     /// Runs `f` as one Automerge transaction and stores its change with a sealed outbox entry.
@@ -148,7 +130,7 @@ impl Device {
         let now = self.now();
         let options = |result: &T| {
             CommitOptions::default()
-                .with_time(now)
+                .with_time(now.as_millis())
                 .with_message(describe(result))
         };
         let success = doc
@@ -160,25 +142,7 @@ impl Device {
         let change = doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| CoreError::Shape("the new change vanished".into()))?;
-        let id = self.replica.identity.keys.doc_id(kind);
-        let key = self.replica.identity.keys.doc_key(kind);
-        let plaintext = change.raw_bytes();
-        self.replica.store.commit_local_change(
-            id,
-            plaintext,
-            kind.audience() as i32,
-            |client_seq| {
-                let ctx = EnvelopeContext {
-                    space: self.replica.identity.space,
-                    doc: id,
-                    device: self.replica.identity.device,
-                    client_seq,
-                    kind: EnvelopeKind::Change,
-                };
-                seal(&key, &ctx, plaintext)
-            },
-        )?;
-        self.replica.changed.notify_one();
+        self.replica.commit_local_change(kind, change.raw_bytes())?;
         Ok(success.result)
     }
 }

@@ -3,7 +3,6 @@
 //! Input is validated here, at the edge, before a transaction starts, so a bad input writes
 //! nothing.
 
-use automerge::ReadDoc;
 use autosurgeon::Text;
 
 use super::Device;
@@ -136,25 +135,12 @@ impl Device {
         self.replica.read(kind, |doc| Ok(doc.save()))
     }
 
-    /// The number of changes in a document's history.
-    pub fn change_count(&self, kind: DocKind) -> Result<usize> {
-        self.replica
-            .read(kind, |doc| Ok(doc.get_changes(&[]).len()))
-    }
-
     /// The document's current heads, hex; equal heads mean equal documents.
     pub fn heads(&self, kind: DocKind) -> Result<Vec<String>> {
         self.replica.read(kind, |doc| {
             let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
             heads.sort();
             Ok(heads)
-        })
-    }
-
-    /// Whether the document holds a value at its root `key` (used by tests of audiences).
-    pub fn has_root(&self, kind: DocKind, key: &str) -> Result<bool> {
-        self.replica.read(kind, |doc| {
-            Ok(doc.get(automerge::ROOT, key).ok().flatten().is_some())
         })
     }
 }

@@ -11,11 +11,11 @@ use kintsugi_proto::v1::{
 use tonic::Code;
 
 use super::{Clock, Device, DeviceView, Identity};
-use crate::code::{CodeKind, InviteCode};
 use crate::docs::{DocKind, agreement};
 use crate::envelope::seal_name;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, MemberId, SpaceId};
+use crate::invite_code::{CodeKind, InviteCode};
 use crate::keys::{Keyring, SecretKey};
 use crate::store::LocalStore;
 use crate::sync::client::{Connection, check_url, status_error};

@@ -13,6 +13,7 @@ use autosurgeon::{Doc, ReadDoc};
 use autosurgeon::{Hydrate, Reconcile, Text, hydrate_prop, reconcile_prop};
 use serde::Serialize;
 
+use crate::clock::UnixMillis;
 use crate::docs::{resolve_key, root_map};
 use crate::error::{CoreError, Result};
 
@@ -27,24 +28,24 @@ pub struct Boundary {
     /// Member id (hex) of the partner who proposed it.
     pub proposed_by: String,
     /// Milliseconds since the Unix epoch.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Member id (hex) -> the approval that member gave.
     pub approvals: HashMap<String, Approval>,
-    pub retired_at: Option<i64>,
+    pub retired_at: Option<UnixMillis>,
 }
 
 /// A partner's approval of one exact text.
 #[derive(Clone, Debug, PartialEq, Hydrate, Reconcile)]
 pub struct Approval {
     pub text: String,
-    pub at: i64,
+    pub at: UnixMillis,
 }
 
 /// A partner of the space, as recorded in the agreement when they joined.
 #[derive(Clone, Debug, Hydrate, Reconcile)]
 pub struct Member {
     pub name: String,
-    pub joined_at: i64,
+    pub joined_at: UnixMillis,
 }
 
 /// Derived from the data, never stored.
@@ -76,7 +77,7 @@ pub struct BoundaryView {
     pub status: Status,
     pub proposed_by: String,
     pub approved_by: Vec<String>,
-    pub created_at: i64,
+    pub created_at: UnixMillis,
 }
 
 /// Validates a boundary text at the edge, before anything is written.
@@ -100,7 +101,7 @@ pub fn add(
     text: &str,
     category: &str,
     member: &str,
-    now: i64,
+    now: UnixMillis,
 ) -> Result<()> {
     let boundaries = root_map(tx, "boundaries")?;
     let boundary = Boundary {
@@ -132,7 +133,7 @@ pub fn check_not_retired(doc: &impl ReadDoc, id: &str) -> Result<()> {
 
 /// Replaces the text through `update_text` (a character diff) and records that the editor
 /// approves the new text; the partner must approve again. Refused once retired.
-pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> Result<()> {
+pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: UnixMillis) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
     check_not_retired(tx, id)?;
     let text_obj = match tx.get(&boundary, "text") {
@@ -147,7 +148,7 @@ pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> 
 }
 
 /// Records that `member` approves the boundary's current text. Refused once retired.
-pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: i64) -> Result<()> {
+pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: UnixMillis) -> Result<()> {
     boundary_obj(tx, id)?;
     check_not_retired(tx, id)?;
     let current = read_boundary(tx, id)?.text.as_str().to_string();
@@ -156,7 +157,7 @@ pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: i64) -> Result<()
 
 /// Retires a boundary: it stays in the agreement and its history, marked retired. Retiring
 /// it again is refused, so the first `retired_at` stands.
-pub fn retire(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
+pub fn retire(tx: &mut impl Doc, id: &str, now: UnixMillis) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
     check_not_retired(tx, id)?;
     tx.put(&boundary, "retired_at", now)
@@ -164,7 +165,7 @@ pub fn retire(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
 }
 
 /// Records a partner in the agreement, so status can ask for every partner's approval.
-pub fn add_member(tx: &mut impl Doc, member: &str, name: &str, now: i64) -> Result<()> {
+pub fn add_member(tx: &mut impl Doc, member: &str, name: &str, now: UnixMillis) -> Result<()> {
     let members = root_map(tx, "members")?;
     reconcile_prop(
         tx,
@@ -271,7 +272,13 @@ fn boundary_obj(doc: &impl ReadDoc, id: &str) -> Result<automerge::ObjId> {
     }
 }
 
-fn approve_text(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: i64) -> Result<()> {
+fn approve_text(
+    tx: &mut impl Doc,
+    id: &str,
+    text: &str,
+    member: &str,
+    now: UnixMillis,
+) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
     let approvals = match tx.get(&boundary, "approvals") {
         Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,

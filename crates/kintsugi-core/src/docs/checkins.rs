@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile, Text, reconcile_prop};
 use serde::Serialize;
 
+use crate::clock::UnixMillis;
 use crate::docs::agreement::reconcile_error;
 use crate::docs::root_map;
 use crate::error::{CoreError, Result};
@@ -34,7 +35,7 @@ pub struct CheckIn {
     pub forgiveness: Option<i64>,
     pub note: Text,
     /// Milliseconds since the Unix epoch.
-    pub at: i64,
+    pub at: UnixMillis,
 }
 
 /// One couples-therapy session.
@@ -47,7 +48,7 @@ pub struct TherapySession {
     pub note: Text,
     /// Member id (hex) of who logged it.
     pub logged_by: String,
-    pub at: i64,
+    pub at: UnixMillis,
 }
 
 /// The answers of a check-in, validated.
@@ -101,7 +102,7 @@ pub fn record(
     member: &str,
     week: IsoWeek,
     answers: &Answers,
-    now: i64,
+    now: UnixMillis,
 ) -> Result<String> {
     let checkins = root_map(tx, "checkins")?;
     let key = format!("{member}/{week}");

@@ -9,6 +9,7 @@ use autosurgeon::{Doc, ReadDoc};
 use autosurgeon::{Hydrate, Reconcile, Text, hydrate_prop, reconcile_prop};
 use serde::Serialize;
 
+use crate::clock::UnixMillis;
 use crate::docs::agreement::{hydrate_error, reconcile_error};
 use crate::docs::root_map;
 use crate::error::{CoreError, Result};
@@ -23,8 +24,8 @@ pub struct Entry {
     pub mood: Option<i64>,
     pub tags: Vec<String>,
     /// Milliseconds since the Unix epoch.
-    pub created_at: i64,
-    pub shared_at: Option<i64>,
+    pub created_at: UnixMillis,
+    pub shared_at: Option<UnixMillis>,
 }
 
 /// What a person sees of an entry.
@@ -34,7 +35,7 @@ pub struct EntryView {
     pub text: String,
     pub mood: Option<i64>,
     pub tags: Vec<String>,
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     pub shared: bool,
 }
 
@@ -78,7 +79,7 @@ pub fn get(doc: &impl ReadDoc, id: &str) -> Result<Entry> {
 }
 
 /// Marks an entry as shared at `now`.
-pub fn mark_shared(tx: &mut impl Doc, id: &str, now: i64) -> Result<()> {
+pub fn mark_shared(tx: &mut impl Doc, id: &str, now: UnixMillis) -> Result<()> {
     let entries = root_map(tx, "entries")?;
     let entry = match tx.get(&entries, id) {
         Ok(Some((automerge::Value::Object(_), obj))) => obj,

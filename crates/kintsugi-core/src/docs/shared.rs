@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use autosurgeon::{Doc, Hydrate, ReadDoc, Reconcile, Text, reconcile_prop};
 use serde::Serialize;
 
+use crate::clock::UnixMillis;
 use crate::docs::agreement::reconcile_error;
 use crate::docs::root_map;
 use crate::error::Result;
@@ -18,10 +19,10 @@ pub struct SharedEntry {
     pub mood: Option<i64>,
     pub tags: Vec<String>,
     /// When the entry was written, ms since the epoch.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Member id (hex) of the partner who shared it.
     pub shared_by: String,
-    pub shared_at: i64,
+    pub shared_at: UnixMillis,
 }
 
 /// A shared entry as people see it.
@@ -31,9 +32,9 @@ pub struct SharedEntryView {
     pub text: String,
     pub mood: Option<i64>,
     pub tags: Vec<String>,
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     pub shared_by: String,
-    pub shared_at: i64,
+    pub shared_at: UnixMillis,
 }
 
 /// Puts a copy of a journal entry under its journal id (sharing twice updates the copy).

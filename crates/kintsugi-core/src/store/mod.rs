@@ -17,7 +17,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::{CoreError, Result};
 use crate::ids::DocId;
-pub use records::{IdentityRecord, OutboxRecord, RosterEntry, RosterRecord, SetAsideRecord};
+use kintsugi_proto::v1::Audience;
+use records::OutboxRecord;
+pub use records::{IdentityRecord, PendingChange, RosterEntry, RosterRecord, SetAsideRecord};
 
 const IDENTITY_KEY: &[u8] = b"identity";
 const NEXT_CLIENT_SEQ_KEY: &[u8] = b"next_client_seq";
@@ -112,7 +114,7 @@ impl LocalStore {
         &self,
         doc: DocId,
         change: &[u8],
-        audience: i32,
+        audience: Audience,
         seal: impl Fn(u64) -> kintsugi_proto::v1::Envelope,
     ) -> Result<u64> {
         let change_key = self.change_key(doc)?;
@@ -122,7 +124,7 @@ impl LocalStore {
                 changes.insert(change_key.as_slice(), change)?;
                 let record = OutboxRecord {
                     doc_id: doc.as_bytes().to_vec(),
-                    audience,
+                    audience: audience.into(),
                     envelope: Some(seal(seq)),
                 };
                 outbox.insert(&seq.to_be_bytes(), record.encode_to_vec())?;
@@ -142,16 +144,31 @@ impl LocalStore {
     }
 
     /// Every change not yet acknowledged by the server, oldest first.
-    pub fn outbox(&self) -> Result<Vec<(u64, OutboxRecord)>> {
+    pub fn outbox(&self) -> Result<Vec<(u64, PendingChange)>> {
         self.outbox
             .iter()
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.unreadable(e))?;
                 let seq = decode_u64(&k).ok_or_else(|| self.damaged("outbox key"))?;
-                let record = OutboxRecord::decode(&*v).map_err(|e| self.damaged(e))?;
-                Ok((seq, record))
+                Ok((seq, self.pending_change(&v)?))
             })
             .collect()
+    }
+
+    fn pending_change(&self, bytes: &[u8]) -> Result<PendingChange> {
+        let record = OutboxRecord::decode(bytes).map_err(|e| self.damaged(e))?;
+        let doc_id = DocId::from_slice(&record.doc_id)
+            .map_err(|_| self.damaged("outbox entry for a malformed document id"))?;
+        let audience = Audience::try_from(record.audience)
+            .map_err(|_| self.damaged("outbox entry of an unknown audience"))?;
+        let envelope = record
+            .envelope
+            .ok_or_else(|| self.damaged("outbox entry without envelope"))?;
+        Ok(PendingChange {
+            doc_id,
+            audience,
+            envelope,
+        })
     }
 
     pub fn outbox_len(&self) -> usize {
@@ -320,7 +337,7 @@ impl LocalStore {
         Ok(self
             .outbox()?
             .iter()
-            .any(|(_, record)| record.doc_id == doc.as_bytes()))
+            .any(|(_, pending)| pending.doc_id == doc))
     }
 
     /// Makes everything written so far survive a killed process.
@@ -351,9 +368,9 @@ impl LocalStore {
     }
 
     fn io(&self, e: sled::Error) -> CoreError {
-        CoreError::LocalIo {
-            dir: self.dir.clone(),
-            reason: e.to_string(),
+        match e {
+            sled::Error::Io(io) => CoreError::io(&self.dir, io),
+            other => CoreError::io(&self.dir, std::io::Error::other(plain_reason(&other))),
         }
     }
 }
@@ -415,10 +432,7 @@ fn open_error(dir: &Path, e: sled::Error) -> CoreError {
         {
             CoreError::Busy(dir.to_path_buf())
         }
-        sled::Error::Io(io) => CoreError::LocalIo {
-            dir: dir.to_path_buf(),
-            reason: io.to_string(),
-        },
+        sled::Error::Io(io) => CoreError::io(dir, io),
         other => CoreError::damaged(dir, plain_reason(&other)),
     }
 }
@@ -436,10 +450,7 @@ pub(crate) fn plain_reason(e: &sled::Error) -> String {
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    private::make_private(dir).map_err(|e| CoreError::LocalIo {
-        dir: dir.to_path_buf(),
-        reason: e.to_string(),
-    })
+    private::make_private(dir).map_err(|e| CoreError::io(dir, e))
 }
 
 #[cfg(test)]
@@ -461,13 +472,13 @@ mod tests {
         let doc = DocId([1; 16]);
         assert_eq!(
             store
-                .commit_local_change(doc, b"c1", 1, envelope)
+                .commit_local_change(doc, b"c1", Audience::Shared, envelope)
                 .expect("c1"),
             1
         );
         assert_eq!(
             store
-                .commit_local_change(doc, b"c2", 1, envelope)
+                .commit_local_change(doc, b"c2", Audience::Shared, envelope)
                 .expect("c2"),
             2
         );
@@ -476,7 +487,7 @@ mod tests {
             outbox.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             vec![1, 2]
         );
-        assert_eq!(outbox[1].1.envelope.as_ref().map(|e| e.client_seq), Some(2));
+        assert_eq!(outbox[1].1.envelope.client_seq, 2);
         let stored = store.load_doc(doc).expect("load");
         assert_eq!(
             stored

@@ -1,6 +1,8 @@
 //! The records the local store keeps, encoded with prost like everything on the wire.
 
-use kintsugi_proto::v1::Envelope;
+use kintsugi_proto::v1::{Audience, Envelope};
+
+use crate::ids::DocId;
 
 /// Who this device is, where its server is, and its keys.
 ///
@@ -37,10 +39,18 @@ pub struct IdentityRecord {
 pub struct OutboxRecord {
     #[prost(bytes = "vec", tag = "1")]
     pub doc_id: Vec<u8>,
-    #[prost(int32, tag = "2")]
+    #[prost(enumeration = "Audience", tag = "2")]
     pub audience: i32,
     #[prost(message, optional, tag = "3")]
     pub envelope: Option<Envelope>,
+}
+
+/// A change waiting in the outbox, as the sync engine pushes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingChange {
+    pub doc_id: DocId,
+    pub audience: Audience,
+    pub envelope: Envelope,
 }
 
 /// An envelope from the server that this device could not accept (it does not open, is not a

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use kintsugi_proto::v1::{Envelope, PullRequest, PushRequest, Snapshot};
+use kintsugi_proto::v1::{Audience, Envelope, PullRequest, PushRequest, Snapshot};
 
 use super::client::Connection;
 use super::page::Applied;
@@ -12,6 +12,7 @@ use super::roster::DeviceView;
 use super::snapshot::Verdict;
 use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
+use crate::ids::DocId;
 use crate::replica::Replica;
 
 /// Envelopes per push; far below the server's limit.
@@ -42,7 +43,7 @@ fn batches(entries: &[(u64, Envelope)]) -> Vec<&[(u64, Envelope)]> {
 }
 
 /// A document's audience and its pending envelopes with their client sequence numbers.
-type OutboxBatch = (i32, Vec<(u64, Envelope)>);
+type OutboxBatch = (Audience, Vec<(u64, Envelope)>);
 
 /// Errors that stop the whole sync: the server cannot be reached or does not know this device.
 /// Anything else concerns one document and is reported for it while the others sync.
@@ -111,24 +112,21 @@ impl Replica {
     /// Pushes the outbox, document by document, oldest first. A document whose push is
     /// refused is reported in `failed` (its changes stay in the outbox); the others go on.
     pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<SyncReport> {
-        let mut by_doc: BTreeMap<Vec<u8>, OutboxBatch> = BTreeMap::new();
-        for (seq, record) in self.store.outbox()? {
-            let envelope = record.envelope.ok_or_else(|| {
-                CoreError::damaged(self.store.dir(), "outbox entry without envelope")
-            })?;
+        let mut by_doc: BTreeMap<DocId, OutboxBatch> = BTreeMap::new();
+        for (seq, pending) in self.store.outbox()? {
             by_doc
-                .entry(record.doc_id)
-                .or_insert((record.audience, Vec::new()))
+                .entry(pending.doc_id)
+                .or_insert((pending.audience, Vec::new()))
                 .1
-                .push((seq, envelope));
+                .push((seq, pending.envelope));
         }
         let mut report = SyncReport::default();
         for (doc_id, (audience, entries)) in by_doc {
-            match self.push_doc(conn, &doc_id, audience, &entries).await {
+            match self.push_doc(conn, doc_id, audience, &entries).await {
                 Ok(pushed) => report.pushed += pushed,
                 Err(error) if stops_everything(&error) => return Err(error),
                 Err(error) => report.failed.push(DocFailure {
-                    doc: self.doc_name(&doc_id),
+                    doc: self.doc_name(doc_id),
                     error: error.to_string(),
                 }),
             }
@@ -140,15 +138,15 @@ impl Replica {
     async fn push_doc(
         &self,
         conn: &mut Connection,
-        doc_id: &[u8],
-        audience: i32,
+        doc_id: DocId,
+        audience: Audience,
         entries: &[(u64, Envelope)],
     ) -> Result<usize> {
         let mut pushed = 0;
         for batch in batches(entries) {
             let request = PushRequest {
-                doc_id: doc_id.to_vec(),
-                audience,
+                doc_id: doc_id.as_bytes().to_vec(),
+                audience: audience.into(),
                 envelopes: batch.iter().map(|(_, e)| e.clone()).collect(),
             };
             let response = conn
@@ -170,10 +168,10 @@ impl Replica {
     }
 
     /// The name of one of this device's documents, by id.
-    fn doc_name(&self, doc_id: &[u8]) -> &'static str {
+    fn doc_name(&self, doc_id: DocId) -> &'static str {
         self.identity
             .keys
-            .kind_of(doc_id)
+            .kind_of(doc_id.as_bytes())
             .map_or("unknown document", DocKind::name)
     }
 
