@@ -1,83 +1,88 @@
-//! Rate limits: token buckets in memory, per device and per client address.
+//! Rate limits in memory, per device and per client address, on `governor`'s GCRA.
 //!
-//! A bucket holds up to `burst` tokens and refills at `per_second`; a call takes one token or
-//! is refused with `ResourceExhausted` and how long to wait. Device buckets are checked by the
+//! A key may make `burst` calls at once and `per_second` in the long run (a token bucket, as
+//! governor's GCRA is exactly); a call over that is refused with `ResourceExhausted` and how
+//! long to wait. Device buckets are checked by the
 //! authenticating interceptor, so one misbehaving phone cannot starve the others; address
 //! buckets guard the two calls anyone can make (`CreateSpace`, which costs disk, and
 //! `AcceptInvite`, which guesses at secrets). IPv6 clients are limited per /64, the block one
 //! customer usually gets. Buckets live in memory only: a restart forgives everyone, which is
-//! fine for limits whose windows are seconds long. Full buckets are forgotten once many are
-//! tracked, so memory stays bounded whatever the traffic.
+//! fine for limits whose windows are seconds long. Keys back at a full burst are forgotten once
+//! many are tracked, so memory stays bounded whatever the traffic.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::Quota;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
 
 use crate::config::RateLimit;
 use crate::error::ServiceError;
 use crate::ids::DeviceId;
 
-/// Buckets tracked before full ones are forgotten.
+/// Keys tracked before those back at a full burst are forgotten.
 const MAX_TRACKED: usize = 10_000;
+/// The longest wait a refusal names, and the period of a rate that is not positive.
+const LONGEST_WAIT: Duration = Duration::from_secs(86_400);
 
-/// Token buckets keyed by `K`.
-#[derive(Debug)]
-pub(crate) struct RateLimiter<K> {
-    rate: RateLimit,
-    buckets: Mutex<HashMap<K, Bucket>>,
+type Keyed<K, C> =
+    governor::RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// One limit, kept per key `K`, on clock `C` (a fake one in tests).
+pub(crate) struct RateLimiter<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    keyed: Keyed<K, C>,
+    clock: C,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+impl<K: Hash + Eq + Clone, C: Clock> std::fmt::Debug for RateLimiter<K, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("tracked", &self.keyed.len())
+            .finish()
+    }
 }
 
-impl<K: Hash + Eq + Copy> RateLimiter<K> {
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub(crate) fn new(rate: RateLimit) -> Self {
+        Self::with_clock(rate, DefaultClock::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock + Clone> RateLimiter<K, C> {
+    fn with_clock(rate: RateLimit, clock: C) -> Self {
         Self {
-            rate,
-            buckets: Mutex::new(HashMap::new()),
+            keyed: governor::RateLimiter::dashmap_with_clock(quota(rate), clock.clone()),
+            clock,
         }
     }
 
-    /// Takes a token for `key`, or says how long until one is there.
+    /// Takes one call for `key`, or says how long until one is allowed.
     pub(crate) fn check(&self, key: K) -> Result<(), Duration> {
-        self.check_at(key, Instant::now())
+        if self.keyed.len() >= MAX_TRACKED {
+            self.keyed.retain_recent();
+        }
+        self.keyed
+            .check_key(&key)
+            .map_err(|refused| refused.wait_time_from(self.clock.now()).min(LONGEST_WAIT))
     }
+}
 
-    fn check_at(&self, key: K, now: Instant) -> Result<(), Duration> {
-        let burst = f64::from(self.rate.burst.max(1));
-        let per_second = if self.rate.per_second > 0.0 {
-            self.rate.per_second
-        } else {
-            f64::MIN_POSITIVE
-        };
-        let refill = |bucket: &Bucket| {
-            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-            (bucket.tokens + elapsed * per_second).min(burst)
-        };
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
-            buckets.retain(|_, bucket| refill(bucket) < burst);
-        }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        let tokens = refill(bucket);
-        bucket.updated = now;
-        if tokens >= 1.0 {
-            bucket.tokens = tokens - 1.0;
-            Ok(())
-        } else {
-            bucket.tokens = tokens;
-            let wait = ((1.0 - tokens) / per_second).min(86_400.0);
-            Err(Duration::from_secs_f64(wait))
-        }
-    }
+/// The governor quota of a configured rate: a rate that is not positive allows the burst,
+/// then one call a day.
+fn quota(rate: RateLimit) -> Quota {
+    let period = if rate.per_second.is_finite() && rate.per_second > 0.0 {
+        Duration::from_secs_f64(1.0 / rate.per_second).min(LONGEST_WAIT)
+    } else {
+        LONGEST_WAIT
+    };
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+        .allow_burst(burst)
 }
 
 /// The server's limiters.
@@ -143,32 +148,38 @@ fn client_block(address: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
 
+    use governor::clock::FakeRelativeClock;
+
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
-        let limiter = RateLimiter::new(RateLimit {
+        let clock = FakeRelativeClock::default();
+        let rate = RateLimit {
             per_second: 2.0,
             burst: 3,
-        });
-        let start = Instant::now();
+        };
+        let limiter = RateLimiter::with_clock(rate, clock.clone());
         for _ in 0..3 {
-            assert!(limiter.check_at(1, start).is_ok());
+            assert!(limiter.check(1).is_ok());
         }
-        let wait = limiter.check_at(1, start).expect_err("empty");
+        let wait = limiter.check(1).expect_err("empty");
         assert_eq!(wait, Duration::from_millis(500));
-        assert!(
-            limiter.check_at(2, start).is_ok(),
-            "other keys have their own bucket"
+        assert!(limiter.check(2).is_ok(), "other keys have their own bucket");
+        clock.advance(Duration::from_millis(500));
+        assert!(limiter.check(1).is_ok());
+        assert!(limiter.check(1).is_err());
+    }
+
+    #[test]
+    fn a_rate_that_is_not_positive_allows_the_burst_then_a_day_apart() {
+        let limiter = RateLimiter::with_clock(
+            RateLimit {
+                per_second: 0.0,
+                burst: 0,
+            },
+            FakeRelativeClock::default(),
         );
-        assert!(
-            limiter
-                .check_at(1, start + Duration::from_millis(500))
-                .is_ok()
-        );
-        assert!(
-            limiter
-                .check_at(1, start + Duration::from_millis(500))
-                .is_err()
-        );
+        assert!(limiter.check(1).is_ok());
+        assert_eq!(limiter.check(1), Err(LONGEST_WAIT));
     }
 
     #[test]
