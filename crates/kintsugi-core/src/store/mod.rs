@@ -74,21 +74,25 @@ impl LocalStore {
     }
 
     pub fn identity(&self) -> Result<Option<IdentityRecord>> {
-        match self
-            .meta
-            .get(IDENTITY_KEY)
-            .map_err(|e| self.unreadable(e))?
-        {
-            None => Ok(None),
-            Some(bytes) => IdentityRecord::decode(&*bytes)
-                .map(Some)
-                .map_err(|e| self.damaged(e)),
-        }
+        self.read_meta(IDENTITY_KEY)
     }
 
     pub fn save_identity(&self, identity: &IdentityRecord) -> Result<()> {
+        self.write_meta(IDENTITY_KEY, identity)
+    }
+
+    /// The record stored under `key` in the meta tree, `None` before it is first written.
+    fn read_meta<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>> {
+        match self.meta.get(key).map_err(|e| self.unreadable(e))? {
+            None => Ok(None),
+            Some(bytes) => M::decode(&*bytes).map(Some).map_err(|e| self.damaged(e)),
+        }
+    }
+
+    /// Stores `record` under `key` in the meta tree and flushes.
+    fn write_meta(&self, key: &[u8], record: &impl Message) -> Result<()> {
         self.meta
-            .insert(IDENTITY_KEY, identity.encode_to_vec())
+            .insert(key, record.encode_to_vec())
             .map_err(|e| self.unreadable(e))?;
         self.flush()
     }
@@ -243,19 +247,11 @@ impl LocalStore {
 
     /// The devices of the space as last seen, `None` before the first look.
     pub fn roster(&self) -> Result<Option<RosterRecord>> {
-        match self.meta.get(ROSTER_KEY).map_err(|e| self.unreadable(e))? {
-            None => Ok(None),
-            Some(bytes) => RosterRecord::decode(&*bytes)
-                .map(Some)
-                .map_err(|e| self.damaged(e)),
-        }
+        self.read_meta(ROSTER_KEY)
     }
 
     pub fn save_roster(&self, roster: &RosterRecord) -> Result<()> {
-        self.meta
-            .insert(ROSTER_KEY, roster.encode_to_vec())
-            .map_err(|e| self.unreadable(e))?;
-        self.flush()
+        self.write_meta(ROSTER_KEY, roster)
     }
 
     /// Replaces a document's saved bytes, dropping the changes they include, and optionally moves

@@ -188,33 +188,33 @@ impl Replica {
             Ok(snapshot) => self.compare_with_log(conn, kind, covers, &snapshot).await?,
             Err(error) => Some(format!("it does not open ({error})")),
         };
-        let verdict = match problem {
+        let (doc, content_hash) = (doc_id.as_bytes().to_vec(), hash.to_vec());
+        let (sent, verdict) = match problem {
             Some(problem) => {
                 tracing::warn!(doc = kind.name(), covers, %problem, "rejecting a candidate snapshot");
                 let request = kintsugi_proto::v1::RejectSnapshotRequest {
-                    doc_id: doc_id.as_bytes().to_vec(),
+                    doc_id: doc,
                     covers_seq: covers,
-                    content_hash: hash.to_vec(),
+                    content_hash,
                 };
-                conn.sync
-                    .reject_snapshot(request)
-                    .await
-                    .map_err(|s| conn.error(s))?;
-                Verdict::Rejected
+                (
+                    conn.sync.reject_snapshot(request).await.map(drop),
+                    Verdict::Rejected,
+                )
             }
             None => {
                 let request = kintsugi_proto::v1::EndorseSnapshotRequest {
-                    doc_id: doc_id.as_bytes().to_vec(),
+                    doc_id: doc,
                     covers_seq: covers,
-                    content_hash: hash.to_vec(),
+                    content_hash,
                 };
-                conn.sync
-                    .endorse_snapshot(request)
-                    .await
-                    .map_err(|s| conn.error(s))?;
-                Verdict::Endorsed
+                (
+                    conn.sync.endorse_snapshot(request).await.map(drop),
+                    Verdict::Endorsed,
+                )
             }
         };
+        sent.map_err(|s| conn.error(s))?;
         self.store.set_audited_snapshot(doc_id, &hash)?;
         Ok(verdict)
     }
