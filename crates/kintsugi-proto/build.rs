@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = [
         root.join("kintsugi/sync/v1/sync.proto"),
+        root.join("kintsugi/sync/v1/roster.proto"),
         root.join("kintsugi/admin/v1/admin.proto"),
     ];
     println!("cargo:rerun-if-changed={}", root.display());

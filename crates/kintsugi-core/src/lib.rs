@@ -6,6 +6,7 @@
 
 mod clock;
 mod device;
+pub mod device_keys;
 pub mod docs;
 pub mod envelope;
 mod error;
@@ -15,6 +16,7 @@ pub mod invite_code;
 pub mod keys;
 pub mod progress;
 mod replica;
+pub mod roster;
 pub mod store;
 mod sync;
 pub mod week;

@@ -1,0 +1,189 @@
+//! The roster every device verifies: who belongs to the space, replayed from a signed,
+//! hash-chained log.
+//!
+//! Each entry names the hash of the one before it and is signed by its author: an admitted
+//! device, or a member's recovery key. `Roster::apply` checks an entry against the state the
+//! entries before it made, so the server, which only stores and relays the log, can neither add
+//! a device, nor drop, reorder or change an entry it relayed, without every device refusing the
+//! log from that entry on. The rules of who may do what (`rules.rs`) are the same on every
+//! device, so every device that holds the same log holds the same roster. Concurrent entries
+//! cannot both stand: the server appends an entry only at the position it names, and the loser
+//! rebuilds on the winner.
+
+mod entry;
+mod rules;
+mod safety;
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::VerifyingKey;
+use kintsugi_proto::v1::{InviteKind, SignedRosterEntry};
+use sha2::{Digest, Sha256};
+
+use crate::error::{CoreError, Result};
+use crate::ids::{DeviceId, MemberId, SpaceId};
+
+pub use entry::{Author, EntryBody, device_keys, invite_signing_input, sign_entry};
+pub use safety::SafetyNumber;
+
+/// SHA-256 of a signed entry: what the next entry names as `prev`.
+pub type EntryHash = [u8; 32];
+
+const HASH_PREFIX: &[u8] = b"kintsugi/roster-entry-hash/v1";
+
+/// A device as the roster admits it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterDevice {
+    pub member: MemberId,
+    pub signing_key: VerifyingKey,
+    pub agreement_key: [u8; 32],
+    /// The device whose invite enrolled it; `None` for a member's first (or recovered) device.
+    pub enrolled_by: Option<DeviceId>,
+    /// The position of the entry that added it.
+    pub added_at: u64,
+    /// The position of the entry that revoked it.
+    pub revoked_at: Option<u64>,
+}
+
+/// A member's recovery key, as the roster holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryKey {
+    pub signing_key: VerifyingKey,
+    pub agreement_key: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MemberState {
+    recovery: Option<RecoveryKey>,
+    left_at: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct InviteState {
+    kind: InviteKind,
+    key: VerifyingKey,
+    issuer: DeviceId,
+    used: bool,
+}
+
+/// The roster as the log up to `head` makes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roster {
+    space: SpaceId,
+    len: u64,
+    head: EntryHash,
+    members: BTreeMap<MemberId, MemberState>,
+    devices: BTreeMap<DeviceId, RosterDevice>,
+    invites: BTreeMap<Vec<u8>, InviteState>,
+}
+
+impl Roster {
+    /// An empty roster of `space`: the first entry it accepts is the genesis.
+    pub fn new(space: SpaceId) -> Self {
+        Self {
+            space,
+            len: 0,
+            head: [0; 32],
+            members: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            invites: BTreeMap::new(),
+        }
+    }
+
+    /// The roster a whole log makes, from its genesis.
+    pub fn replay<'a>(
+        space: SpaceId,
+        log: impl IntoIterator<Item = &'a SignedRosterEntry>,
+    ) -> Result<Self> {
+        let mut roster = Self::new(space);
+        for signed in log {
+            roster.apply(signed)?;
+        }
+        Ok(roster)
+    }
+
+    /// Checks `signed` against this state and, when it holds, applies it. A refused entry
+    /// leaves the roster as it was.
+    pub fn apply(&mut self, signed: &SignedRosterEntry) -> Result<()> {
+        let mut next = self.clone();
+        rules::apply(&mut next, signed).map_err(|why| {
+            CoreError::Tampered(format!("roster entry {} was refused: {why}", self.len))
+        })?;
+        next.len += 1;
+        next.head = entry_hash(signed);
+        *self = next;
+        Ok(())
+    }
+
+    /// How many entries the roster was built from.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no entry was applied yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The hash of the last entry (zeros before the genesis).
+    pub fn head(&self) -> EntryHash {
+        self.head
+    }
+
+    pub fn space(&self) -> SpaceId {
+        self.space
+    }
+
+    /// A device the roster knows, revoked or not.
+    pub fn device(&self, id: DeviceId) -> Option<&RosterDevice> {
+        self.devices.get(&id)
+    }
+
+    /// Every device the roster knows, by id.
+    pub fn devices(&self) -> impl Iterator<Item = (DeviceId, &RosterDevice)> {
+        self.devices.iter().map(|(id, device)| (*id, device))
+    }
+
+    /// Whether `id` is a device the roster admits now: added and not revoked.
+    pub fn admits(&self, id: DeviceId) -> bool {
+        self.devices
+            .get(&id)
+            .is_some_and(|d| d.revoked_at.is_none())
+    }
+
+    /// The members who have not left.
+    pub fn members(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.left_at.is_none())
+            .map(|(id, _)| *id)
+    }
+
+    /// The recovery key of `member`, if it set one and has not left.
+    pub fn recovery_key(&self, member: MemberId) -> Option<&RecoveryKey> {
+        let state = self.members.get(&member)?;
+        state
+            .left_at
+            .is_none()
+            .then_some(state.recovery.as_ref())
+            .flatten()
+    }
+
+    /// The safety number both partners compare.
+    pub fn safety_number(&self) -> SafetyNumber {
+        SafetyNumber::of(self.space, &self.head)
+    }
+}
+
+/// The hash that chains `signed` to the entry after it.
+pub fn entry_hash(signed: &SignedRosterEntry) -> EntryHash {
+    let mut hash = Sha256::new();
+    hash.update(HASH_PREFIX);
+    hash.update((signed.entry.len() as u64).to_be_bytes());
+    hash.update(&signed.entry);
+    hash.update(&signed.signature);
+    hash.finalize().into()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! The roster's rules, entry by entry, and what a server that rewrites the log gets.
+
+#![allow(clippy::expect_used)]
+
+use kintsugi_proto::v1::roster_entry::Body;
+use kintsugi_proto::v1::{AddDevice, Genesis, Invite, InviteKind, Leave, RecoveryKeys, Revoke};
+
+use super::entry::{device_keys, invite_signing_input};
+use super::*;
+use crate::device_keys::DeviceSecrets;
+
+/// A space's log as the tests write it, with every key they need.
+struct Log {
+    roster: Roster,
+    entries: Vec<SignedRosterEntry>,
+}
+
+struct Phone {
+    id: DeviceId,
+    member: MemberId,
+    keys: DeviceSecrets,
+}
+
+fn recovery_keys(secrets: &DeviceSecrets) -> RecoveryKeys {
+    RecoveryKeys {
+        signing_key: secrets.verifying_key().to_bytes().to_vec(),
+        agreement_key: secrets.agreement_public().to_vec(),
+    }
+}
+
+impl Log {
+    fn start() -> (Log, Phone, DeviceSecrets) {
+        let space = SpaceId::random();
+        let phone = Phone {
+            id: DeviceId::random(),
+            member: MemberId::random(),
+            keys: DeviceSecrets::generate(),
+        };
+        let recovery = DeviceSecrets::generate();
+        let genesis = Body::Genesis(Genesis {
+            space_id: space.as_bytes().to_vec(),
+            member_id: phone.member.as_bytes().to_vec(),
+            device: Some(device_keys(phone.id, &phone.keys)),
+            recovery: Some(recovery_keys(&recovery)),
+        });
+        let mut log = Log {
+            roster: Roster::new(space),
+            entries: Vec::new(),
+        };
+        log.push(Author::Device(phone.id), genesis, &phone.keys)
+            .expect("the genesis");
+        (log, phone, recovery)
+    }
+
+    fn sign(&self, author: Author, body: Body, signer: &DeviceSecrets) -> SignedRosterEntry {
+        sign_entry(self.roster.len(), &self.roster.head(), author, body, signer)
+    }
+
+    fn push(&mut self, author: Author, body: Body, signer: &DeviceSecrets) -> Result<()> {
+        let signed = self.sign(author, body, signer);
+        self.push_signed(signed)
+    }
+
+    fn push_signed(&mut self, signed: SignedRosterEntry) -> Result<()> {
+        self.roster.apply(&signed)?;
+        self.entries.push(signed);
+        Ok(())
+    }
+
+    /// `by` invites, and a new device of `member` (a new member for a partner) joins.
+    fn join(&mut self, by: &Phone, kind: InviteKind, member: MemberId) -> Result<Phone> {
+        let invite_id = rand::random::<[u8; 16]>().to_vec();
+        let invite_key = DeviceSecrets::generate();
+        let invite = Body::Invite(Invite {
+            invite_id: invite_id.clone(),
+            kind: kind as i32,
+            invite_key: invite_key.verifying_key().to_bytes().to_vec(),
+        });
+        self.push(Author::Device(by.id), invite, &by.keys)?;
+        let phone = Phone {
+            id: DeviceId::random(),
+            member,
+            keys: DeviceSecrets::generate(),
+        };
+        let keys = device_keys(phone.id, &phone.keys);
+        let invite_signature = invite_key
+            .sign(&invite_signing_input(&self.roster.head(), &keys))
+            .to_vec();
+        let add = Body::AddDevice(AddDevice {
+            invite_id,
+            member_id: member.as_bytes().to_vec(),
+            device: Some(keys),
+            invite_signature,
+            recovery: (kind == InviteKind::Partner)
+                .then(|| recovery_keys(&DeviceSecrets::generate())),
+        });
+        self.push(Author::Device(phone.id), add, &phone.keys)?;
+        Ok(phone)
+    }
+
+    fn revoke(&mut self, by: &Phone, target: DeviceId) -> Result<()> {
+        let body = Body::Revoke(Revoke {
+            device_id: target.as_bytes().to_vec(),
+        });
+        self.push(Author::Device(by.id), body, &by.keys)
+    }
+}
+
+#[test]
+fn a_couple_and_their_devices_replay_to_the_same_roster() {
+    let (mut log, alice, _) = Log::start();
+    let tablet = log
+        .join(&alice, InviteKind::Device, alice.member)
+        .expect("a device link");
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("a partner");
+    assert!(log.roster.admits(tablet.id) && log.roster.admits(bob.id));
+    assert_eq!(log.roster.members().count(), 2);
+    let replayed = Roster::replay(log.roster.space(), &log.entries).expect("replays");
+    assert_eq!(replayed, log.roster);
+    assert_eq!(replayed.safety_number(), log.roster.safety_number());
+}
+
+#[test]
+fn a_third_member_is_refused() {
+    let (mut log, alice, _) = Log::start();
+    log.join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("a partner");
+    let third = log.join(&alice, InviteKind::Partner, MemberId::random());
+    assert!(third.is_err());
+}
+
+#[test]
+fn a_server_cannot_add_a_device_without_the_invite_key() {
+    let (mut log, alice, _) = Log::start();
+    let invite_key = DeviceSecrets::generate();
+    let invite = Body::Invite(Invite {
+        invite_id: vec![7; 16],
+        kind: InviteKind::Device as i32,
+        invite_key: invite_key.verifying_key().to_bytes().to_vec(),
+    });
+    log.push(Author::Device(alice.id), invite, &alice.keys)
+        .expect("the invite");
+    // The server's own device, countersigned by a key of its own making.
+    let intruder = DeviceSecrets::generate();
+    let id = DeviceId::random();
+    let keys = device_keys(id, &intruder);
+    let forged = DeviceSecrets::generate().sign(&invite_signing_input(&log.roster.head(), &keys));
+    let add = Body::AddDevice(AddDevice {
+        invite_id: vec![7; 16],
+        member_id: alice.member.as_bytes().to_vec(),
+        device: Some(keys),
+        invite_signature: forged.to_vec(),
+        recovery: None,
+    });
+    let before = log.roster.clone();
+    assert!(log.push(Author::Device(id), add, &intruder).is_err());
+    assert_eq!(log.roster, before, "a refused entry changes nothing");
+}
+
+#[test]
+fn an_entry_the_server_changed_or_moved_is_refused() {
+    let (mut log, alice, _) = Log::start();
+    let tablet = log
+        .join(&alice, InviteKind::Device, alice.member)
+        .expect("a device link");
+    let space = log.roster.space();
+    let mut changed = log.entries.clone();
+    changed[1].entry[3] ^= 1;
+    assert!(
+        Roster::replay(space, &changed).is_err(),
+        "a changed byte breaks the signature"
+    );
+    let mut dropped = log.entries.clone();
+    dropped.remove(1);
+    assert!(
+        Roster::replay(space, &dropped).is_err(),
+        "a dropped entry breaks the chain"
+    );
+    let mut swapped = log.entries.clone();
+    swapped.swap(1, 2);
+    assert!(
+        Roster::replay(space, &swapped).is_err(),
+        "reordered entries break the chain"
+    );
+    assert!(
+        Roster::replay(SpaceId::random(), &log.entries).is_err(),
+        "another space's log"
+    );
+    log.revoke(&alice, tablet.id)
+        .expect("alice's first phone revokes the tablet");
+}
+
+#[test]
+fn revocation_follows_who_enrolled_whom_and_cascades() {
+    let (mut log, alice, _) = Log::start();
+    let tablet = log
+        .join(&alice, InviteKind::Device, alice.member)
+        .expect("tablet");
+    let laptop = log
+        .join(&tablet, InviteKind::Device, alice.member)
+        .expect("laptop via tablet");
+    let watch = log
+        .join(&alice, InviteKind::Device, alice.member)
+        .expect("watch");
+    assert!(
+        log.revoke(&tablet, alice.id).is_err(),
+        "a later device cannot revoke the first"
+    );
+    assert!(
+        log.revoke(&tablet, watch.id).is_err(),
+        "nor one it did not enrol"
+    );
+    assert!(log.revoke(&tablet, tablet.id).is_err(), "nor itself");
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("bob");
+    assert!(
+        log.revoke(&bob, alice.id).is_err(),
+        "a partner cannot revoke the other's devices"
+    );
+    log.revoke(&alice, tablet.id)
+        .expect("the first device revokes the tablet");
+    assert!(
+        !log.roster.admits(laptop.id),
+        "the laptop it enrolled goes with it"
+    );
+    assert!(log.roster.admits(watch.id));
+    assert!(
+        log.revoke(&laptop, watch.id).is_err(),
+        "a revoked device signs nothing"
+    );
+}
+
+#[test]
+fn the_recovery_key_enrols_a_new_first_device_and_revokes_the_old() {
+    let (mut log, alice, recovery) = Log::start();
+    let fresh = Phone {
+        id: DeviceId::random(),
+        member: alice.member,
+        keys: DeviceSecrets::generate(),
+    };
+    let recover = Body::Recover(kintsugi_proto::v1::Recover {
+        member_id: alice.member.as_bytes().to_vec(),
+        device: Some(device_keys(fresh.id, &fresh.keys)),
+    });
+    let author = Author::Recovery(alice.member);
+    assert!(
+        log.push(author, recover.clone(), &alice.keys).is_err(),
+        "signed by another key"
+    );
+    log.push(author, recover, &recovery).expect("the recovery");
+    let revoke = Body::Revoke(Revoke {
+        device_id: alice.id.as_bytes().to_vec(),
+    });
+    log.push(author, revoke, &recovery)
+        .expect("the old phone revoked");
+    assert!(log.roster.admits(fresh.id) && !log.roster.admits(alice.id));
+    log.join(&fresh, InviteKind::Partner, MemberId::random())
+        .expect("the new phone invites");
+}
+
+#[test]
+fn leaving_revokes_every_device_of_the_member() {
+    let (mut log, alice, _) = Log::start();
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("bob");
+    let leave = Body::Leave(Leave {
+        member_id: bob.member.as_bytes().to_vec(),
+    });
+    assert!(
+        log.push(Author::Device(alice.id), leave.clone(), &alice.keys)
+            .is_err(),
+        "only bob leaves"
+    );
+    log.push(Author::Device(bob.id), leave, &bob.keys)
+        .expect("bob leaves");
+    assert!(!log.roster.admits(bob.id));
+    assert_eq!(log.roster.members().count(), 1);
+}
+
+#[test]
+fn the_safety_number_changes_with_every_entry() {
+    let (mut log, alice, _) = Log::start();
+    let before = log.roster.safety_number();
+    log.join(&alice, InviteKind::Device, alice.member)
+        .expect("tablet");
+    let after = log.roster.safety_number();
+    assert_ne!(before, after);
+    let digits: String = after.as_str().split(' ').collect();
+    assert_eq!((digits.len(), after.as_str().split(' ').count()), (60, 12));
+}
