@@ -1,5 +1,8 @@
 //! Sealing and opening envelopes: XChaCha20-Poly1305 with a random 24-byte nonce.
 //!
+//! Plaintexts are padded before they are sealed (`padding.rs`: PADME for changes and
+//! snapshots, 32-byte blocks for names), so the server learns a size bucket, not a length.
+//!
 //! The associated data binds the space, the document, the authoring device, its client
 //! sequence number and the kind, so a server that moves a ciphertext to another document, space
 //! or position, or replays it as another kind, produces an envelope that fails to open.
@@ -11,9 +14,10 @@ use kintsugi_proto::v1::{Envelope, EnvelopeKind};
 use crate::error::CoreError;
 use crate::ids::{DeviceId, DocId, SpaceId};
 use crate::keys::SecretKey;
+use crate::padding::{name_blocks, pad, padme, unpad};
 
-const ENVELOPE_AAD_PREFIX: &[u8] = b"kintsugi/envelope/v1";
-const NAME_AAD_PREFIX: &[u8] = b"kintsugi/name/v1";
+const ENVELOPE_AAD_PREFIX: &[u8] = b"kintsugi/envelope/v2";
+const NAME_AAD_PREFIX: &[u8] = b"kintsugi/name/v2";
 const NONCE_LEN: usize = 24;
 
 /// Where an envelope belongs; all of it is bound into the associated data.
@@ -55,7 +59,7 @@ pub fn snapshot_hash(envelope: &Envelope) -> [u8; 32] {
 pub fn seal(key: &SecretKey, ctx: &EnvelopeContext, plaintext: &[u8]) -> Envelope {
     let nonce: [u8; NONCE_LEN] = rand::random();
     let aad = ctx.associated_data();
-    let ciphertext = encrypt(key, &nonce, &aad, plaintext);
+    let ciphertext = encrypt(key, &nonce, &aad, &pad(plaintext, padme));
     Envelope {
         device_id: ctx.device.as_bytes().to_vec(),
         client_seq: ctx.client_seq,
@@ -84,13 +88,14 @@ pub fn open(
         client_seq: envelope.client_seq,
         kind,
     };
-    let plaintext = decrypt(
+    let padded = decrypt(
         key,
         &envelope.nonce,
         &ctx.associated_data(),
         &envelope.ciphertext,
-    )
-    .ok_or_else(|| {
+    );
+    let plaintext = padded.as_deref().and_then(unpad).map(<[u8]>::to_vec);
+    let plaintext = plaintext.ok_or_else(|| {
         CoreError::Tampered(format!(
             "envelope {} of device {device} does not decrypt",
             envelope.server_seq
@@ -104,7 +109,12 @@ pub fn seal_name(names_key: &SecretKey, space: SpaceId, name: &str) -> Vec<u8> {
     let nonce: [u8; NONCE_LEN] = rand::random();
     let aad = [NAME_AAD_PREFIX, space.as_bytes()].concat();
     let mut out = nonce.to_vec();
-    out.extend(encrypt(names_key, &nonce, &aad, name.as_bytes()));
+    out.extend(encrypt(
+        names_key,
+        &nonce,
+        &aad,
+        &pad(name.as_bytes(), name_blocks),
+    ));
     out
 }
 
@@ -115,7 +125,8 @@ pub fn open_name(names_key: &SecretKey, space: SpaceId, sealed: &[u8]) -> Option
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     let aad = [NAME_AAD_PREFIX, space.as_bytes()].concat();
-    String::from_utf8(decrypt(names_key, nonce, &aad, ciphertext)?).ok()
+    let padded = decrypt(names_key, nonce, &aad, ciphertext)?;
+    String::from_utf8(unpad(&padded)?.to_vec()).ok()
 }
 
 fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
@@ -223,5 +234,20 @@ mod tests {
         );
         assert_eq!(open_name(&key, SpaceId([2; 16]), &sealed), None);
         assert!(!sealed.windows(5).any(|w| w == b"Alice"));
+        let long = seal_name(&key, SpaceId([1; 16]), "Alexandra");
+        assert_eq!(
+            long.len(),
+            sealed.len(),
+            "names of one block seal to one size"
+        );
+    }
+
+    #[test]
+    fn ciphertexts_come_in_padded_sizes() {
+        let key = SecretKey::random();
+        let sizes: std::collections::BTreeSet<usize> = (1000..1100)
+            .map(|len| seal(&key, &ctx(), &vec![7; len]).ciphertext.len())
+            .collect();
+        assert!(sizes.len() <= 3, "{sizes:?}");
     }
 }

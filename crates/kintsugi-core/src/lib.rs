@@ -14,6 +14,7 @@ mod identity;
 pub mod ids;
 pub mod invite_code;
 pub mod keys;
+mod padding;
 pub mod progress;
 mod replica;
 pub mod roster;
