@@ -8,6 +8,7 @@
 
 mod private;
 mod records;
+mod roster_log;
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,7 @@ pub struct LocalStore {
     outbox: sled::Tree,
     cursors: sled::Tree,
     set_aside: sled::Tree,
+    roster_log: sled::Tree,
 }
 
 impl LocalStore {
@@ -64,6 +66,7 @@ impl LocalStore {
             outbox: tree("outbox")?,
             cursors: tree("cursors")?,
             set_aside: tree("set_aside")?,
+            roster_log: tree("roster_log")?,
             dir: dir.to_path_buf(),
             db,
         })
