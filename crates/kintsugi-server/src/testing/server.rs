@@ -1,8 +1,8 @@
 //! `TestServer`: the real server in this process on a loopback port over a scratch sled
 //! folder, started by `TestServer::start()` or `TestServer::builder()…start()`.
 //!
-//! It runs `run_with_listeners`, exactly as the binary does once its settings are read, with
-//! a metrics listener of its own on another loopback port (unless the config names one). The
+//! It runs `run_with_listeners`, where the binary's `serve_settings` also ends up, with a
+//! metrics listener of its own on another loopback port (unless the config names one). The
 //! data folder and any TLS files live in a scratch folder that lives as long as the value, so
 //! a test can look at the files after `stop`. Dropping a running server asks it to stop;
 //! `stop().await` also waits for it and returns what `run` returned.
