@@ -8,6 +8,7 @@
 
 mod private;
 mod records;
+mod sled_open;
 
 use std::path::{Path, PathBuf};
 
@@ -46,12 +47,16 @@ pub struct LocalStore {
     outbox: sled::Tree,
     cursors: sled::Tree,
     set_aside: sled::Tree,
+    /// Held while the store is open (`sled_open.rs`); declared last, so it is released last.
+    _lock: std::fs::File,
 }
 
 impl LocalStore {
     /// Opens (or creates) the store in `dir`, readable by this user only.
     pub fn open(dir: &Path) -> Result<Self> {
         create_private_dir(dir)?;
+        let lock = sled_open::lock(dir)?;
+        sled_open::remove_unfinished_snapshots(dir, &dir.join("store"))?;
         let db = sled::Config::new()
             .path(dir.join("store"))
             .open()
@@ -66,7 +71,13 @@ impl LocalStore {
             set_aside: tree("set_aside")?,
             dir: dir.to_path_buf(),
             db,
+            _lock: lock,
         })
+    }
+
+    /// Erases the store in `dir`, damaged or not; `Busy` while another process has it open.
+    pub fn erase(dir: &Path) -> Result<()> {
+        sled_open::erase(dir)
     }
 
     pub fn dir(&self) -> &Path {
