@@ -18,6 +18,7 @@ use kintsugi_proto::v1::{
     AcceptInviteRequest, CreateInviteRequest, CreateSpaceRequest, Envelope, PullRequest,
     PushRequest, PutSnapshotRequest, RevokeDeviceRequest, SubscribeRequest,
 };
+use kintsugi_server::testing::TestServer;
 use prost::Message;
 use tonic::Request;
 use tonic::transport::Channel;
@@ -67,7 +68,7 @@ struct Target {
     channel: Channel,
     token: String,
     device_id: Vec<u8>,
-    _dir: tempfile::TempDir,
+    _server: TestServer,
 }
 
 fn target() -> &'static Target {
@@ -78,34 +79,18 @@ fn target() -> &'static Target {
             .enable_all()
             .build()
             .expect("runtime");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (channel, token, device_id) = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let mut config = kintsugi_server::Config::new(dir.path().join("server"));
+        let (server, channel, token, device_id) = runtime.block_on(async {
             // Millions of calls from one device and one address: the rate limits would answer
             // them all after the first few hundred, and the fuzzer would learn nothing deeper.
             let unlimited = kintsugi_server::RateLimit {
                 per_second: 1e9,
                 burst: u32::MAX,
             };
-            (config.device_rate, config.pairing_rate) = (unlimited, unlimited);
-            tokio::spawn(kintsugi_server::run(
-                listener,
-                config,
-                std::future::pending(),
-            ));
-            let channel = loop {
-                if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-                    .expect("url")
-                    .connect()
-                    .await
-                {
-                    break channel;
-                }
-            };
+            let server = TestServer::builder()
+                .config(|config| (config.device_rate, config.pairing_rate) = (unlimited, unlimited))
+                .start()
+                .await;
+            let channel = server.channel().await;
             let space = CreateSpaceRequest {
                 space_id: vec![5; 16],
                 sealed_member_name: vec![1; 40],
@@ -116,14 +101,14 @@ fn target() -> &'static Target {
                 .await
                 .expect("space")
                 .into_inner();
-            (channel, founder.token, founder.device_id)
+            (server, channel, founder.token, founder.device_id)
         });
         Target {
             runtime,
             channel,
             token,
             device_id,
-            _dir: dir,
+            _server: server,
         }
     })
 }

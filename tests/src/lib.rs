@@ -1,11 +1,10 @@
-//! Shared helpers for the end-to-end tests: a real server on 127.0.0.1 and client cores in
-//! temporary folders, started the same way the binary and the demo start them.
+//! Shared helpers for the end-to-end tests: a world of client cores in temporary folders around
+//! a real server on 127.0.0.1 (`kintsugi_server::testing::TestServer`).
 
 pub mod fuzz;
 pub mod hostile;
 pub mod proxy;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,80 +12,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use kintsugi_core::Clock as DeviceClock;
 use kintsugi_core::UnixMillis;
 use kintsugi_core::{CodeKind, Device, Enrolment, system_clock};
-use kintsugi_server::{Clock, Config, SystemClock};
+use kintsugi_server::testing::TestServer;
+use kintsugi_server::{Clock, SystemClock};
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-/// A running server over a data folder that outlives restarts.
-#[derive(Debug)]
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub data: PathBuf,
-    clock: Arc<dyn Clock>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), kintsugi_server::ServerError>>>,
-}
-
-impl TestServer {
-    /// Starts a server on a free loopback port over `data`.
-    pub async fn start(data: &Path) -> TestServer {
-        Self::start_with_clock(data, Arc::new(SystemClock)).await
-    }
-
-    /// Starts a server whose time is `clock`, e.g. a `ManualClock` a test moves forward.
-    pub async fn start_with_clock(data: &Path, clock: Arc<dyn Clock>) -> TestServer {
-        Self::start_at("127.0.0.1:0".parse().expect("address"), data, clock).await
-    }
-
-    async fn start_at(addr: SocketAddr, data: &Path, clock: Arc<dyn Clock>) -> TestServer {
-        let listener = TcpListener::bind(addr).await.expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let run =
-            kintsugi_server::run_with_clock(listener, Config::new(data), clock.clone(), shutdown);
-        let task = tokio::spawn(run);
-        TestServer {
-            addr,
-            data: data.to_path_buf(),
-            clock,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops the server gracefully; clients see it as unreachable until `start_again`.
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task")
-                .expect("server stopped cleanly");
-        }
-    }
-
-    /// Starts a server on the same address over another data folder (e.g. a restored backup).
-    pub async fn restart_on(&mut self, data: &Path) {
-        self.stop().await;
-        *self = Self::start_at(self.addr, data, self.clock.clone()).await;
-    }
-
-    /// Starts the server again on the same address and data.
-    pub async fn start_again(&mut self) {
-        self.stop().await;
-        *self = Self::start_at(self.addr, &self.data.clone(), self.clock.clone()).await;
-    }
-}
 
 /// A temporary world: one folder for the server and one per phone.
 #[derive(Debug)]
@@ -103,7 +31,11 @@ impl World {
     /// A world whose server tells time by `clock`.
     pub async fn with_clock(clock: Arc<dyn Clock>) -> World {
         let root = tempfile::tempdir().expect("tempdir");
-        let server = TestServer::start_with_clock(&root.path().join("server"), clock).await;
+        let server = TestServer::builder()
+            .data(root.path().join("server"))
+            .clock(clock)
+            .start()
+            .await;
         World { root, server }
     }
 
@@ -209,29 +141,4 @@ pub fn millis(rfc3339: &str) -> UnixMillis {
     let time = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .expect("an RFC 3339 time");
     UnixMillis::from_millis((time.unix_timestamp_nanos() / 1_000_000) as i64)
-}
-
-/// Every file under `dir`, with its bytes.
-pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path).expect("read dir") {
-            let entry = entry.expect("entry");
-            if entry.file_type().expect("type").is_dir() {
-                stack.push(entry.path());
-            } else {
-                out.push((
-                    entry.path(),
-                    std::fs::read(entry.path()).expect("read file"),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Whether `haystack` contains `needle`.
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -32,7 +32,7 @@ async fn wait_for_acks(acked: &mut watch::Receiver<Vec<String>>, after: usize) -
 
 /// Streams an online backup of the world's server into `file` through the admin service.
 async fn take_backup(world: &World, file: &Path) {
-    let token = kintsugi_server::admin::read_admin_token(&world.server.data).expect("admin token");
+    let token = kintsugi_server::admin::read_admin_token(world.server.data()).expect("admin token");
     let channel = Channel::from_shared(world.server.url())
         .expect("url")
         .connect()

@@ -34,7 +34,11 @@ async fn an_offline_edit_and_a_concurrent_approval_bring_it_back_to_proposed_on_
     sync_all(&[&alice, &bob]).await;
     assert_eq!(alice.boundary(&id).expect("show").status, Status::Agreed);
 
-    world.server.stop().await;
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
     alice
         .edit_boundary(&id, "No secret messaging apps or burner phones")
         .expect("edit");
@@ -65,7 +69,11 @@ async fn a_concurrent_retire_and_edit_keep_both() {
         .add_boundary("Home by 11 on weeknights", "routine")
         .expect("add");
     sync_all(&[&alice, &bob]).await;
-    world.server.stop().await;
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
     alice.retire_boundary(&id).expect("retire");
     bob.edit_boundary(&id, "Home by midnight on weeknights")
         .expect("edit");
@@ -88,7 +96,11 @@ async fn partners_adding_boundaries_offline_keep_both() {
     let mut world = World::new().await;
     let (alice, bob) = world.couple().await;
     sync_all(&[&alice, &bob]).await;
-    world.server.stop().await;
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
     let a = alice
         .add_boundary("No contact with X", "contact")
         .expect("add");

@@ -6,7 +6,8 @@ use kintsugi_core::envelope::{EnvelopeContext, seal};
 use kintsugi_core::keys::SecretKey;
 use kintsugi_core::{CodeKind, CoreError, DocKind, Status};
 use kintsugi_proto::v1::{Audience, EnvelopeKind, PullRequest, PushRequest};
-use kintsugi_tests::{World, contains, files_under};
+use kintsugi_server::testing::{files_containing, files_under};
+use kintsugi_tests::World;
 use tonic::Code;
 
 #[tokio::test]
@@ -19,7 +20,11 @@ async fn partners_merge_concurrent_offline_edits_of_one_boundary() {
     alice.sync().await.expect("alice sync");
     bob.sync().await.expect("bob sync");
 
-    world.server.stop().await;
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
     alice
         .edit_boundary(&id, "No contact with X, including social media")
         .expect("alice edit");
@@ -115,13 +120,11 @@ async fn private_journal_never_reaches_partner() {
         "{status:?}"
     );
 
-    for (path, bytes) in files_under(&world.home("Bob")) {
-        assert!(
-            !contains(&bytes, b"alice private marker"),
-            "{} holds alice's journal",
-            path.display()
-        );
-    }
+    assert_eq!(
+        files_containing(&world.home("Bob"), b"alice private marker"),
+        Vec::<std::path::PathBuf>::new(),
+        "these files hold alice's journal"
+    );
 }
 
 #[tokio::test]
@@ -271,18 +274,19 @@ async fn nothing_the_server_writes_holds_plaintext_or_automerge_bytes() {
     for device in [&alice, &bob, &alice] {
         device.sync().await.expect("sync");
     }
-    world.server.stop().await;
-    let files = files_under(&world.server.data);
-    assert!(!files.is_empty());
-    for (path, bytes) in files {
-        for needle in [&b"marker-"[..], b"Alice", b"Bob", &[0x85, 0x6f, 0x4a, 0x83]] {
-            assert!(
-                !contains(&bytes, needle),
-                "{} holds {:?}",
-                path.display(),
-                String::from_utf8_lossy(needle)
-            );
-        }
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
+    assert!(!files_under(world.server.data()).is_empty());
+    for needle in [&b"marker-"[..], b"Alice", b"Bob", &[0x85, 0x6f, 0x4a, 0x83]] {
+        assert_eq!(
+            files_containing(world.server.data(), needle),
+            Vec::<std::path::PathBuf>::new(),
+            "these files hold {:?}",
+            String::from_utf8_lossy(needle)
+        );
     }
 }
 
@@ -291,7 +295,11 @@ async fn sync_without_server_fails_clearly_and_loses_nothing() {
     let mut world = World::new().await;
     let (alice, bob) = world.couple().await;
     alice.sync().await.expect("sync");
-    world.server.stop().await;
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
     alice
         .add_boundary("No secrets about money", "money")
         .expect("offline edit");
@@ -489,8 +497,12 @@ async fn leaving_erases_a_partners_private_data_and_the_last_leaver_everything()
 
     let left = bob.leave().await.expect("bob leaves");
     assert!(left.space_erased, "{left:?}");
-    world.server.stop().await;
-    let stats = kintsugi_server::admin::stats(&world.server.data).expect("stats");
+    world
+        .server
+        .stop()
+        .await
+        .expect("the server stopped cleanly");
+    let stats = kintsugi_server::admin::stats(world.server.data()).expect("stats");
     assert_eq!(
         (
             stats.spaces,

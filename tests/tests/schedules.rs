@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use kintsugi_core::{Answers, CodeKind, Device, DocKind, Enrolment, system_clock};
-use kintsugi_tests::TestServer;
+use kintsugi_server::testing::TestServer;
 use kintsugi_tests::proxy::FlakyProxy;
 use proptest::prelude::*;
 
@@ -176,7 +176,7 @@ async fn apply(
             if *down {
                 server.start_again().await;
             } else {
-                server.stop().await;
+                server.stop().await.expect("the server stopped cleanly");
             }
             *down = !*down;
         }
@@ -185,8 +185,11 @@ async fn apply(
 
 async fn run_schedule(ops: Vec<Op>, seed: u64) -> Result<(), TestCaseError> {
     let root = tempfile::tempdir().expect("tempdir");
-    let mut server = TestServer::start(&root.path().join("server")).await;
-    let proxy = FlakyProxy::start(server.addr, seed, 0.35, 6000).await;
+    let mut server = TestServer::builder()
+        .data(root.path().join("server"))
+        .start()
+        .await;
+    let proxy = FlakyProxy::start(server.addr(), seed, 0.35, 6000).await;
     let url = proxy.url();
     let (a, t, b) = (
         root.path().join("alice"),

@@ -2,7 +2,7 @@
 //! home server); a device that trusts another CA is refused with a clear error.
 
 use kintsugi_core::{CodeKind, CoreError, Device, Enrolment, system_clock};
-use kintsugi_server::{Config, TlsFiles};
+use kintsugi_server::testing::TestServer;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
 /// A CA, and a server certificate it signed for localhost: (ca_pem, cert_pem, key_pem).
@@ -38,28 +38,12 @@ async fn partners_sync_over_tls_and_a_device_trusting_another_ca_is_refused() {
     let root = tempfile::tempdir().expect("tempdir");
     let (ca, cert, key) = certificates("Home CA");
     let (other_ca, _, _) = certificates("Other CA");
-    let (cert_file, key_file) = (
-        root.path().join("server.pem"),
-        root.path().join("server.key"),
-    );
-    std::fs::write(&cert_file, cert).expect("cert");
-    std::fs::write(&key_file, key).expect("key");
-    let mut config = Config::new(root.path().join("server"));
-    config.tls = Some(TlsFiles {
-        cert: cert_file,
-        key: key_file,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!(
-        "https://localhost:{}",
-        listener.local_addr().expect("addr").port()
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kintsugi_server::run(listener, config, async {
-        let _ = stopped.await;
-    }));
+    let mut server = TestServer::builder()
+        .data(root.path().join("server"))
+        .tls(&cert, &key, &ca)
+        .start()
+        .await;
+    let url = format!("https://localhost:{}", server.addr().port());
 
     let (a, b, e) = (
         root.path().join("alice"),
@@ -90,6 +74,5 @@ async fn partners_sync_over_tls_and_a_device_trusting_another_ca_is_refused() {
     assert!(matches!(err, CoreError::Untrusted { .. }), "{err}");
     assert!(err.to_string().contains("--ca-cert"), "{err}");
 
-    let _ = stop.send(());
-    server.await.expect("server task").expect("server stopped");
+    server.stop().await.expect("server stopped");
 }

@@ -5,10 +5,16 @@
 //!
 //! `KINTSUGI_CRASH_ROUNDS` sets the number of kills (default 20); `KINTSUGI_CRASH_SEED` the seed.
 
+// Only the server helpers and `ks` of the shared CLI test helpers are used here.
+#[allow(dead_code)]
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::{STARTUP, Server, ks, serve};
 
 use kintsugi_proto::v1::pairing_service_client::PairingServiceClient;
 use kintsugi_proto::v1::space_service_client::SpaceServiceClient;
@@ -17,6 +23,7 @@ use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateInviteRequest, CreateSpaceRequest, Envelope, EnvelopeKind,
     InviteKind, PullRequest, PushRequest,
 };
+use kintsugi_server::testing::{connect_when_up, free_port};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::Request;
@@ -29,27 +36,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn spawn_server(port: u16, data: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kintsugi"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server")
-}
-
-async fn channel(port: u16) -> Channel {
-    for _ in 0..400 {
-        let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("url");
-        if let Ok(channel) = endpoint.connect().await {
-            return channel;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the server did not come back");
 }
 
 fn authed<T>(token: &str, message: T) -> Request<T> {
@@ -84,8 +70,8 @@ impl Pusher {
 
     /// Pushes until the server dies. A push that got no answer is retried with the same bytes
     /// after the restart, as a phone's outbox would.
-    async fn run(mut self, port: u16, doc: Vec<u8>) -> Pusher {
-        let Ok(endpoint) = Channel::from_shared(format!("http://127.0.0.1:{port}")) else {
+    async fn run(mut self, url: String, doc: Vec<u8>) -> Pusher {
+        let Ok(endpoint) = Channel::from_shared(url) else {
             return self;
         };
         let Ok(channel) = endpoint.timeout(Duration::from_secs(5)).connect().await else {
@@ -111,8 +97,8 @@ impl Pusher {
     }
 }
 
-async fn enrol(port: u16) -> Vec<Pusher> {
-    let channel = channel(port).await;
+async fn enrol(url: &str) -> Vec<Pusher> {
+    let channel = connect_when_up(url, STARTUP).await;
     let founder = PairingServiceClient::new(channel.clone())
         .create_space(CreateSpaceRequest {
             space_id: rand::random::<[u8; 16]>().to_vec(),
@@ -166,33 +152,28 @@ async fn acknowledged_pushes_survive_sigkill_exactly_once_and_in_order() {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("server");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
     let mut doc = rand::random::<[u8; 16]>().to_vec();
     doc[0] &= 0x7f; // a shared document's id: the top bit says private
 
-    let mut server = spawn_server(port, &data);
-    let mut pushers = enrol(port).await;
+    let mut server = Server::spawn(free_port(), &data);
+    let url = server.url.clone();
+    let mut pushers = enrol(&url).await;
     for _ in 0..rounds {
         let tasks: Vec<_> = pushers
             .drain(..)
-            .map(|p| tokio::spawn(p.run(port, doc.clone())))
+            .map(|p| tokio::spawn(p.run(url.clone(), doc.clone())))
             .collect();
         tokio::time::sleep(Duration::from_millis(rng.gen_range(20..250))).await;
-        server.kill().expect("SIGKILL");
-        server.wait().expect("reap");
+        server.kill();
         for task in tasks {
             pushers.push(task.await.expect("pusher"));
         }
-        server = spawn_server(port, &data);
-        channel(port).await;
+        server.start_again();
+        connect_when_up(&url, STARTUP).await;
     }
 
     // Read the whole log back from the restarted server.
-    let mut client = SyncServiceClient::new(channel(port).await);
+    let mut client = SyncServiceClient::new(connect_when_up(&url, STARTUP).await);
     let mut log = Vec::new();
     loop {
         let after = log.last().map_or(0, |e: &Envelope| e.server_seq);
@@ -214,8 +195,7 @@ async fn acknowledged_pushes_survive_sigkill_exactly_once_and_in_order() {
             break;
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 
     let positions: Vec<u64> = log.iter().map(|e| e.server_seq).collect();
     assert_eq!(
@@ -289,19 +269,9 @@ fn a_client_killed_mid_edit_or_mid_sync_loses_nothing_and_sends_nothing_twice() 
     let rounds: usize = env_or("KINTSUGI_CLIENT_CRASH_ROUNDS", 30);
     let mut rng = StdRng::seed_from_u64(env_or("KINTSUGI_CRASH_SEED", 0x6b696e74));
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut server = spawn_server(port, &dir.path().join("server"));
-    let url = format!("http://127.0.0.1:{port}");
+    let server = serve(&dir.path().join("server"));
+    let url = server.url.clone();
     let home = dir.path().join("alice");
-    let up = (0..400).any(|_| {
-        std::thread::sleep(Duration::from_millis(25));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "server started");
     assert!(run_killed(
         &home,
         &["init", "--server", &url, "--name", "Alice"],
@@ -331,12 +301,7 @@ fn a_client_killed_mid_edit_or_mid_sync_loses_nothing_and_sends_nothing_twice() 
         "the store still opens and syncs"
     );
 
-    let list = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
-        .arg("--home")
-        .arg(&home)
-        .args(["--json", "boundary", "list"])
-        .output()
-        .expect("list");
+    let list = ks(&home, &["boundary", "list"]);
     assert!(
         list.status.success(),
         "{}",
@@ -363,12 +328,7 @@ fn a_client_killed_mid_edit_or_mid_sync_loses_nothing_and_sends_nothing_twice() 
 
     // A second device sees exactly the same: nothing was pushed twice or half.
     let tablet = dir.path().join("tablet");
-    let code = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
-        .arg("--home")
-        .arg(&home)
-        .args(["--json", "invite", "--device"])
-        .output()
-        .expect("invite");
+    let code = ks(&home, &["invite", "--device"]);
     let code: serde_json::Value = serde_json::from_slice(&code.stdout).expect("json");
     let code = code["code"].as_str().expect("code");
     assert!(run_killed(
@@ -377,16 +337,10 @@ fn a_client_killed_mid_edit_or_mid_sync_loses_nothing_and_sends_nothing_twice() 
         Duration::from_secs(30)
     ));
     assert!(run_killed(&tablet, &["sync"], Duration::from_secs(30)));
-    let seen = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
-        .arg("--home")
-        .arg(&tablet)
-        .args(["--json", "boundary", "list"])
-        .output()
-        .expect("list");
+    let seen = ks(&tablet, &["boundary", "list"]);
     let seen: serde_json::Value = serde_json::from_slice(&seen.stdout).expect("json");
     assert_eq!(seen.as_array().map(Vec::len), Some(texts.len()));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     eprintln!(
         "{rounds} client kills: {} of {} edits acknowledged, all kept once",
         kept.len(),

@@ -152,8 +152,8 @@ pub(crate) fn authed<T>(request: &Request<T>) -> Result<AuthedDevice, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::harness;
     use crate::store::NewSpace;
+    use crate::testing::handlers::harness;
 
     /// Links `device`, holding `token`, to `member` through an invite made on `founder`.
     fn link_device(

@@ -19,6 +19,9 @@
 //! # }
 //! ```
 //!
+//! Tests do it through `testing::TestServer` (the `testing` feature), which runs
+//! `run_with_listeners` on a loopback port over a scratch sled folder.
+//!
 //! `kintsugi serve` builds its `Config` with `ServerSettings` (file, environment, flags) and
 //! calls `serve_settings`. Modules: `server` (the gRPC stack: TLS, health, reflection,
 //! metrics, shutdown), `service` (one file per gRPC service), `auth` (bearer-token
@@ -50,6 +53,8 @@ mod server;
 mod service;
 mod settings;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod tls;
 
 pub use admin::AdminError;

@@ -20,7 +20,8 @@ use kintsugi_proto::v1::{
     SubscribeRequest,
 };
 use kintsugi_server::LogFormat;
-use support::{TestDevice, TestServer, distinctive_bytes, private_doc, push_request, random16};
+use kintsugi_server::testing::TestServer;
+use support::{Clients, TestDevice, distinctive_bytes, private_doc, push_request, random16};
 use tokio_stream::StreamExt;
 use tracing_subscriber::EnvFilter;
 
@@ -104,7 +105,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         });
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
 
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let (mut sam, secret) = join_with_secret(&server, &alex).await;
     let mut stream = sam
@@ -154,14 +155,13 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         .await
         .expect("stats");
     let admin_token =
-        kintsugi_server::admin::read_admin_token(&server.data).expect("an admin token");
+        kintsugi_server::admin::read_admin_token(server.data()).expect("an admin token");
     drop(stream);
     sam.space()
         .leave_space(LeaveSpaceRequest {})
         .await
         .expect("left");
-    let (result, _dir) = server.stop().await;
-    result.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 
     let logs = String::from_utf8_lossy(&buffer.lock().expect("a lock")).into_owned();
     assert!(logs.contains("call finished"), "the capture works");

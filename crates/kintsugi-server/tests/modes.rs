@@ -14,8 +14,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kintsugi_proto::v1::{Audience, InviteKind};
+use kintsugi_server::testing::TestServer;
 use rustix::fs::Mode;
-use support::{TestServer, push_request, random16};
+use support::{Clients, push_request, random16};
 
 fn mode(path: &Path) -> u32 {
     fs::symlink_metadata(path)
@@ -70,13 +71,13 @@ async fn the_data_folder_and_backups_are_owner_only_whatever_the_umask() {
     rustix::process::umask(Mode::from_raw_mode(0o022));
     let scratch = tempfile::tempdir().expect("a temporary folder");
     let data = scratch.path().join("data");
-    let first = TestServer::start_in(&data).await;
+    let mut first = TestServer::builder().data(&data).start().await;
     first.create_space().await;
-    first.stop().await.0.expect("a clean stop");
+    first.stop().await.expect("a clean stop");
     loosen(&data);
     rustix::process::umask(Mode::from_raw_mode(0o022));
 
-    let server = TestServer::start_in(&data).await;
+    let mut server = TestServer::builder().data(&data).start().await;
     let mut alex = server.create_space().await;
     let sam = server.invite(&alex, InviteKind::Partner).await;
     let doc = random16();
@@ -87,7 +88,7 @@ async fn the_data_folder_and_backups_are_owner_only_whatever_the_umask() {
         .expect("pushed");
     drop(sam);
     assert_private(&data, "while serving");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
     assert_private(&data, "after stopping");
 
     let backup = scratch.path().join("backup.kbk");

@@ -1,20 +1,59 @@
-//! Helpers shared by the CLI tests: a real `kintsugi serve` on a free loopback port, and the
-//! `kintsugi` binary run against a home folder with `--json`.
+//! Helpers shared by the CLI tests: a real `kintsugi serve` on a free loopback port (which a
+//! test may kill with SIGKILL and start again), and the `kintsugi` binary run against a home
+//! folder with `--json`. Ports and waiting come from `kintsugi_server::testing`.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
-/// A running `kintsugi serve`, killed when dropped.
+use kintsugi_server::testing::{free_port, wait_until_listening};
+
+/// How long a server has to start accepting connections.
+pub const STARTUP: Duration = Duration::from_secs(10);
+
+/// A `kintsugi serve` process, killed when dropped.
 pub struct Server {
     child: Child,
+    port: u16,
+    data: PathBuf,
     pub url: String,
 }
 
 impl Server {
+    /// Starts `kintsugi serve` over `data` on 127.0.0.1:`port` (under the everyday umask),
+    /// without waiting until it accepts connections.
+    pub fn spawn(port: u16, data: &Path) -> Server {
+        Server {
+            child: spawn_serve(port, data),
+            port,
+            data: data.to_path_buf(),
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// The server's process id, to read its memory from /proc.
     #[allow(dead_code)] // Only some of the test binaries sharing this module use it.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush or say goodbye) and reaps it.
+    #[allow(dead_code)] // Only some of the test binaries sharing this module use it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// Starts the server again on the same port and folder, after `kill`, without waiting.
+    #[allow(dead_code)] // Only some of the test binaries sharing this module use it.
+    pub fn start_again(&mut self) {
+        self.child = spawn_serve(self.port, &self.data);
     }
 }
 
@@ -25,12 +64,14 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+fn spawn_serve(port: u16, data: &Path) -> Child {
+    everyday_umask()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server")
 }
 
 /// `kintsugi` started by a shell with the everyday umask 022, so modes are the program's own.
@@ -45,26 +86,12 @@ pub fn everyday_umask() -> Command {
 /// Starts `kintsugi serve` over `data` (under the everyday umask) and waits until it accepts
 /// connections.
 pub fn serve(data: &Path) -> Server {
-    let port = free_port();
-    let mut child = everyday_umask()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-            };
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
+    let server = Server::spawn(free_port(), data);
+    assert!(
+        wait_until_listening(server.address(), STARTUP),
+        "server did not start"
+    );
+    server
 }
 
 /// Runs `kintsugi --home HOME --json ARGS...`.

@@ -110,9 +110,10 @@ impl Device {
     /// not (that is when it is needed most). Changes never synced are lost with it, so callers
     /// ask `unsynced_changes` first. The folder itself is kept (it may be a mount point).
     pub fn wipe(dir: &Path) -> Result<()> {
-        // Fails with Busy while another process holds sled's lock on the folder.
-        Self::unsynced_changes(dir)?;
-        std::fs::remove_dir_all(dir.join("store")).map_err(|e| CoreError::io(dir, e))
+        if !dir.join("store").exists() {
+            return Err(CoreError::NotInitialised(dir.to_path_buf()));
+        }
+        LocalStore::erase(dir)
     }
 
     /// Runs `f` as one Automerge transaction and stores its change with a sealed outbox entry.

@@ -9,6 +9,7 @@
 mod private;
 mod records;
 mod roster_log;
+mod sled_open;
 
 use std::path::{Path, PathBuf};
 
@@ -48,12 +49,16 @@ pub struct LocalStore {
     cursors: sled::Tree,
     set_aside: sled::Tree,
     roster_log: sled::Tree,
+    /// Held while the store is open (`sled_open.rs`); declared last, so it is released last.
+    _lock: std::fs::File,
 }
 
 impl LocalStore {
     /// Opens (or creates) the store in `dir`, readable by this user only.
     pub fn open(dir: &Path) -> Result<Self> {
         create_private_dir(dir)?;
+        let lock = sled_open::lock(dir)?;
+        sled_open::remove_unfinished_snapshots(dir, &dir.join("store"))?;
         let db = sled::Config::new()
             .path(dir.join("store"))
             .open()
@@ -69,7 +74,13 @@ impl LocalStore {
             roster_log: tree("roster_log")?,
             dir: dir.to_path_buf(),
             db,
+            _lock: lock,
         })
+    }
+
+    /// Erases the store in `dir`, damaged or not; `Busy` while another process has it open.
+    pub fn erase(dir: &Path) -> Result<()> {
+        sled_open::erase(dir)
     }
 
     pub fn dir(&self) -> &Path {

@@ -162,9 +162,6 @@ pub(crate) fn retention_secs(config: &Config) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod testing;
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::DocId;

@@ -210,7 +210,7 @@ impl PairingService for PairingApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::harness;
+    use crate::testing::handlers::harness;
 
     fn new_space(sealed_member_name: Vec<u8>) -> CreateSpaceRequest {
         CreateSpaceRequest {

@@ -257,7 +257,7 @@ impl SpaceService for SpaceApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::testing::{Harness, founder, harness, invite_and_join, join};
+    use crate::testing::handlers::{Harness, founder, harness, invite_and_join, join};
 
     fn kind(kind: kintsugi_proto::v1::InviteKind) -> CreateInviteRequest {
         CreateInviteRequest { kind: kind as i32 }

@@ -5,7 +5,7 @@ use kintsugi_proto::v1::subscribe_event::Event;
 use tokio_stream::StreamExt;
 
 use super::*;
-use crate::service::testing::{Harness, founder, gated_harness, harness, invite_and_join};
+use crate::testing::handlers::{Harness, founder, gated_harness, harness, invite_and_join};
 
 fn change(device: AuthedDevice, client_seq: u64, text: &str) -> proto::Envelope {
     proto::Envelope {

@@ -8,10 +8,11 @@ use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
 use kintsugi_proto::admin::v1::{BackupRequest, StatsRequest};
 use kintsugi_proto::v1::{Audience, PullRequest};
 use kintsugi_server::AdminError;
+use kintsugi_server::testing::TestServer;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::support::{Bearer, TestServer, push_request, random16};
+use crate::support::{Bearer, Clients, push_request, random16};
 
 /// Every seq of `doc` the device can pull, in order.
 async fn pull_all(device: &crate::support::TestDevice, doc: &[u8]) -> Vec<u64> {
@@ -38,7 +39,7 @@ async fn pull_all(device: &crate::support::TestDevice, doc: &[u8]) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_backup_taken_while_pushes_run_restores_every_acknowledged_envelope() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let alex = server.create_space().await;
     let doc = random16();
     let acknowledged = Arc::new(Mutex::new(Vec::<u64>::new()));
@@ -73,7 +74,7 @@ async fn a_backup_taken_while_pushes_run_restores_every_acknowledged_envelope() 
         .await
         .expect("a backup starts")
         .into_inner();
-    let backup_file = server.dir.path().join("online.kbk");
+    let backup_file = server.scratch().join("online.kbk");
     let mut file = std::fs::File::create(&backup_file).expect("a file");
     let mut total = None;
     while let Some(chunk) = chunks.next().await {
@@ -87,16 +88,16 @@ async fn a_backup_taken_while_pushes_run_restores_every_acknowledged_envelope() 
     let size = std::fs::metadata(&backup_file).expect("written").len();
     assert_eq!(Some(size), total);
     assert!(
-        std::fs::read_dir(&server.data)
+        std::fs::read_dir(server.data())
             .expect("the data folder")
             .flatten()
             .all(|e| !e.file_name().to_string_lossy().starts_with(".backup-")),
         "the temporary copy is gone"
     );
 
-    let restored_dir = server.dir.path().join("restored");
+    let restored_dir = server.scratch().join("restored");
     kintsugi_server::admin::restore(&backup_file, &restored_dir).expect("restored");
-    let restored = TestServer::start_in(&restored_dir).await;
+    let mut restored = TestServer::builder().data(&restored_dir).start().await;
     let alex_there = restored.reconnect(&alex).await;
     let seqs = pull_all(&alex_there, &doc).await;
     let dense: Vec<u64> = (1..=seqs.len() as u64).collect();
@@ -107,13 +108,13 @@ async fn a_backup_taken_while_pushes_run_restores_every_acknowledged_envelope() 
             "seq {seq} was acknowledged before the backup"
         );
     }
-    restored.stop().await.0.expect("a clean stop");
-    server.stop().await.0.expect("a clean stop");
+    restored.stop().await.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn the_admin_service_needs_the_admin_token() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let alex = server.create_space().await;
     let stats = server
         .admin()
@@ -130,7 +131,7 @@ async fn the_admin_service_needs_the_admin_token() {
         .await
         .expect_err("a device token is no admin token");
     assert_eq!(refused.code(), Code::Unauthenticated);
-    let path = kintsugi_server::admin::admin_token_path(&server.data);
+    let path = kintsugi_server::admin::admin_token_path(server.data());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -140,19 +141,19 @@ async fn the_admin_service_needs_the_admin_token() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn offline_tasks_refuse_a_running_server_a_full_folder_and_a_damaged_file() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let envelope = alex.change(b"kept");
     alex.sync()
         .push(push_request(&random16(), Audience::Shared, vec![envelope]))
         .await
         .expect("pushed");
-    let data = server.data.clone();
+    let data = server.data().to_path_buf();
     let running = kintsugi_server::admin::stats(&data).expect_err("the server holds it");
     assert!(matches!(running, AdminError::ServerRunning(_)));
     assert_eq!(
@@ -162,16 +163,16 @@ async fn offline_tasks_refuse_a_running_server_a_full_folder_and_a_damaged_file(
             data.display()
         )
     );
-    let (result, scratch) = server.stop().await;
-    result.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
+    let scratch = server.scratch();
 
     let stats = kintsugi_server::admin::stats(&data).expect("offline stats");
     assert_eq!((stats.spaces, stats.documents, stats.envelopes), (1, 1, 1));
-    let backup = scratch.path().join("offline.kbk");
+    let backup = scratch.join("offline.kbk");
     kintsugi_server::admin::backup(&data, &backup).expect("offline backup");
     let full = kintsugi_server::admin::restore(&backup, &data).expect_err("not empty");
     assert!(matches!(full, AdminError::NotEmpty(_)), "{full}");
-    let elsewhere = scratch.path().join("elsewhere");
+    let elsewhere = scratch.join("elsewhere");
     kintsugi_server::admin::restore(&backup, &elsewhere).expect("restored");
     assert_eq!(
         kintsugi_server::admin::stats(&elsewhere).expect("stats"),
@@ -182,14 +183,14 @@ async fn offline_tasks_refuse_a_running_server_a_full_folder_and_a_damaged_file(
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&backup, bytes).expect("written");
-    let damaged = scratch.path().join("from-damaged");
+    let damaged = scratch.join("from-damaged");
     let error = kintsugi_server::admin::restore(&backup, &damaged).expect_err("damaged");
     assert!(error.to_string().contains("damaged"), "{error}");
     assert!(!damaged.exists(), "nothing was written");
-    let stranger = kintsugi_server::admin::stats(&scratch.path().join("nothing-here"));
+    let stranger = kintsugi_server::admin::stats(&scratch.join("nothing-here"));
     assert!(matches!(stranger, Err(AdminError::NotADataFolder(_))));
     assert!(
-        !scratch.path().join("nothing-here").exists(),
+        !scratch.join("nothing-here").exists(),
         "stats creates no store"
     );
 }

@@ -3,12 +3,11 @@
 
 use kintsugi_proto::v1::{Audience, InviteKind, LeaveSpaceRequest, PullRequest, SubscribeRequest};
 use kintsugi_server::store::{SledStore, Store, StoreStats};
+use kintsugi_server::testing::{TestServer, files_containing};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-use crate::support::{
-    TestServer, distinctive_bytes, files_containing, private_doc, push_request, random16,
-};
+use crate::support::{Clients, distinctive_bytes, private_doc, push_request, random16};
 
 fn pull(doc: &[u8]) -> PullRequest {
     PullRequest {
@@ -21,7 +20,7 @@ fn pull(doc: &[u8]) -> PullRequest {
 
 #[tokio::test]
 async fn leaving_erases_the_member_then_the_space_and_its_ciphertext_on_disk() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let mut sam = server.invite(&alex, InviteKind::Partner).await;
     let laptop = server.invite(&alex, InviteKind::Device).await;
@@ -55,7 +54,7 @@ async fn leaving_erases_the_member_then_the_space_and_its_ciphertext_on_disk() {
         .expect("subscribed")
         .into_inner();
     assert!(
-        !files_containing(&server.data, &private).is_empty(),
+        !files_containing(server.data(), &private).is_empty(),
         "the scan sees stored bytes"
     );
 
@@ -94,10 +93,10 @@ async fn leaving_erases_the_member_then_the_space_and_its_ciphertext_on_disk() {
         .expect("shared stays");
     assert_eq!(kept.into_inner().envelopes[0].ciphertext, shared);
     assert_eq!(
-        files_containing(&server.data, &private),
+        files_containing(server.data(), &private),
         Vec::<std::path::PathBuf>::new()
     );
-    assert!(!files_containing(&server.data, &shared).is_empty());
+    assert!(!files_containing(server.data(), &shared).is_empty());
 
     let last = sam
         .space()
@@ -113,15 +112,14 @@ async fn leaving_erases_the_member_then_the_space_and_its_ciphertext_on_disk() {
         ),
         (1, 2, true)
     );
-    let (result, scratch) = server.stop().await;
-    result.expect("a clean stop");
-    let data = scratch.path().join("data");
+    server.stop().await.expect("a clean stop");
+    let data = server.data();
     for bytes in [&shared, &private, &sams] {
         assert_eq!(
-            files_containing(&data, bytes),
+            files_containing(data, bytes),
             Vec::<std::path::PathBuf>::new()
         );
     }
-    let store = SledStore::open(&data).expect("opens");
+    let store = SledStore::open(data).expect("opens");
     assert_eq!(store.stats().expect("stats"), StoreStats::default());
 }

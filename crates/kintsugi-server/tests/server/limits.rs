@@ -4,10 +4,11 @@
 use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateSpaceRequest, InviteKind, PullRequest, RevokeDeviceRequest,
 };
+use kintsugi_server::testing::TestServer;
 use kintsugi_server::{PAIRING_MESSAGE_BYTES, RateLimit};
 use tonic::Code;
 
-use crate::support::{TestServer, push_request, random16};
+use crate::support::{Clients, push_request, random16};
 
 fn pull(doc: &[u8]) -> PullRequest {
     PullRequest {
@@ -20,11 +21,13 @@ fn pull(doc: &[u8]) -> PullRequest {
 
 #[tokio::test]
 async fn oversize_envelopes_and_messages_name_their_limit() {
-    let server = TestServer::start_with(|config| {
-        config.max_envelope_bytes = 1024;
-        config.max_message_bytes = 64 * 1024;
-    })
-    .await;
+    let mut server = TestServer::builder()
+        .config(|config| {
+            config.max_envelope_bytes = 1024;
+            config.max_message_bytes = 64 * 1024;
+        })
+        .start()
+        .await;
     let mut alex = server.create_space().await;
     let mut sam = server.invite(&alex, InviteKind::Partner).await;
     let doc = random16();
@@ -55,18 +58,20 @@ async fn oversize_envelopes_and_messages_name_their_limit() {
         .push(push_request(&doc, Audience::Shared, vec![fine]))
         .await
         .expect("the partner is served meanwhile");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn a_device_over_its_rate_is_refused_while_others_are_served() {
-    let server = TestServer::start_with(|config| {
-        config.device_rate = RateLimit {
-            per_second: 0.01,
-            burst: 5,
-        };
-    })
-    .await;
+    let mut server = TestServer::builder()
+        .config(|config| {
+            config.device_rate = RateLimit {
+                per_second: 0.01,
+                burst: 5,
+            };
+        })
+        .start()
+        .await;
     let alex = server.create_space().await;
     let sam = server.invite(&alex, InviteKind::Partner).await;
     let doc = random16();
@@ -91,18 +96,20 @@ async fn a_device_over_its_rate_is_refused_while_others_are_served() {
         .pull(pull(&doc))
         .await
         .expect("another device is served meanwhile");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn pairing_calls_are_limited_per_address() {
-    let server = TestServer::start_with(|config| {
-        config.pairing_rate = RateLimit {
-            per_second: 0.01,
-            burst: 3,
-        };
-    })
-    .await;
+    let mut server = TestServer::builder()
+        .config(|config| {
+            config.pairing_rate = RateLimit {
+                per_second: 0.01,
+                burst: 3,
+            };
+        })
+        .start()
+        .await;
     let alex = server.create_space().await;
     let mut pairing = server.pairing().await;
     let mut refused = None;
@@ -130,15 +137,17 @@ async fn pairing_calls_are_limited_per_address() {
         .pull(pull(&random16()))
         .await
         .expect("paired devices are not affected");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn a_space_over_its_quota_is_refused_while_another_is_served() {
-    let server = TestServer::start_with(|config| {
-        config.space_quota_bytes = 4096;
-    })
-    .await;
+    let mut server = TestServer::builder()
+        .config(|config| {
+            config.space_quota_bytes = 4096;
+        })
+        .start()
+        .await;
     let mut alex = server.create_space().await;
     let mut other = server.create_space().await;
     let doc = random16();
@@ -173,12 +182,12 @@ async fn a_space_over_its_quota_is_refused_while_another_is_served() {
         .push(push_request(&random16(), Audience::Shared, vec![theirs]))
         .await
         .expect("another space has its own quota");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn oversized_pairing_and_space_calls_are_refused_and_pairing_still_works() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     assert!(
         kintsugi_server::Config::new("unused").max_message_bytes > 15 << 20,
         "the sync services would take this body: only the pairing limit refuses it"
@@ -214,5 +223,5 @@ async fn oversized_pairing_and_space_calls_are_refused_and_pairing_still_works()
     assert_eq!(refused.code(), Code::OutOfRange, "{}", refused.message());
     let sam = server.invite(&alex, InviteKind::Partner).await;
     assert_eq!(sam.space_id, alex.space_id, "normal pairing still works");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }

@@ -18,9 +18,10 @@ use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateInviteRequest, InviteKind, ListDevicesRequest,
     PullRequest, RevokeDeviceRequest, SubscribeRequest,
 };
+use kintsugi_server::ServerError;
 use kintsugi_server::store::{SledStore, Store};
-use kintsugi_server::{Config, ServerError};
-use support::{TestServer, private_doc, push_request, random16};
+use kintsugi_server::testing::TestServer;
+use support::{Clients, private_doc, push_request, random16};
 use tokio_stream::StreamExt;
 
 fn pull(doc_id: &[u8], after_seq: u64) -> PullRequest {
@@ -34,7 +35,7 @@ fn pull(doc_id: &[u8], after_seq: u64) -> PullRequest {
 
 #[tokio::test]
 async fn partners_pair_and_exchange_a_shared_change() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let sam = server.invite(&alex, InviteKind::Partner).await;
     assert_eq!(sam.space_id, alex.space_id);
@@ -76,12 +77,12 @@ async fn partners_pair_and_exchange_a_shared_change() {
         alex_phone.sealed_member_name, b"sealed: Alex",
         "names are returned as sealed"
     );
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn retried_push_is_stored_once() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let doc = random16();
     let batch = vec![alex.change(b"one"), alex.change(b"two")];
@@ -107,12 +108,12 @@ async fn retried_push_is_stored_once() {
         .expect("pulled")
         .into_inner();
     assert_eq!(pulled.envelopes.len(), 2, "nothing is stored twice");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn private_journal_is_permission_denied_for_the_partner() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let mut sam = server.invite(&alex, InviteKind::Partner).await;
     let journal = private_doc();
@@ -130,12 +131,12 @@ async fn private_journal_is_permission_denied_for_the_partner() {
     let write = push_request(&journal, Audience::Private, vec![sam.change(b"x")]);
     let denied = sam.sync().push(write).await.expect_err("denied");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn revoked_device_is_unauthenticated() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let alex = server.create_space().await;
     let laptop = server.invite(&alex, InviteKind::Device).await;
     assert_eq!(
@@ -185,12 +186,12 @@ async fn revoked_device_is_unauthenticated() {
         .expect_err("refused");
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
     assert!(anonymous.message().starts_with("missing bearer token"));
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn invite_codes_are_single_use_and_checked() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let alex = server.create_space().await;
     let invite = alex
         .space()
@@ -229,12 +230,12 @@ async fn invite_codes_are_single_use_and_checked() {
         .await
         .expect_err("two partners already");
     assert_eq!(third.code(), tonic::Code::FailedPrecondition);
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn subscribe_delivers_a_live_push_to_the_other_device() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let sam = server.invite(&alex, InviteKind::Partner).await;
     // The stream is returned only after the server joined the space's fan-out.
@@ -264,12 +265,12 @@ async fn subscribe_delivers_a_live_push_to_the_other_device() {
     assert_eq!(delivered.envelopes.len(), 1);
     assert_eq!(delivered.envelopes[0].ciphertext, b"live change");
     assert_eq!(delivered.envelopes[0].server_seq, 1);
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn shutdown_ends_open_streams_and_leaves_the_data_on_disk() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut alex = server.create_space().await;
     let doc = random16();
     let envelope = alex.change(b"kept");
@@ -285,14 +286,16 @@ async fn shutdown_ends_open_streams_and_leaves_the_data_on_disk() {
         .into_inner();
     stream.next().await.expect("catch-up").expect("no error");
 
-    let (result, dir) = server.stop().await;
-    result.expect("run returns once the stream ended");
+    server
+        .stop()
+        .await
+        .expect("run returns once the stream ended");
     while let Some(event) = stream.next().await {
         if let Err(status) = event {
             assert_eq!(status.code(), tonic::Code::Unavailable);
         }
     }
-    let store = SledStore::open(dir.path().join("data")).expect("the folder is released and opens");
+    let store = SledStore::open(server.data()).expect("the folder is released and opens");
     let stats = store.stats().expect("stats");
     assert_eq!(
         (
@@ -307,11 +310,10 @@ async fn shutdown_ends_open_streams_and_leaves_the_data_on_disk() {
 
 #[tokio::test]
 async fn plaintext_off_loopback_is_refused() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
-        .await
-        .expect("a port");
-    let result = kintsugi_server::run(listener, Config::new(dir.path()), async {}).await;
+    let result = TestServer::builder()
+        .listen("0.0.0.0:0".parse().expect("an address"))
+        .start_and_stop()
+        .await;
     assert!(
         matches!(result, Err(ServerError::PlaintextNotLoopback(_))),
         "{result:?}"
@@ -320,15 +322,15 @@ async fn plaintext_off_loopback_is_refused() {
 
 #[tokio::test]
 async fn a_second_server_on_the_same_folder_is_refused() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     // The first server has the folder open once it answered a call.
     server.create_space().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let result = kintsugi_server::run(listener, Config::new(&server.data), async {}).await;
+    let result = TestServer::builder()
+        .data(server.data())
+        .start_and_stop()
+        .await;
     let error = result.expect_err("refused");
     assert!(matches!(error, ServerError::DataDirInUse(_)), "{error:?}");
     assert!(error.to_string().starts_with("another server is using"));
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }

@@ -3,8 +3,9 @@
 
 use kintsugi_proto::v1::subscribe_event::Event;
 use kintsugi_proto::v1::{Audience, InviteKind, SubscribeRequest};
+use kintsugi_server::ServerError;
 use kintsugi_server::store::{SledStore, Store};
-use kintsugi_server::{Config, ServerError};
+use kintsugi_server::testing::TestServer;
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -14,7 +15,7 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-use crate::support::{TestServer, push_request, random16, test_certificates};
+use crate::support::{Clients, push_request, random16, test_certificates};
 
 /// The value of the sample line that starts with `name ` in the metrics text.
 fn sample(text: &str, name: &str) -> Option<f64> {
@@ -29,7 +30,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_move_after_a_push_and_its_delivery() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let before = server.scrape().await;
     assert_eq!(
         sample(&before, "kintsugi_pushes_total"),
@@ -71,12 +72,12 @@ async fn metrics_move_after_a_push_and_its_delivery() {
     let push_ok = "kintsugi_calls_total{method=\"kintsugi.sync.v1.SyncService/Push\",code=\"OK\"}";
     assert_eq!(sample(&after, push_ok), Some(1.0), "{after}");
     drop(stream);
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn health_says_serving_and_reflection_lists_the_services() {
-    let server = TestServer::start().await;
+    let mut server = TestServer::start().await;
     let mut health = HealthClient::new(server.channel().await);
     for service in [
         "",
@@ -116,18 +117,15 @@ async fn health_says_serving_and_reflection_lists_the_services() {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }
     drop(replies);
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn metrics_off_loopback_need_the_operators_consent() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let mut config = Config::new(dir.path());
-    config.metrics_listen = Some("0.0.0.0:0".parse().expect("an address"));
-    let result = kintsugi_server::run(listener, config, async {}).await;
+    let result = TestServer::builder()
+        .config(|config| config.metrics_listen = Some("0.0.0.0:0".parse().expect("an address")))
+        .start_and_stop()
+        .await;
     assert!(
         matches!(result, Err(ServerError::MetricsNotLoopback(_))),
         "{result:?}"
@@ -137,7 +135,7 @@ async fn metrics_off_loopback_need_the_operators_consent() {
 #[tokio::test]
 async fn shutdown_with_tls_and_metrics_ends_streams_and_flushes() {
     let (ca, cert, key) = test_certificates();
-    let server = TestServer::start_tls(&cert, &key, &ca).await;
+    let mut server = TestServer::builder().tls(&cert, &key, &ca).start().await;
     let mut alex = server.create_space().await;
     let envelope = alex.change(b"kept over tls");
     alex.sync()
@@ -157,9 +155,11 @@ async fn shutdown_with_tls_and_metrics_ends_streams_and_flushes() {
             .await
             .contains("kintsugi_live_subscribers 1")
     );
-    let metrics = server.metrics;
-    let (result, dir) = server.stop().await;
-    result.expect("run returns once the stream ended");
+    let metrics = server.metrics_addr().expect("a metrics listener");
+    server
+        .stop()
+        .await
+        .expect("run returns once the stream ended");
     while let Some(event) = stream.next().await {
         if let Err(status) = event {
             assert_eq!(status.code(), tonic::Code::Unavailable);
@@ -169,6 +169,6 @@ async fn shutdown_with_tls_and_metrics_ends_streams_and_flushes() {
         tokio::net::TcpStream::connect(metrics).await.is_err(),
         "the metrics listener is closed"
     );
-    let store = SledStore::open(dir.path().join("data")).expect("released and flushed");
+    let store = SledStore::open(server.data()).expect("released and flushed");
     assert_eq!(store.stats().expect("stats").envelopes, 1);
 }

@@ -1,12 +1,7 @@
-//! Shared helpers for the server's end-to-end tests: a real server on 127.0.0.1 with a
-//! scratch data folder (optionally TLS, always a metrics listener), and devices that talk to
-//! it through the generated tonic clients.
+//! Shared helpers for the server's end-to-end tests: devices that talk to a
+//! `kintsugi_server::testing::TestServer` through the generated tonic clients.
 
 #![allow(dead_code, clippy::expect_used)]
-
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
 use kintsugi_proto::v1::pairing_service_client::PairingServiceClient;
@@ -16,159 +11,39 @@ use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateInviteRequest, CreateSpaceRequest, Envelope, EnvelopeKind,
     InviteKind, PushRequest,
 };
-use kintsugi_server::{Config, ServerError, SystemClock, TlsFiles};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use kintsugi_server::testing::TestServer;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-/// A server running in this process.
-#[derive(Debug)]
-pub struct TestServer {
-    pub url: String,
-    pub dir: tempfile::TempDir,
-    pub data: PathBuf,
-    pub metrics: SocketAddr,
-    /// The CA a client must trust, when the server serves TLS.
-    pub ca_pem: Option<String>,
-    stop: Option<oneshot::Sender<()>>,
-    handle: JoinHandle<Result<(), ServerError>>,
+/// What the server's tests do on a `TestServer` through its gRPC clients: pair devices and
+/// call the admin service.
+pub trait Clients {
+    /// A pairing client (no token).
+    async fn pairing(&self) -> PairingServiceClient<Channel>;
+    /// An admin client with the token from the data folder.
+    async fn admin(&self) -> AdminClient;
+    /// Creates a space; returns its first device.
+    async fn create_space(&self) -> TestDevice;
+    /// `inviter` invites, and a new device redeems the invite.
+    async fn invite(&self, inviter: &TestDevice, kind: InviteKind) -> TestDevice;
+    /// The same device on another server (a restored one): same token, new connection.
+    async fn reconnect(&self, device: &TestDevice) -> TestDevice;
 }
 
-impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::start_with(|_| {}).await
-    }
-
-    /// A server whose `Config` `adjust` changes first.
-    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let data = dir.path().join("data");
-        Self::launch(dir, data, None, adjust).await
-    }
-
-    /// A server on an existing data folder (a restored one, say).
-    pub async fn start_in(data: &Path) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        Self::launch(dir, data.to_path_buf(), None, |_| {}).await
-    }
-
-    /// A TLS server with the certificate and key given as PEM; clients trust `ca_pem`.
-    pub async fn start_tls(cert_pem: &str, key_pem: &str, ca_pem: &str) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let data = dir.path().join("data");
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        std::fs::write(&cert, cert_pem).expect("written");
-        std::fs::write(&key, key_pem).expect("written");
-        let tls = TlsFiles { cert, key };
-        Self::launch(dir, data, Some(ca_pem.to_owned()), |config| {
-            config.tls = Some(tls);
-        })
-        .await
-    }
-
-    async fn launch(
-        dir: tempfile::TempDir,
-        data: PathBuf,
-        ca_pem: Option<String>,
-        adjust: impl FnOnce(&mut Config),
-    ) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let metrics_listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let metrics = metrics_listener.local_addr().expect("an address");
-        let address = listener.local_addr().expect("an address");
-        let scheme = if ca_pem.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://{address}");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let mut config = Config::new(&data);
-        adjust(&mut config);
-        let handle = tokio::spawn(kintsugi_server::run_with_listeners(
-            listener,
-            Some(metrics_listener),
-            config,
-            Arc::new(SystemClock),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        TestServer {
-            url,
-            dir,
-            data,
-            metrics,
-            ca_pem,
-            stop: Some(stop),
-            handle,
-        }
-    }
-
-    /// Asks the server to stop and returns what `run` returned, and the scratch folder.
-    pub async fn stop(mut self) -> (Result<(), ServerError>, tempfile::TempDir) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let result = (&mut self.handle)
-            .await
-            .expect("the server task does not panic");
-        (result, self.dir)
-    }
-
-    pub async fn try_channel(&self) -> Result<Channel, tonic::transport::Error> {
-        let mut endpoint = Channel::from_shared(self.url.clone()).expect("a valid url");
-        if let Some(ca) = &self.ca_pem {
-            let tls = ClientTlsConfig::new()
-                .ca_certificate(Certificate::from_pem(ca))
-                .domain_name("localhost");
-            endpoint = endpoint.tls_config(tls).expect("a TLS config");
-        }
-        endpoint.connect().await
-    }
-
-    pub async fn channel(&self) -> Channel {
-        self.try_channel()
-            .await
-            .expect("the server accepts connections")
-    }
-
-    pub async fn pairing(&self) -> PairingServiceClient<Channel> {
+impl Clients for TestServer {
+    async fn pairing(&self) -> PairingServiceClient<Channel> {
         PairingServiceClient::new(self.channel().await)
     }
 
-    /// An admin client with the token from the data folder.
-    pub async fn admin(&self) -> AdminClient {
-        let token =
-            kintsugi_server::admin::read_admin_token(&self.data).expect("the server wrote it");
+    async fn admin(&self) -> AdminClient {
+        let token = self.admin_token();
         AdminServiceClient::with_interceptor(self.channel().await, Bearer::of(&token))
     }
 
-    /// The text of `GET /metrics`.
-    pub async fn scrape(&self) -> String {
-        let mut stream = tokio::net::TcpStream::connect(self.metrics)
-            .await
-            .expect("the metrics listener accepts");
-        let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-        stream.write_all(request.as_bytes()).await.expect("sent");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .await
-            .expect("a response");
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        response
-    }
-
-    /// Creates a space; returns its first device.
-    pub async fn create_space(&self) -> TestDevice {
+    async fn create_space(&self) -> TestDevice {
         let space_id = random16();
         let created = self
             .pairing()
@@ -191,8 +66,7 @@ impl TestServer {
         }
     }
 
-    /// `inviter` invites, and a new device redeems the invite.
-    pub async fn invite(&self, inviter: &TestDevice, kind: InviteKind) -> TestDevice {
+    async fn invite(&self, inviter: &TestDevice, kind: InviteKind) -> TestDevice {
         let invite = inviter
             .space()
             .create_invite(CreateInviteRequest { kind: kind as i32 })
@@ -221,8 +95,7 @@ impl TestServer {
         }
     }
 
-    /// The same device on another server (a restored one): same token, new connection.
-    pub async fn reconnect(&self, device: &TestDevice) -> TestDevice {
+    async fn reconnect(&self, device: &TestDevice) -> TestDevice {
         TestDevice {
             space_id: device.space_id.clone(),
             member_id: device.member_id.clone(),
@@ -346,24 +219,4 @@ pub fn test_certificates() -> (String, String, String) {
         .signed_by(&leaf_key, &ca)
         .expect("a server certificate");
     (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("a readable folder") {
-                pending.push(entry.expect("an entry").path());
-            }
-        } else if std::fs::read(&path)
-            .expect("a readable file")
-            .windows(needle.len())
-            .any(|window| window == needle)
-        {
-            found.push(path);
-        }
-    }
-    found
 }

@@ -2,15 +2,16 @@
 //! certificate; unusable files stop the start with the file named.
 
 use kintsugi_proto::v1::{Audience, InviteKind, PullRequest};
-use kintsugi_server::{Config, ServerError, TlsFiles};
+use kintsugi_server::testing::TestServer;
+use kintsugi_server::{ServerError, TlsFiles};
 
-use crate::support::{TestServer, push_request, random16, test_certificates};
+use crate::support::{Clients, push_request, random16, test_certificates};
 
 #[tokio::test]
 async fn a_client_trusting_the_ca_pushes_and_pulls_over_tls() {
     let (ca, cert, key) = test_certificates();
-    let server = TestServer::start_tls(&cert, &key, &ca).await;
-    assert!(server.url.starts_with("https://"));
+    let mut server = TestServer::builder().tls(&cert, &key, &ca).start().await;
+    assert!(server.url().starts_with("https://"));
     let mut alex = server.create_space().await;
     let sam = server.invite(&alex, InviteKind::Partner).await;
     let doc = random16();
@@ -31,18 +32,20 @@ async fn a_client_trusting_the_ca_pushes_and_pulls_over_tls() {
         .expect("pulled")
         .into_inner();
     assert_eq!(pulled.envelopes[0].ciphertext, b"sealed over tls");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
 async fn a_client_trusting_another_ca_is_refused_with_the_reason() {
     let (ca, cert, key) = test_certificates();
     let (other_ca, _, _) = test_certificates();
-    let mut server = TestServer::start_tls(&cert, &key, &ca).await;
+    let mut server = TestServer::builder().tls(&cert, &key, &ca).start().await;
     // Make sure the server is up before the failing attempt.
     server.create_space().await;
-    server.ca_pem = Some(other_ca);
-    let error = server.try_channel().await.expect_err("untrusted");
+    let error = server
+        .try_channel_trusting(Some(&other_ca))
+        .await
+        .expect_err("untrusted");
     assert_eq!(
         error.to_string(),
         "transport error",
@@ -51,7 +54,7 @@ async fn a_client_trusting_another_ca_is_refused_with_the_reason() {
     let reason = kintsugi_server::error_chain(&error);
     assert!(reason.contains("certificate"), "{reason}");
     assert!(reason.contains("UnknownIssuer"), "{reason}");
-    server.stop().await.0.expect("a clean stop");
+    server.stop().await.expect("a clean stop");
 }
 
 #[tokio::test]
@@ -64,19 +67,12 @@ async fn with_tls_any_address_may_be_served() {
     };
     std::fs::write(&files.cert, cert).expect("written");
     std::fs::write(&files.key, key).expect("written");
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+    TestServer::builder()
+        .data(dir.path().join("data"))
+        .config(|config| config.tls = Some(files))
+        .listen("0.0.0.0:0".parse().expect("an address"))
+        .start_and_stop()
         .await
-        .expect("a port");
-    let mut config = Config::new(dir.path().join("data"));
-    config.tls = Some(files);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(kintsugi_server::run(listener, config, async move {
-        let _ = stopped.await;
-    }));
-    let _ = stop.send(());
-    server
-        .await
-        .expect("no panic")
         .expect("served on 0.0.0.0 and stopped cleanly");
 }
 
@@ -91,15 +87,13 @@ async fn unusable_tls_files_stop_the_start_and_name_the_file() {
     };
     std::fs::write(&files.cert, cert).expect("written");
     std::fs::write(&files.key, other_key).expect("written");
-    let start = |config: Config| async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        kintsugi_server::run(listener, config, async {}).await
+    let start = || {
+        TestServer::builder()
+            .data(dir.path().join("data"))
+            .config(|config| config.tls = Some(files.clone()))
+            .start_and_stop()
     };
-    let mut config = Config::new(dir.path().join("data"));
-    config.tls = Some(files.clone());
-    let error = start(config.clone()).await.expect_err("mismatched key");
+    let error = start().await.expect_err("mismatched key");
     assert!(matches!(error, ServerError::Tls { .. }), "{error:?}");
     let text = error.to_string();
     assert!(text.contains("key.pem"), "{text}");
@@ -109,13 +103,13 @@ async fn unusable_tls_files_stop_the_start_and_name_the_file() {
     );
 
     std::fs::write(&files.key, "not a key").expect("written");
-    let text = start(config.clone()).await.expect_err("no key").to_string();
+    let text = start().await.expect_err("no key").to_string();
     assert!(
         text.starts_with("TLS key ") && text.contains("holds no PEM private key"),
         "{text}"
     );
     std::fs::remove_file(&files.cert).expect("removed");
-    let text = start(config).await.expect_err("no cert").to_string();
+    let text = start().await.expect_err("no cert").to_string();
     assert!(text.contains("cert.pem: cannot be read"), "{text}");
     assert!(
         !dir.path().join("data").exists(),
