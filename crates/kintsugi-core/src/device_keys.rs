@@ -114,6 +114,14 @@ impl FileKeyStore {
         }
     }
 
+    /// Removes the key file, if there is one.
+    pub fn erase(&self) -> Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.io(e)),
+            _ => Ok(()),
+        }
+    }
+
     fn damaged(&self, reason: &str) -> CoreError {
         let dir = self.path.parent().unwrap_or(&self.path);
         CoreError::damaged(dir, format!("{FILE_NAME}: {reason}"))

@@ -1,5 +1,8 @@
 //! Who a device is: server, space, member, device, token, names and keys.
 
+use std::sync::Arc;
+
+use crate::device_keys::DeviceSecrets;
 use crate::ids::{DeviceId, MemberId, SpaceId};
 use crate::keys::{Keyring, SecretKey};
 use crate::store::IdentityRecord;
@@ -15,6 +18,8 @@ pub struct Identity {
     pub member_name: String,
     pub device_name: String,
     pub(crate) keys: Keyring,
+    /// The device's own signing and agreement keys, from its `KeyStore`.
+    pub(crate) secrets: Arc<DeviceSecrets>,
     /// PEM of the CA this device trusts for its server, when it is not in the web PKI.
     pub ca_cert_pem: Option<String>,
 }
@@ -32,7 +37,10 @@ impl std::fmt::Debug for Identity {
 }
 
 impl Identity {
-    pub(crate) fn from_record(r: &IdentityRecord) -> Result<Self, String> {
+    pub(crate) fn from_record(
+        r: &IdentityRecord,
+        secrets: Arc<DeviceSecrets>,
+    ) -> Result<Self, String> {
         let id_error = |what: &str| format!("identity record: bad {what}");
         Ok(Self {
             server_url: r.server_url.clone(),
@@ -47,6 +55,7 @@ impl Identity {
                 member: SecretKey::from_slice(&r.member_key)
                     .ok_or_else(|| id_error("member key"))?,
             },
+            secrets,
             ca_cert_pem: (!r.ca_cert_pem.is_empty()).then(|| r.ca_cert_pem.clone()),
         })
     }

@@ -10,11 +10,13 @@ mod ops;
 pub mod pairing;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use automerge::ReadDoc;
 use automerge::transaction::{CommitOptions, Transaction};
 
 use crate::clock::{Clock, UnixMillis, system_clock};
+use crate::device_keys::{FileKeyStore, KeyStore};
 use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
 pub use crate::identity::Identity;
@@ -53,8 +55,11 @@ impl Device {
         let record = store
             .identity()?
             .ok_or_else(|| CoreError::NotInitialised(dir.to_path_buf()))?;
-        let identity =
-            Identity::from_record(&record).map_err(|reason| CoreError::damaged(dir, reason))?;
+        let secrets = FileKeyStore::in_dir(dir)
+            .load()?
+            .ok_or_else(|| CoreError::damaged(dir, "the device's keys are missing"))?;
+        let identity = Identity::from_record(&record, Arc::new(secrets))
+            .map_err(|reason| CoreError::damaged(dir, reason))?;
         Ok(Self::assemble(store, identity, clock))
     }
 
@@ -113,7 +118,8 @@ impl Device {
         if !dir.join("store").exists() {
             return Err(CoreError::NotInitialised(dir.to_path_buf()));
         }
-        LocalStore::erase(dir)
+        LocalStore::erase(dir)?;
+        FileKeyStore::in_dir(dir).erase()
     }
 
     /// Runs `f` as one Automerge transaction and stores its change with a sealed outbox entry.

@@ -4,6 +4,7 @@
 //! go from phone to phone inside the invite code. The server sees only sealed names.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use kintsugi_proto::v1::{
     AcceptInviteRequest, CreateInviteRequest, CreateSpaceRequest, InviteKind, RevokeDeviceRequest,
@@ -11,6 +12,7 @@ use kintsugi_proto::v1::{
 use tonic::Code;
 
 use super::{Clock, Device, DeviceView, Identity};
+use crate::device_keys::{DeviceSecrets, FileKeyStore, KeyStore};
 use crate::docs::{DocKind, agreement};
 use crate::envelope::seal_name;
 use crate::error::{CoreError, Result};
@@ -53,7 +55,8 @@ impl std::fmt::Debug for Enrolment<'_> {
 }
 
 impl Enrolment<'_> {
-    fn check(&self) -> Result<LocalStore> {
+    /// Checks the names and the URL, opens the empty store and makes the device's keys.
+    fn check(&self) -> Result<(LocalStore, Arc<DeviceSecrets>)> {
         for (what, name) in [
             ("name", self.member_name),
             ("device name", self.device_name),
@@ -70,14 +73,16 @@ impl Enrolment<'_> {
         if store.identity()?.is_some() {
             return Err(CoreError::AlreadyInitialised(self.dir.to_path_buf()));
         }
-        Ok(store)
+        let secrets = DeviceSecrets::generate();
+        FileKeyStore::in_dir(self.dir).save(&secrets)?;
+        Ok((store, Arc::new(secrets)))
     }
 }
 
 impl Device {
     /// Creates a new space on the server; this device is its first partner's first device.
     pub async fn init(enrolment: Enrolment<'_>) -> Result<Device> {
-        let store = enrolment.check()?;
+        let (store, secrets) = enrolment.check()?;
         let keys = Keyring {
             space: SecretKey::random(),
             member: SecretKey::random(),
@@ -104,6 +109,7 @@ impl Device {
             member_name: enrolment.member_name.trim().to_string(),
             device_name: enrolment.device_name.trim().to_string(),
             keys,
+            secrets,
             ca_cert_pem: enrolment.ca_cert_pem.clone(),
         };
         Self::enrolled(store, identity, enrolment.clock, true)
@@ -113,7 +119,7 @@ impl Device {
     /// device (as another device of the same partner).
     pub async fn join(enrolment: Enrolment<'_>, code: &str) -> Result<Device> {
         let code = InviteCode::parse(code)?;
-        let store = enrolment.check()?;
+        let (store, secrets) = enrolment.check()?;
         let url = enrolment.server_url;
         let member_key = code.member_key.clone().unwrap_or_else(SecretKey::random);
         let names = code.space_key.names_key();
@@ -151,6 +157,7 @@ impl Device {
                 space: code.space_key.clone(),
                 member: member_key,
             },
+            secrets,
             ca_cert_pem: enrolment.ca_cert_pem.clone(),
         };
         Self::enrolled(
