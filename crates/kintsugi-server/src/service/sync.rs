@@ -285,7 +285,9 @@ impl SyncApi {
             request.covers_seq,
             &request.content_hash,
         )?;
-        let rejected = self.record(verdict, Store::reject_candidate).await?;
+        let rejected = self
+            .record(verdict, |store, v| store.reject_candidate(v))
+            .await?;
         if rejected {
             tracing::warn!(space = %who.space_id, doc = %verdict.doc_id, device = %who.device_id, covers_seq = request.covers_seq, "a member's device rejected a candidate snapshot");
         }
@@ -305,7 +307,9 @@ impl SyncApi {
             request.covers_seq,
             &request.content_hash,
         )?;
-        let endorsed = self.record(verdict, Store::endorse_candidate).await?;
+        let endorsed = self
+            .record(verdict, |store, v| store.endorse_candidate(v))
+            .await?;
         if endorsed {
             tracing::debug!(space = %who.space_id, doc = %verdict.doc_id, covers_seq = request.covers_seq, "a member endorsed a candidate snapshot");
             let (now, retention) = (self.state.clock.now(), retention_secs(&self.state.config));

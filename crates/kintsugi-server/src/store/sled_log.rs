@@ -60,7 +60,7 @@ pub(super) fn stored_bytes(nonce: &[u8], ciphertext: &[u8]) -> u64 {
 }
 
 impl Opened {
-    pub(super) fn read_doc_meta(
+    pub(super) fn doc_meta(
         &self,
         space: SpaceId,
         doc: DocId,
@@ -71,7 +71,7 @@ impl Opened {
         }
     }
 
-    pub(super) fn scan_docs(&self, space: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
+    pub(super) fn list_docs(&self, space: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
         let mut docs = Vec::new();
         for item in self.trees.docs.scan_prefix(space.as_bytes()) {
             let (key, value) = item?;
@@ -81,7 +81,7 @@ impl Opened {
         Ok(docs)
     }
 
-    pub(super) fn append_to_log(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
+    pub(super) fn append_envelopes(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
         let AppendEnvelopes {
             space_id: space,
             doc_id: doc,
@@ -122,7 +122,7 @@ impl Opened {
         })
     }
 
-    pub(super) fn read_log(
+    pub(super) fn read_envelopes(
         &self,
         space: SpaceId,
         doc: DocId,

@@ -42,7 +42,7 @@ fn device_record(
 }
 
 impl Opened {
-    pub(super) fn device_info(
+    pub(super) fn device(
         &self,
         space: SpaceId,
         device: DeviceId,
@@ -90,7 +90,7 @@ impl Opened {
         })
     }
 
-    pub(super) fn insert_space(&self, space: NewSpace) -> Result<(), StoreError> {
+    pub(super) fn create_space(&self, space: NewSpace) -> Result<(), StoreError> {
         let t = &self.trees;
         let space_record = SpaceRecord {
             created_at: space.now,
@@ -125,7 +125,7 @@ impl Opened {
         ))
     }
 
-    pub(super) fn find_device_by_token(
+    pub(super) fn device_by_token_hash(
         &self,
         token_hash: &SecretHash,
     ) -> Result<Option<DeviceInfo>, StoreError> {
@@ -133,10 +133,10 @@ impl Opened {
             return Ok(None);
         };
         let (space, device) = records::split_pair_key("tokens", &key)?;
-        self.device_info(space, DeviceId(device))
+        self.device(space, DeviceId(device))
     }
 
-    pub(super) fn count_members(&self, space_id: SpaceId) -> Result<usize, StoreError> {
+    pub(super) fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError> {
         let bytes = self
             .trees
             .spaces
@@ -147,7 +147,7 @@ impl Opened {
             .len())
     }
 
-    pub(super) fn insert_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
+    pub(super) fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
         let record = InviteRecord {
             space_id: invite.space_id.to_vec(),
             member_id: invite.member_id.to_vec(),
@@ -171,7 +171,7 @@ impl Opened {
         }))
     }
 
-    pub(super) fn redeem(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
+    pub(super) fn redeem_invite(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
         if self.member_is_full(&redeem)? {
             return Ok(Redeemed::TooManyDevices);
         }
@@ -226,14 +226,14 @@ impl Opened {
         }
         let space = records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
         let live = self
-            .scan_devices(space)?
+            .list_devices(space)?
             .into_iter()
             .filter(|d| !d.revoked && d.member_id.as_bytes().as_slice() == invite.member_id)
             .count();
         Ok(live >= MAX_DEVICES_PER_MEMBER)
     }
 
-    pub(super) fn scan_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
+    pub(super) fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
         let mut devices = Vec::new();
         for item in self.trees.devices.scan_prefix(space_id.as_bytes()) {
             let (key, value) = item?;
@@ -245,14 +245,14 @@ impl Opened {
         Ok(devices)
     }
 
-    pub(super) fn revoke(
+    pub(super) fn revoke_device(
         &self,
         space_id: SpaceId,
         member_id: MemberId,
         by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        let all = self.scan_devices(space_id)?;
+        let all = self.list_devices(space_id)?;
         let (Some(caller), Some(target)) = (
             all.iter().find(|d| d.device_id == by),
             all.iter().find(|d| d.device_id == device_id),
@@ -283,7 +283,7 @@ impl Opened {
     fn revoke_chain(&self, space: SpaceId, root: DeviceId) -> Result<Vec<DeviceId>, StoreError> {
         let mut newly = Vec::new();
         loop {
-            let all = self.scan_devices(space)?;
+            let all = self.list_devices(space)?;
             let chain: Vec<DeviceId> = all
                 .iter()
                 .filter(|d| d.device_id == root || enrolled_through(d, root, &all))

@@ -23,7 +23,23 @@ use super::{
 use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 impl Opened {
-    pub(super) fn read_snapshot(
+    pub(super) fn snapshot(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.read_slot(space, doc, Slot::Serving)
+    }
+
+    pub(super) fn candidate_snapshot(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.read_slot(space, doc, Slot::Candidate)
+    }
+
+    fn read_slot(
         &self,
         space: SpaceId,
         doc: DocId,
@@ -49,7 +65,7 @@ impl Opened {
     }
 
     /// The two-slot rule of `Store::put_snapshot`, in one transaction.
-    pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
+    pub(super) fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         let key = records::doc_key(snapshot.space_id, snapshot.doc_id);
         let record = snapshot_record(&snapshot);
         let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
@@ -117,7 +133,7 @@ impl Opened {
 
     /// Drops the candidate the verdict names and raises the document's `rejected_through` to
     /// its position, so the same snapshot (or any other at that position) cannot come back.
-    pub(super) fn drop_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+    pub(super) fn reject_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
         let key = records::doc_key(verdict.space_id, verdict.doc_id);
         let t = &self.trees;
         settled(
@@ -138,7 +154,7 @@ impl Opened {
     }
 
     /// Adds the verdict's member to the endorsements of the candidate it names.
-    pub(super) fn endorse(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+    pub(super) fn endorse_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
         let key = records::doc_key(verdict.space_id, verdict.doc_id);
         let (member, device) = (verdict.member_id.to_vec(), verdict.device_id.to_vec());
         let t = &self.trees;
@@ -219,18 +235,18 @@ impl Opened {
 
     /// Promotes a candidate that stood its window, then prunes what the serving snapshot
     /// covers. Returns the new `pruned_through` and how many entries were deleted.
-    pub(super) fn compact_doc(
+    pub(super) fn compact(
         &self,
         space: SpaceId,
         doc: DocId,
         now: i64,
         retention_secs: i64,
     ) -> Result<(ServerSeq, u64), StoreError> {
-        let Some(meta) = self.read_doc_meta(space, doc)? else {
+        let Some(meta) = self.doc_meta(space, doc)? else {
             return Ok((ServerSeq(0), 0));
         };
         self.promote_candidate(space, doc, now, retention_secs)?;
-        let Some(snapshot) = self.read_snapshot(space, doc, Slot::Serving)? else {
+        let Some(snapshot) = self.snapshot(space, doc)? else {
             return Ok((meta.pruned_through, 0));
         };
         // A snapshot serves only after standing its window as the candidate, so this holds for
@@ -267,6 +283,22 @@ impl Opened {
         self.commit.request().wait_blocking()?;
         let removed = self.remove_log_entries(space, &doomed)?;
         Ok((through, removed))
+    }
+
+    /// `compact` for every document with a snapshot in either slot, once each. Returns how
+    /// many entries were deleted.
+    pub(super) fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
+        let mut docs = std::collections::BTreeSet::new();
+        for slot in [Slot::Serving, Slot::Candidate] {
+            for key in self.slot_tree(slot).iter().keys() {
+                docs.insert(records::split_pair_key(slot.tree_name(), &key?)?);
+            }
+        }
+        let mut removed = 0;
+        for (space, doc) in docs {
+            removed += self.compact(space, DocId(doc), now, retention_secs)?.1;
+        }
+        Ok(removed)
     }
 }
 

@@ -18,7 +18,7 @@ use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateInviteRequest, InviteKind, ListDevicesRequest,
     PullRequest, RevokeDeviceRequest, SubscribeRequest,
 };
-use kintsugi_server::store::{SledStore, Store};
+use kintsugi_server::store::{AdminStore, SledStore};
 use kintsugi_server::{Config, ServerError};
 use support::{TestServer, private_doc, push_request, random16};
 use tokio_stream::StreamExt;
