@@ -2,9 +2,16 @@
 //!
 //! A backend proves itself with one line in its test module:
 //! `store_conformance_tests!(|dir: &Path| MyStore::open(dir).expect("opens"));`
-//! The macro expands to one `#[test]` per function below, each on a fresh scratch folder, so
-//! sled today and a networked database later are held to exactly the same behaviour. These
-//! are test helpers: they panic on failure by design.
+//! The macro expands to one `#[test]` per conformance test, each on a fresh scratch folder, so
+//! sled today and a networked database later are held to exactly the same behaviour. A backend
+//! in another crate enables this crate's `testing` feature in its dev-dependencies and calls
+//! `kintsugi_server::store_conformance_tests!`; without the feature (and outside tests) none of
+//! this is compiled.
+//!
+//! **Adding a test** means writing one `pub fn name(open: Open<'_>)` in a file of
+//! `conformance/`: the build script (`build.rs`) writes the macro from those files, so every
+//! `pub fn` there is a test and nothing else lists them. Helpers are private, here or beside
+//! the tests that use them. These are test helpers: they panic on failure by design.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -24,54 +31,8 @@ pub use erasure::*;
 pub use lifecycle::*;
 pub use pairing::*;
 
-/// Expands to the conformance tests for the backend that `$open` (a closure taking the data
-/// folder) opens.
-#[macro_export]
-macro_rules! store_conformance_tests {
-    ($open:expr) => {
-        mod store_conformance {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn open_store(dir: &::std::path::Path) -> ::std::boxed::Box<dyn $crate::store::Store> {
-                let open = $crate::store::conformance::opener($open);
-                ::std::boxed::Box::new(open(dir))
-            }
-
-            $crate::store_conformance_tests!(@tests open_store;
-                appends_get_sequential_seqs,
-                retried_append_is_stored_once,
-                audience_is_fixed_by_first_push,
-                reads_page_by_count_and_bytes,
-                snapshot_prunes_only_after_retention,
-                a_new_snapshot_stands_as_candidate_before_it_serves,
-                only_a_snapshot_every_reader_endorsed_serves,
-                an_endorsement_from_a_revoked_device_does_not_count,
-                a_rejected_snapshot_cannot_come_back,
-                invites_are_single_use,
-                invites_of_a_revoked_device_are_void,
-                wrong_invite_secrets_are_counted,
-                revoked_devices_stay_listed,
-                a_member_links_a_bounded_number_of_devices,
-                stats_count_what_is_stored,
-                data_survives_close_and_reopen,
-                space_ids_are_unique,
-                quota_counter_follows_every_write,
-                leaving_erases_the_members_private_documents_and_devices,
-                last_member_leaving_erases_the_whole_space,
-                export_and_vacuum_keep_every_record
-            );
-        }
-    };
-    (@tests $open:ident; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::store::conformance::$name(&$open);
-            }
-        )*
-    };
-}
+// `store_conformance_tests!`, one `#[test]` per `pub fn` of the files in `conformance/`.
+include!(concat!(env!("OUT_DIR"), "/store_conformance_tests.rs"));
 
 /// Pins the closure's argument type, so `|dir| Store::open(dir)` needs no annotation.
 pub fn opener<S: Store, F: Fn(&Path) -> S>(open: F) -> F {

@@ -30,7 +30,8 @@
 pub use crate::ids::{DeviceId, DocId, InviteId, MemberId, SecretHash, ServerSeq, SpaceId};
 
 mod admin;
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
+#[macro_use]
 pub mod conformance;
 pub mod dump;
 mod durable;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use super::*;
 
-crate::store_conformance_tests!(|dir: &Path| SledStore::open(dir).expect("the store opens"));
+// By its plain name: within this crate the macro (written by `build.rs`) is in scope through
+// `#[macro_use]` on `store::conformance`; other crates call `kintsugi_server::store_conformance_tests!`.
+store_conformance_tests!(|dir: &Path| SledStore::open(dir).expect("the store opens"));
 
 #[test]
 fn a_second_open_of_the_same_folder_is_refused_as_locked() {
