@@ -54,7 +54,7 @@ mod tls;
 
 pub use admin::AdminError;
 pub use auth::AuthedDevice;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, UnixSeconds};
 pub use config::{Config, RateLimit, TlsFiles};
 pub use error::{ServerError, ServiceError};
 pub use logging::LogFormat;

@@ -17,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::*;
 use crate::ids::DeviceToken;
@@ -77,7 +78,19 @@ impl Drop for ScratchDir {
     }
 }
 
+/// The suite's "now" in Unix seconds. Tests count their timelines from it in plain seconds
+/// and hand the store `at(...)` and `secs(...)`.
 const NOW: i64 = 1_700_000_000;
+
+/// `unix_secs` as the store takes a point in time.
+fn at(unix_secs: i64) -> UnixSeconds {
+    UnixSeconds::from_secs(unix_secs)
+}
+
+/// `count` seconds as the store takes a span of time.
+fn secs(count: i64) -> Duration {
+    Duration::from_secs(u64::try_from(count).expect("a span of time is not negative"))
+}
 
 /// Endorses the document's current candidate as a member's device (`by`), as a device does once its audit
 /// passes. Returns whether a candidate was endorsed.
@@ -124,7 +137,7 @@ fn found_space(store: &dyn Store) -> Founded {
             token_hash: founded.token.hash(),
             sealed_member_name: b"sealed member".to_vec(),
             sealed_device_name: b"sealed device".to_vec(),
-            now: NOW,
+            now: at(NOW),
         })
         .expect("the space is created");
     founded
@@ -168,7 +181,7 @@ fn append(
         audience,
         member_id: member,
         envelopes,
-        now,
+        now: at(now),
         quota_bytes: u64::MAX,
     })
 }
@@ -213,8 +226,8 @@ fn invite_from(
             device_id: device,
             kind,
             secret_hash: SecretHash::of(&invite.secret),
-            expires_at,
-            now: NOW,
+            expires_at: at(expires_at),
+            now: at(NOW),
         })
         .expect("the invite is stored");
     invite
@@ -231,7 +244,7 @@ fn redeem(
         .redeem_invite(RedeemInvite {
             invite_id: invite.id,
             secret_hash: SecretHash::of(secret),
-            now,
+            now: at(now),
             max_failed_attempts: 3,
             new_member_id: MemberId::random(),
             new_device_id: DeviceId::random(),

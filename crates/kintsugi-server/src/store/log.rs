@@ -5,6 +5,7 @@
 //! (device, client_seq), so a retried push is stored once and answered with its first seqs.
 
 use super::StoreError;
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, DocId, MemberId, ServerSeq, SpaceId};
 
 /// Who may read and write a document. Fixed by the document's first push.
@@ -26,7 +27,7 @@ pub struct DocMeta {
     pub head_seq: ServerSeq,
     /// Every log entry up to here was deleted by compaction; the serving snapshot covers them.
     pub pruned_through: ServerSeq,
-    pub created_at: i64,
+    pub created_at: UnixSeconds,
     /// A member's device rejected a candidate snapshot at this position: no snapshot covering
     /// this much or less is accepted again, so a rejected one cannot come back.
     pub rejected_through: ServerSeq,
@@ -87,7 +88,7 @@ pub struct AppendEnvelopes {
     /// The pushing member; owner of the document if this push creates it.
     pub member_id: MemberId,
     pub envelopes: Vec<Envelope>,
-    pub now: i64,
+    pub now: UnixSeconds,
     /// The space's storage quota: the append is refused if the space's nonce and ciphertext
     /// bytes would exceed it. `u64::MAX` for none.
     pub quota_bytes: u64,

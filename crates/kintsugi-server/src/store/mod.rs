@@ -27,6 +27,7 @@
 //! that deleted ciphertext is really gone (why sled needs that: `sled_vacuum`). Nothing here
 //! knows gRPC: the services translate (the test `store_speaks_no_grpc` keeps it so).
 
+pub use crate::clock::UnixSeconds;
 pub use crate::ids::{DeviceId, DocId, InviteId, MemberId, SecretHash, ServerSeq, SpaceId};
 
 mod admin;

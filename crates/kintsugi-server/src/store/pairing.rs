@@ -6,6 +6,7 @@
 //! the store only as SHA-256 hashes; names only sealed by the clients.
 
 use super::StoreError;
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, InviteId, MemberId, SecretHash, SpaceId};
 
 /// What an invite adds when it is redeemed.
@@ -26,7 +27,7 @@ pub struct NewSpace {
     pub token_hash: SecretHash,
     pub sealed_member_name: Vec<u8>,
     pub sealed_device_name: Vec<u8>,
-    pub now: i64,
+    pub now: UnixSeconds,
 }
 
 /// A device as the store knows it. Names are sealed by clients; the server cannot read them.
@@ -39,7 +40,7 @@ pub struct DeviceInfo {
     pub sealed_device_name: Vec<u8>,
     pub sealed_member_name: Vec<u8>,
     pub revoked: bool,
-    pub created_at: i64,
+    pub created_at: UnixSeconds,
     /// The device whose device-link code enrolled this one; `None` for a member's first device.
     pub enrolled_by: Option<DeviceId>,
 }
@@ -98,8 +99,8 @@ pub struct NewInvite {
     pub device_id: DeviceId,
     pub kind: InviteKind,
     pub secret_hash: SecretHash,
-    pub expires_at: i64,
-    pub now: i64,
+    pub expires_at: UnixSeconds,
+    pub now: UnixSeconds,
 }
 
 /// A request to redeem an invite; the ids and token hash are made by the caller beforehand so
@@ -108,7 +109,7 @@ pub struct NewInvite {
 pub struct RedeemInvite {
     pub invite_id: InviteId,
     pub secret_hash: SecretHash,
-    pub now: i64,
+    pub now: UnixSeconds,
     /// Failed attempts after which the invite is deleted.
     pub max_failed_attempts: u32,
     /// Used only by a partner invite.

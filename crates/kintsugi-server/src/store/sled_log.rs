@@ -16,6 +16,7 @@ use super::{
     AppendEnvelopes, Appended, Audience, DocMeta, Envelope, EnvelopePage, SequencedEnvelope,
     StoreError,
 };
+use crate::clock::UnixSeconds;
 use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
@@ -24,7 +25,7 @@ fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
         owner: records::member_id("docs", &record.owner_member_id)?,
         head_seq: ServerSeq(record.head_seq),
         pruned_through: ServerSeq(record.pruned_through),
-        created_at: record.created_at,
+        created_at: UnixSeconds::from_secs(record.created_at),
         rejected_through: ServerSeq(record.rejected_through),
     })
 }
@@ -35,7 +36,7 @@ pub(super) fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
         owner_member_id: meta.owner.to_vec(),
         head_seq: meta.head_seq.0,
         pruned_through: meta.pruned_through.0,
-        created_at: meta.created_at,
+        created_at: meta.created_at.as_secs(),
         rejected_through: meta.rejected_through.0,
     }
     .encode_to_vec()
@@ -165,7 +166,7 @@ fn prepare_envelopes(
     space: SpaceId,
     doc: DocId,
     envelopes: &[Envelope],
-    now: i64,
+    now: UnixSeconds,
 ) -> Vec<Prepared> {
     envelopes
         .iter()
@@ -175,7 +176,7 @@ fn prepare_envelopes(
                 client_seq: envelope.client_seq,
                 nonce: envelope.nonce.clone(),
                 ciphertext: envelope.ciphertext.clone(),
-                appended_at: now,
+                appended_at: now.as_secs(),
             }
             .encode_to_vec(),
             dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
@@ -192,7 +193,7 @@ fn meta_or_new(
     doc_key: [u8; 32],
     audience: Audience,
     member: MemberId,
-    now: i64,
+    now: UnixSeconds,
 ) -> TxResult<DocMeta> {
     Ok(match docs.get(doc_key)? {
         Some(bytes) => decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?,

@@ -21,13 +21,14 @@ use super::{
     DeviceInfo, InviteKind, MAX_DEVICES_PER_MEMBER, NewInvite, NewSpace, RedeemInvite, Redeemed,
     Revocation, StoreError, enrolled_through,
 };
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
 
 fn device_record(
     member: MemberId,
     name: &[u8],
     token: SecretHash,
-    now: i64,
+    now: UnixSeconds,
     enrolled_by: Option<DeviceId>,
 ) -> Vec<u8> {
     DeviceRecord {
@@ -35,7 +36,7 @@ fn device_record(
         sealed_name: name.to_vec(),
         token_hash: token.0.to_vec(),
         revoked: false,
-        created_at: now,
+        created_at: now.as_secs(),
         enrolled_by: enrolled_by.map(|d| d.to_vec()).unwrap_or_default(),
     }
     .encode_to_vec()
@@ -82,7 +83,7 @@ impl Opened {
             sealed_device_name: record.sealed_name,
             sealed_member_name: member_name,
             revoked: record.revoked,
-            created_at: record.created_at,
+            created_at: UnixSeconds::from_secs(record.created_at),
             enrolled_by: match record.enrolled_by.as_slice() {
                 [] => None,
                 bytes => Some(records::id16("devices", bytes, DeviceId::from_slice)?),
@@ -93,13 +94,13 @@ impl Opened {
     pub(super) fn create_space(&self, space: NewSpace) -> Result<(), StoreError> {
         let t = &self.trees;
         let space_record = SpaceRecord {
-            created_at: space.now,
+            created_at: space.now.as_secs(),
             member_ids: vec![space.member_id.to_vec()],
         }
         .encode_to_vec();
         let member_record = MemberRecord {
             sealed_name: space.sealed_member_name.clone(),
-            created_at: space.now,
+            created_at: space.now.as_secs(),
         }
         .encode_to_vec();
         let device = device_record(
@@ -153,9 +154,9 @@ impl Opened {
             member_id: invite.member_id.to_vec(),
             kind: records::invite_kind_to_i32(invite.kind),
             secret_hash: invite.secret_hash.0.to_vec(),
-            expires_at: invite.expires_at,
+            expires_at: invite.expires_at.as_secs(),
             failed_attempts: 0,
-            created_at: invite.now,
+            created_at: invite.now.as_secs(),
             device_id: invite.device_id.to_vec(),
         };
         let member_key = records::pair_key(invite.space_id, invite.member_id.as_bytes());
@@ -351,7 +352,7 @@ fn checked_invite(invites: &Tx, invite_key: &[u8], redeem: &RedeemInvite) -> Ste
     };
     let mut invite: InviteRecord =
         records::decode("invites", &bytes).map_err(ConflictableTransactionError::Abort)?;
-    if redeem.now >= invite.expires_at {
+    if redeem.now >= UnixSeconds::from_secs(invite.expires_at) {
         invites.remove(invite_key)?;
         return Ok(Err(Redeemed::Expired));
     }
@@ -434,7 +435,7 @@ impl Joining<'_> {
                 spaces.insert(&space.as_bytes()[..], space_record.encode_to_vec())?;
                 let member_record = MemberRecord {
                     sealed_name: redeem.sealed_member_name.clone(),
-                    created_at: redeem.now,
+                    created_at: redeem.now.as_secs(),
                 };
                 let key = records::pair_key(space, redeem.new_member_id.as_bytes());
                 members.insert(&key[..], member_record.encode_to_vec())?;

@@ -21,6 +21,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -31,6 +32,7 @@ use super::{
     RedeemInvite, Redeemed, Revocation, SnapshotPut, SnapshotStore, StoreError, StoreStats,
     StoredSnapshot, VacuumReport,
 };
+use crate::clock::UnixSeconds;
 use crate::durability::GroupCommit;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 
@@ -382,15 +384,15 @@ impl SnapshotStore for SledStore {
         &self,
         space_id: SpaceId,
         doc_id: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<ServerSeq, StoreError> {
-        self.writing(|o| o.compact(space_id, doc_id, now, retention_secs))
+        self.writing(|o| o.compact(space_id, doc_id, now, retention))
             .map(|(through, _)| through)
     }
 
-    fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
-        self.writing(|o| o.compact_all(now, retention_secs))
+    fn compact_all(&self, now: UnixSeconds, retention: Duration) -> Result<u64, StoreError> {
+        self.writing(|o| o.compact_all(now, retention))
     }
 }
 

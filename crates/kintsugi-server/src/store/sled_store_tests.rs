@@ -75,7 +75,7 @@ fn erased_ciphertext_is_gone_from_the_files() {
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
-            now: 1,
+            now: UnixSeconds::from_secs(1),
         })
         .expect("created");
     let secret = distinctive_bytes();
@@ -94,7 +94,7 @@ fn erased_ciphertext_is_gone_from_the_files() {
                     nonce: vec![0; 24],
                     ciphertext,
                 }],
-                now: 1,
+                now: UnixSeconds::from_secs(1),
                 quota_bytes: u64::MAX,
             })
             .expect("appended");
@@ -137,7 +137,7 @@ fn a_backup_restores_into_an_empty_folder_and_an_interrupted_vacuum_finishes() {
             token_hash: token.hash(),
             sealed_member_name: b"sealed".to_vec(),
             sealed_device_name: vec![],
-            now: 5,
+            now: UnixSeconds::from_secs(5),
         })
         .expect("created");
     let target = ScratchDir::new();
@@ -187,7 +187,7 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
-            now: 1,
+            now: UnixSeconds::from_secs(1),
         })
         .expect("created");
     let writer = {
@@ -205,7 +205,7 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
                         nonce: vec![1; 24],
                         ciphertext: vec![2; 100],
                     }],
-                    now: 1,
+                    now: UnixSeconds::from_secs(1),
                     quota_bytes: u64::MAX,
                 };
                 store
@@ -253,7 +253,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
-            now: 1,
+            now: UnixSeconds::from_secs(1),
         })
         .expect("created");
     let envelopes = (1..=entries)
@@ -271,7 +271,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             audience: Audience::Shared,
             member_id: member,
             envelopes,
-            now: 1,
+            now: UnixSeconds::from_secs(1),
             quota_bytes: u64::MAX,
         })
         .expect("appended");
@@ -303,9 +303,23 @@ fn a_snapshot_an_older_server_served_at_once_still_stands_its_window() {
         .snapshots
         .insert(records::doc_key(space, doc), record.encode_to_vec())
         .expect("written as an older server did");
-    let young = store.compact(space, doc, 1_010, 10).expect("compacted");
+    let young = store
+        .compact(
+            space,
+            doc,
+            UnixSeconds::from_secs(1_010),
+            Duration::from_secs(10),
+        )
+        .expect("compacted");
     assert_eq!(young, ServerSeq(0), "it has not stood its window yet");
-    let stood = store.compact(space, doc, 1_011, 10).expect("compacted");
+    let stood = store
+        .compact(
+            space,
+            doc,
+            UnixSeconds::from_secs(1_011),
+            Duration::from_secs(10),
+        )
+        .expect("compacted");
     assert_eq!(stood, ServerSeq(3));
     let left = store
         .read_envelopes(space, doc, ServerSeq(0), 100, usize::MAX)
@@ -343,7 +357,7 @@ fn an_invite_stored_without_its_device_can_still_be_redeemed() {
         .redeem_invite(RedeemInvite {
             invite_id: id,
             secret_hash: crate::ids::SecretHash::of(&secret),
-            now: 2,
+            now: UnixSeconds::from_secs(2),
             max_failed_attempts: 3,
             new_member_id: MemberId::random(),
             new_device_id: DeviceId::random(),

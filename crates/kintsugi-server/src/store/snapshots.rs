@@ -5,7 +5,10 @@
 //! retention window and which a device behind the pruned part of the log receives. Compaction
 //! promotes a candidate and deletes the log entries the serving snapshot covers.
 
+use std::time::Duration;
+
 use super::{Envelope, StoreError};
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, DocId, MemberId, ServerSeq, SpaceId};
 
 /// A stored snapshot: the whole document, encrypted, up to `covers_seq`.
@@ -13,7 +16,7 @@ use crate::ids::{DeviceId, DocId, MemberId, ServerSeq, SpaceId};
 pub struct StoredSnapshot {
     pub covers_seq: ServerSeq,
     pub envelope: Envelope,
-    pub stored_at: i64,
+    pub stored_at: UnixSeconds,
 }
 
 /// A snapshot to store; `put_snapshot` decides which slot, if any, it takes.
@@ -25,10 +28,10 @@ pub struct NewSnapshot {
     pub member_id: MemberId,
     pub covers_seq: ServerSeq,
     pub envelope: Envelope,
-    pub now: i64,
+    pub now: UnixSeconds,
     /// How long a snapshot stands as the candidate before it may serve and anything it
     /// covers may be pruned.
-    pub retention_secs: i64,
+    pub retention: Duration,
     /// The space's storage quota, as in `AppendEnvelopes`.
     pub quota_bytes: u64,
 }
@@ -94,7 +97,7 @@ pub trait SnapshotStore {
     /// stored. Checks the document, the audience, membership, `covers_seq <= head_seq` and the
     /// quota first.
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError>;
-    /// Promotes a candidate that has stood `retention_secs` and that every member who reads
+    /// Promotes a candidate that has stood `retention` and that every member who reads
     /// the document endorsed, then deletes the log entries the
     /// serving snapshot covers (if it has stood its window too) and records how far the log is
     /// pruned, durably, before it deletes. Returns the new `pruned_through`.
@@ -102,10 +105,10 @@ pub trait SnapshotStore {
         &self,
         space_id: SpaceId,
         doc_id: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<ServerSeq, StoreError>;
     /// `compact` for every document with a snapshot in either slot. Returns how many entries
     /// were deleted.
-    fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError>;
+    fn compact_all(&self, now: UnixSeconds, retention: Duration) -> Result<u64, StoreError>;
 }

@@ -7,9 +7,11 @@
 
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 use crate::store::{
     AdminStore, AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta,
@@ -160,13 +162,13 @@ impl SnapshotStore for GatedStore {
         &self,
         space_id: SpaceId,
         doc_id: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<ServerSeq, StoreError> {
-        self.inner.compact(space_id, doc_id, now, retention_secs)
+        self.inner.compact(space_id, doc_id, now, retention)
     }
-    fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
-        self.inner.compact_all(now, retention_secs)
+    fn compact_all(&self, now: UnixSeconds, retention: Duration) -> Result<u64, StoreError> {
+        self.inner.compact_all(now, retention)
     }
 }
 

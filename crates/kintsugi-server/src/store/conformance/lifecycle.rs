@@ -14,8 +14,8 @@ fn snapshot_at(f: &Founded, doc: DocId, covers: u64, member: MemberId, now: i64)
         member_id: member,
         covers_seq: ServerSeq(covers),
         envelope: envelope(f.device, 100 + covers, "whole document"),
-        now,
-        retention_secs: RETENTION,
+        now: at(now),
+        retention: secs(RETENTION),
         quota_bytes: u64::MAX,
     }
 }
@@ -113,7 +113,7 @@ fn snapshot_puts_are_checked(store: &dyn Store, f: &Founded, doc: DocId) {
 /// Compaction prunes only once the candidate stood its window, and only what it covers.
 fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
     let pruned = store
-        .compact(f.space, doc, NOW + RETENTION, RETENTION)
+        .compact(f.space, doc, at(NOW + RETENTION), secs(RETENTION))
         .unwrap();
     assert_eq!(
         pruned,
@@ -123,7 +123,7 @@ fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
     assert_eq!(log_seqs(store, f, doc), [1, 2, 3, 4, 5]);
     assert_eq!(slots(store, f, doc), (None, Some(3)));
     let pruned = store
-        .compact(f.space, doc, NOW + RETENTION + 1, RETENTION)
+        .compact(f.space, doc, at(NOW + RETENTION + 1), secs(RETENTION))
         .unwrap();
     assert_eq!(pruned, ServerSeq(3));
     assert_eq!(
@@ -142,7 +142,9 @@ fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
         (ServerSeq(3), ServerSeq(5))
     );
     assert_eq!(
-        store.compact_all(NOW + 10 * RETENTION, RETENTION).unwrap(),
+        store
+            .compact_all(at(NOW + 10 * RETENTION), secs(RETENTION))
+            .unwrap(),
         0
     );
 }
@@ -204,7 +206,7 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
         "put_snapshot prunes nothing itself"
     );
     assert_eq!(
-        s.compact(f.space, doc, t1, RETENTION).unwrap(),
+        s.compact(f.space, doc, at(t1), secs(RETENTION)).unwrap(),
         ServerSeq(2)
     );
     assert_eq!(
@@ -213,7 +215,10 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
         "what only the candidate covers stays"
     );
     assert_eq!(put(6, t1 + RETENTION / 2).unwrap(), NOT_KEPT);
-    assert_eq!(s.compact_all(t1 + RETENTION, RETENTION).unwrap(), 0);
+    assert_eq!(
+        s.compact_all(at(t1 + RETENTION), secs(RETENTION)).unwrap(),
+        0
+    );
     assert_eq!(slots(s, &f, doc), (Some(2), Some(6)));
 
     // Once the candidate has stood its window, an offer promotes it, even one not kept.
@@ -225,7 +230,7 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
     assert_eq!(put(5, t2).unwrap(), promoted_only);
     assert_eq!(slots(s, &f, doc), (Some(6), None));
     assert_eq!(
-        s.compact(f.space, doc, t2, RETENTION).unwrap(),
+        s.compact(f.space, doc, at(t2), secs(RETENTION)).unwrap(),
         ServerSeq(6)
     );
     assert!(log_seqs(s, &f, doc).is_empty());
@@ -239,8 +244,15 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
     let envs = (7..=8).map(|i| envelope(f.device, i, "change")).collect();
     append(s, &f, doc, Audience::Shared, f.member, envs, t2).unwrap();
     assert_eq!(put(7, t2).unwrap(), KEPT);
-    assert_eq!(s.compact_all(t2 + RETENTION, RETENTION).unwrap(), 0);
-    assert_eq!(s.compact_all(t2 + RETENTION + 1, RETENTION).unwrap(), 1);
+    assert_eq!(
+        s.compact_all(at(t2 + RETENTION), secs(RETENTION)).unwrap(),
+        0
+    );
+    assert_eq!(
+        s.compact_all(at(t2 + RETENTION + 1), secs(RETENTION))
+            .unwrap(),
+        1
+    );
     assert_eq!(slots(s, &f, doc), (Some(7), None));
     assert_eq!(log_seqs(s, &f, doc), [8]);
     let meta = s.doc_meta(f.space, doc).unwrap().unwrap();
@@ -272,7 +284,7 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     assert!(endorse(s, &f, doc), "the member who stored it endorses it");
     let late = NOW + 10 * RETENTION;
     assert_eq!(
-        s.compact(f.space, doc, late, RETENTION).unwrap(),
+        s.compact(f.space, doc, at(late), secs(RETENTION)).unwrap(),
         ServerSeq(0)
     );
     assert_eq!(
@@ -307,7 +319,7 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     assert!(endorse(s, &f, doc));
     let later = late + RETENTION + 1;
     assert_eq!(
-        s.compact(f.space, doc, later, RETENTION).unwrap(),
+        s.compact(f.space, doc, at(later), secs(RETENTION)).unwrap(),
         ServerSeq(4)
     );
     assert_eq!(slots(s, &f, doc), (Some(4), None));
@@ -340,7 +352,7 @@ pub fn an_endorsement_from_a_revoked_device_does_not_count(open: Open<'_>) {
         .unwrap();
     let late = NOW + RETENTION + 1;
     assert_eq!(
-        s.compact(f.space, doc, late, RETENTION).unwrap(),
+        s.compact(f.space, doc, at(late), secs(RETENTION)).unwrap(),
         ServerSeq(0)
     );
     assert_eq!(
@@ -350,7 +362,7 @@ pub fn an_endorsement_from_a_revoked_device_does_not_count(open: Open<'_>) {
     );
     assert!(endorse(s, &f, doc));
     assert_eq!(
-        s.compact(f.space, doc, late, RETENTION).unwrap(),
+        s.compact(f.space, doc, at(late), secs(RETENTION)).unwrap(),
         ServerSeq(3)
     );
 }
@@ -451,8 +463,8 @@ fn two_documents_and_a_snapshot(store: &dyn Store, f: &Founded, doc: DocId) -> N
         member_id: f.member,
         covers_seq: ServerSeq(2),
         envelope: envelope(f.device, 4, "whole"),
-        now: NOW,
-        retention_secs: 10,
+        now: at(NOW),
+        retention: secs(10),
         quota_bytes: u64::MAX,
     };
     store.put_snapshot(snapshot.clone()).unwrap();
@@ -473,8 +485,8 @@ fn newer_snapshots_count_until_compaction(
     let second = NewSnapshot {
         covers_seq: ServerSeq(2),
         envelope: envelope(f.device, 5, "whole, again"),
-        now: NOW + 20,
-        retention_secs: 10,
+        now: at(NOW + 20),
+        retention: secs(10),
         ..snapshot
     };
     let first_again = NewSnapshot {
