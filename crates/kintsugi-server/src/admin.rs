@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::store::{
-    DumpError, DumpSummary, MARKER_FILE, SledStore, Store, StoreError, StoreStats, VacuumReport,
-    dump,
+    AdminStore, DumpError, DumpSummary, MARKER_FILE, SledStore, StoreError, StoreStats,
+    VacuumReport, dump,
 };
 
 pub(crate) mod token;

@@ -26,7 +26,7 @@
 //! calls `serve_settings`. Modules: `server` (the gRPC stack: TLS, health, reflection,
 //! metrics, shutdown), `service` (one file per gRPC service), `auth` (bearer-token
 //! interceptors), `observe` (a span, a log line and metrics per call), `limits` (rate limits),
-//! `store` (the `Store` trait, the sled backend, backups and its conformance suite),
+//! `store` (the `Store` traits, the sled backend, backups and their conformance suite),
 //! `durability` (group commit to disk), `fanout` (live relay), `admin` (offline operator
 //! tasks), `owner_only` (the data folder's modes), `settings`, `config`, `tls`, `logging`, `metrics`, `clock` and `error`.
 
@@ -59,7 +59,7 @@ mod tls;
 
 pub use admin::AdminError;
 pub use auth::AuthedDevice;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, UnixSeconds};
 pub use config::{Config, RateLimit, TlsFiles};
 pub use error::{ServerError, ServiceError};
 pub use logging::LogFormat;

@@ -305,7 +305,7 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
 /// What the hourly compaction task does.
 async fn sweep(h: &Harness) {
     let now = h.state.clock.now();
-    let retention = retention_secs(&h.state.config);
+    let retention = h.state.config.snapshot_retention;
     h.state
         .blocking(move |state| Ok(state.store.compact_all(now, retention)?))
         .await

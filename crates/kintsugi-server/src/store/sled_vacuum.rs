@@ -110,7 +110,7 @@ fn import(dir: &Path, copy: &Path) -> Result<Opened, StoreError> {
 
 impl Opened {
     /// Writes every record in the `dump` format. The caller pauses writes.
-    pub(super) fn export_to(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
+    pub(super) fn export(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
         let mut writer = DumpWriter::new(out)?;
         writer.table(META_TABLE)?;
         for item in self.db.iter() {
@@ -142,50 +142,50 @@ impl SledStore {
         drop(opened);
         Ok(summary)
     }
+}
 
-    /// Rewrites the folder with the live records only. The caller pauses writes.
-    pub(super) fn rewrite(&self) -> Result<VacuumReport, StoreError> {
-        let dir = self.dir.clone();
-        let bytes_before = sled_files_size(&dir);
-        let tmp = dir.join(VACUUM_TMP);
-        let copy = dir.join(VACUUM_FILE);
-        let opened = self.reading()?;
-        let written = dump::write_file(&tmp, |out| opened.export_to(out));
-        if let Err(error) = written {
-            let _ = fs::remove_file(&tmp);
+/// Rewrites the folder with the live records only. The caller pauses writes.
+pub(super) fn vacuum(store: &SledStore) -> Result<VacuumReport, StoreError> {
+    let dir = store.dir.clone();
+    let bytes_before = sled_files_size(&dir);
+    let tmp = dir.join(VACUUM_TMP);
+    let copy = dir.join(VACUUM_FILE);
+    let opened = store.reading()?;
+    let written = dump::write_file(&tmp, |out| opened.export(out));
+    if let Err(error) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(error);
+    }
+    fs::rename(&tmp, &copy)?;
+    sync_dir(&dir)?;
+    // Close the old database: take it out of reach, then wait for readers to let go.
+    let taken = store.open.write().unwrap_or_else(|p| p.into_inner()).take();
+    drop(opened);
+    if let Some(taken) = taken
+        && let Err(back) = close(taken)
+    {
+        *store.open.write().unwrap_or_else(|p| p.into_inner()) = Some(back);
+        let _ = fs::remove_file(&copy);
+        return Err(StoreError::Unavailable(
+            "a reader kept the store busy; vacuum again later".into(),
+        ));
+    }
+    let reopened = remove_sled_files(&dir).and_then(|()| import(&dir, &copy));
+    let opened = match reopened {
+        Ok(opened) => opened,
+        Err(error) => {
+            // The copy stays; the next start finishes the job from it.
+            tracing::error!(%error, "vacuum could not rebuild the store; restart the server");
             return Err(error);
         }
-        fs::rename(&tmp, &copy)?;
-        sync_dir(&dir)?;
-        // Close the old database: take it out of reach, then wait for readers to let go.
-        let taken = self.open.write().unwrap_or_else(|p| p.into_inner()).take();
-        drop(opened);
-        if let Some(taken) = taken
-            && let Err(back) = close(taken)
-        {
-            *self.open.write().unwrap_or_else(|p| p.into_inner()) = Some(back);
-            let _ = fs::remove_file(&copy);
-            return Err(StoreError::Unavailable(
-                "a reader kept the store busy; vacuum again later".into(),
-            ));
-        }
-        let reopened = remove_sled_files(&dir).and_then(|()| import(&dir, &copy));
-        let opened = match reopened {
-            Ok(opened) => opened,
-            Err(error) => {
-                // The copy stays; the next start finishes the job from it.
-                tracing::error!(%error, "vacuum could not rebuild the store; restart the server");
-                return Err(error);
-            }
-        };
-        *self.open.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(opened));
-        remove_file_if_exists(&copy)?;
-        sync_dir(&dir)?;
-        Ok(VacuumReport {
-            bytes_before,
-            bytes_after: sled_files_size(&dir),
-        })
-    }
+    };
+    *store.open.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(opened));
+    remove_file_if_exists(&copy)?;
+    sync_dir(&dir)?;
+    Ok(VacuumReport {
+        bytes_before,
+        bytes_after: sled_files_size(&dir),
+    })
 }
 
 /// Drops the database once no reader holds it; hands it back if one holds on too long.
