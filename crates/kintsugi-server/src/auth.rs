@@ -14,7 +14,7 @@
 //! Once the device is known, the interceptor records it on the call's span (`observe`) and
 //! takes a token from the device's rate-limit bucket. The operator's `AdminService` has its
 //! own interceptor, `AdminAuthenticator`, which compares the SHA-256 of the presented admin
-//! token with the one the server computed at start (see `admin::token`).
+//! token with the one the server computed at start (see `admin_token`).
 
 use std::sync::Arc;
 

@@ -13,11 +13,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::error::ServiceError;
 use crate::fanout::FanOut;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::settings::Config;
 use crate::store::{Durable, Store};
 
 pub(crate) mod admin;

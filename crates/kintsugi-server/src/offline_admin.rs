@@ -18,9 +18,7 @@ use crate::store::{
     VacuumReport, dump,
 };
 
-pub(crate) mod token;
-
-pub use token::{ADMIN_TOKEN_FILE, admin_token_path, read_admin_token};
+pub use crate::admin_token::{ADMIN_TOKEN_FILE, admin_token_path, read_admin_token};
 
 /// Why an operator task failed. Messages name the folder or file and what to do.
 #[derive(Debug, thiserror::Error)]
