@@ -17,6 +17,33 @@ fn a_second_open_of_the_same_folder_is_refused_as_locked() {
     assert!(matches!(second, Err(StoreError::Locked(_))), "{second:?}");
 }
 
+/// What a kill while sled writes its snapshot leaves: a `.generating` file newer than the
+/// finished one, cut short (here: junk without a valid checksum).
+#[test]
+fn an_unfinished_snapshot_from_a_killed_server_does_not_stop_the_store_opening() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let stats = {
+        let store = SledStore::open(dir.path()).expect("opens");
+        let space = NewSpace {
+            space_id: SpaceId::random(),
+            member_id: MemberId::random(),
+            device_id: DeviceId::random(),
+            token_hash: crate::ids::DeviceToken::generate().hash(),
+            sealed_member_name: vec![1],
+            sealed_device_name: vec![2],
+            now: UnixSeconds::from_secs(1),
+        };
+        store.create_space(space).expect("a space");
+        store.flush().expect("flush");
+        store.stats().expect("stats")
+    };
+    let junk = dir.path().join("snap.7FFFFFFFFFFFFFFF.generating");
+    std::fs::write(&junk, [1u8; 40]).expect("write the cut-short snapshot");
+    let reopened = SledStore::open(dir.path()).expect("opens after the crash");
+    assert_eq!(reopened.stats().expect("stats"), stats);
+    assert!(!junk.exists());
+}
+
 #[test]
 fn a_damaged_folder_is_reported_as_damaged() {
     for (file, garbage) in [

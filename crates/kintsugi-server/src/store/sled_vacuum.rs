@@ -45,11 +45,13 @@ pub(super) fn open_recovering(dir: &Path) -> Result<Opened, StoreError> {
     remove_file_if_exists(&dir.join(VACUUM_TMP))?;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(BACKUP_TMP_PREFIX)
-        {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // sled 0.34.7 reads an unfinished `snap.<lsn>.generating` as its newest snapshot
+        // and then refuses to open (sled issues #1387, #1527); it holds nothing the log does
+        // not, and the folder lock says no other process is writing it.
+        let unfinished_snapshot = name.starts_with("snap.") && name.ends_with(".generating");
+        if name.starts_with(BACKUP_TMP_PREFIX) || unfinished_snapshot {
             remove_file_if_exists(&entry.path())?;
         }
     }
