@@ -72,21 +72,22 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
-    /// A clock standing at `now` Unix seconds.
-    pub fn new(now: i64) -> Self {
+    /// A clock standing at `now`.
+    pub fn new(now: UnixSeconds) -> Self {
         Self {
-            now: AtomicI64::new(now),
+            now: AtomicI64::new(now.as_secs()),
         }
     }
 
-    /// Moves the clock forward by `seconds`.
-    pub fn advance(&self, seconds: i64) {
+    /// Moves the clock forward by `by`, in whole seconds.
+    pub fn advance(&self, by: Duration) {
+        let seconds = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.now.fetch_add(seconds, Ordering::SeqCst);
     }
 
-    /// Puts the clock at `now` Unix seconds.
-    pub fn set(&self, now: i64) {
-        self.now.store(now, Ordering::SeqCst);
+    /// Puts the clock at `now`.
+    pub fn set(&self, now: UnixSeconds) {
+        self.now.store(now.as_secs(), Ordering::SeqCst);
     }
 }
 
@@ -102,11 +103,11 @@ mod tests {
 
     #[test]
     fn manual_clock_moves_only_when_told() {
-        let clock = ManualClock::new(100);
+        let clock = ManualClock::new(UnixSeconds::from_secs(100));
         assert_eq!(clock.now().as_secs(), 100);
-        clock.advance(50);
+        clock.advance(Duration::from_secs(50));
         assert_eq!(clock.now().as_secs(), 150);
-        clock.set(7);
+        clock.set(UnixSeconds::from_secs(7));
         assert_eq!(clock.now().as_secs(), 7);
     }
 

@@ -272,7 +272,7 @@ mod tests {
             .await
             .expect("invite");
         assert_eq!(invite.expires_at, h.clock_now() + 86_400);
-        h.clock.advance(86_400);
+        h.clock.advance(std::time::Duration::from_secs(86_400));
         let status = join(&h, &invite).await.expect_err("expired");
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert_eq!(status.message(), "invite code expired; ask for a new one");
