@@ -32,7 +32,8 @@ async fn wait_for_acks(acked: &mut watch::Receiver<Vec<String>>, after: usize) -
 
 /// Streams an online backup of the world's server into `file` through the admin service.
 async fn take_backup(world: &World, file: &Path) {
-    let token = kintsugi_server::admin::read_admin_token(world.server.data()).expect("admin token");
+    let token =
+        kintsugi_server::offline_admin::read_admin_token(world.server.data()).expect("admin token");
     let channel = Channel::from_shared(world.server.url())
         .expect("url")
         .connect()
@@ -93,7 +94,7 @@ async fn a_backup_taken_under_load_restores_everything_acknowledged_before_it() 
     writer.await.expect("writer");
 
     let restored = world.root.path().join("restored");
-    kintsugi_server::admin::restore(&file, &restored).expect("restore");
+    kintsugi_server::offline_admin::restore(&file, &restored).expect("restore");
     world.server.restart_on(&restored).await;
     let tablet = world
         .join(&alice, CodeKind::Device, "alice-tablet", "Alice")

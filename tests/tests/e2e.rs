@@ -502,7 +502,7 @@ async fn leaving_erases_a_partners_private_data_and_the_last_leaver_everything()
         .stop()
         .await
         .expect("the server stopped cleanly");
-    let stats = kintsugi_server::admin::stats(world.server.data()).expect("stats");
+    let stats = kintsugi_server::offline_admin::stats(world.server.data()).expect("stats");
     assert_eq!(
         (
             stats.spaces,

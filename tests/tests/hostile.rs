@@ -18,11 +18,13 @@ use kintsugi_server::ManualClock;
 use kintsugi_tests::World;
 use kintsugi_tests::hostile::{Secrets, reopen, sealed_snapshot, secrets_of};
 
-const MONTH: i64 = 31 * 24 * 60 * 60;
+const MONTH: std::time::Duration = std::time::Duration::from_secs(31 * 24 * 60 * 60);
 
 /// A couple on a server whose clock the test moves: Alice, and Bob who turns hostile.
 async fn couple_on_a_clock() -> (World, Arc<ManualClock>, Device, Device) {
-    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let clock = Arc::new(ManualClock::new(kintsugi_server::UnixSeconds::from_secs(
+        1_800_000_000,
+    )));
     let world = World::with_clock(clock.clone()).await;
     let (alice, bob) = world.couple().await;
     (world, clock, alice, bob)

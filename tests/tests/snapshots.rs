@@ -8,7 +8,9 @@ use kintsugi_tests::World;
 
 #[tokio::test]
 async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
-    let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(1_800_000_000));
+    let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(
+        kintsugi_server::UnixSeconds::from_secs(1_800_000_000),
+    ));
     let mut world = World::with_clock(clock.clone()).await;
     let alice = world.init("Alice").await.with_snapshot_every(20);
     for i in 0..30 {
@@ -30,7 +32,7 @@ async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
     );
 
     // A month later the server restarts, sweeps, and prunes what the snapshot covers.
-    clock.advance(31 * 24 * 60 * 60);
+    clock.advance(std::time::Duration::from_secs(31 * 24 * 60 * 60));
     world.server.start_again().await;
     let mut conn = alice.connect().await.expect("connect");
     let doc = alice.doc_id(DocKind::Agreement).as_bytes().to_vec();
@@ -92,7 +94,9 @@ struct SnapshotPayload {
 
 #[tokio::test]
 async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() {
-    let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(1_800_000_000));
+    let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(
+        kintsugi_server::UnixSeconds::from_secs(1_800_000_000),
+    ));
     let mut world = World::with_clock(clock.clone()).await;
     let (alice, bob) = world.couple().await;
     for i in 0..6 {
@@ -154,7 +158,7 @@ async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() 
     assert_eq!(report.rejected_snapshots, 0, "nothing left to reject");
 
     // A month later nothing was pruned against it, and a new device receives everything.
-    clock.advance(31 * 24 * 60 * 60);
+    clock.advance(std::time::Duration::from_secs(31 * 24 * 60 * 60));
     world.server.start_again().await;
     let tablet = world
         .join(&alice, CodeKind::Device, "alice-tablet", "Alice")

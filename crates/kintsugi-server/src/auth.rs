@@ -14,7 +14,7 @@
 //! Once the device is known, the interceptor records it on the call's span (`observe`) and
 //! takes a token from the device's rate-limit bucket. The operator's `AdminService` has its
 //! own interceptor, `AdminAuthenticator`, which compares the SHA-256 of the presented admin
-//! token with the one the server computed at start (see `admin::token`).
+//! token with the one the server computed at start (see `admin_token`).
 
 use std::sync::Arc;
 
@@ -152,6 +152,7 @@ pub(crate) fn authed<T>(request: &Request<T>) -> Result<AuthedDevice, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::UnixSeconds;
     use crate::store::NewSpace;
     use crate::testing::handlers::harness;
 
@@ -172,15 +173,15 @@ mod tests {
             device_id: founder,
             kind: InviteKind::Device,
             secret_hash: SecretHash::of(&secret),
-            expires_at: 60,
-            now: 0,
+            expires_at: UnixSeconds::from_secs(60),
+            now: UnixSeconds::from_secs(0),
         };
         store.create_invite(invite).expect("invite");
         let joined = store
             .redeem_invite(RedeemInvite {
                 invite_id,
                 secret_hash: SecretHash::of(&secret),
-                now: 1,
+                now: UnixSeconds::from_secs(1),
                 max_failed_attempts: 5,
                 new_member_id: MemberId::random(),
                 new_device_id: device,
@@ -242,7 +243,7 @@ mod tests {
                 token_hash: DeviceToken::generate().hash(),
                 sealed_member_name: vec![],
                 sealed_device_name: vec![],
-                now: 0,
+                now: UnixSeconds::from_secs(0),
             })
             .expect("the space is created");
         link_device(store.as_ref(), (space, member, founder), device, &token);

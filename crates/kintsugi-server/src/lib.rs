@@ -26,9 +26,11 @@
 //! calls `serve_settings`. Modules: `server` (the gRPC stack: TLS, health, reflection,
 //! metrics, shutdown), `service` (one file per gRPC service), `auth` (bearer-token
 //! interceptors), `observe` (a span, a log line and metrics per call), `limits` (rate limits),
-//! `store` (the `Store` trait, the sled backend, backups and its conformance suite),
-//! `durability` (group commit to disk), `fanout` (live relay), `admin` (offline operator
-//! tasks), `owner_only` (the data folder's modes), `settings`, `config`, `tls`, `logging`, `metrics`, `clock` and `error`.
+//! `store` (the `Store` traits, the sled backend, backups and their conformance suite),
+//! `durability` (group commit to disk), `fanout` (live relay), `offline_admin` (operator tasks
+//! on a data folder no server uses), `admin_token`, `owner_only` (the data folder's modes),
+//! `settings` (the operator's file, environment and flags, and the `Config` they make), `tls`,
+//! `logging`, `metrics`, `clock` and `error`.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -36,10 +38,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-pub mod admin;
+pub mod admin_token;
 mod auth;
 mod clock;
-mod config;
 mod durability;
 mod error;
 mod fanout;
@@ -48,6 +49,7 @@ mod limits;
 pub mod logging;
 mod metrics;
 mod observe;
+pub mod offline_admin;
 pub mod owner_only;
 mod server;
 mod service;
@@ -57,14 +59,16 @@ pub mod store;
 pub mod testing;
 mod tls;
 
-pub use admin::AdminError;
 pub use auth::AuthedDevice;
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, RateLimit, TlsFiles};
+pub use clock::{Clock, ManualClock, SystemClock, UnixSeconds};
 pub use error::{ServerError, ServiceError};
 pub use logging::LogFormat;
+pub use offline_admin::AdminError;
 pub use server::PAIRING_MESSAGE_BYTES;
-pub use settings::{ConfigError, DEFAULT_DATA, DEFAULT_LISTEN, ServerSettings, VARIABLES};
+pub use settings::{
+    Config, ConfigError, DEFAULT_DATA, DEFAULT_LISTEN, RateLimit, ServerSettings, TlsFiles,
+    VARIABLES,
+};
 pub use tls::error_chain;
 
 /// Serves the Kintsugi services on `listener` until `shutdown` resolves, then ends open

@@ -20,9 +20,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 
-use crate::config::RateLimit;
 use crate::error::ServiceError;
 use crate::ids::DeviceId;
+use crate::settings::RateLimit;
 
 /// Keys tracked before those back at a full burst are forgotten.
 const MAX_TRACKED: usize = 10_000;

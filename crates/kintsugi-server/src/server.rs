@@ -28,14 +28,14 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
-use crate::admin::token;
+use crate::admin_token;
 use crate::auth::{AdminAuthenticator, Authenticator};
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::error::ServerError;
 use crate::metrics::Metrics;
 use crate::observe::ObserveLayer;
 use crate::service::{AdminApi, PairingApi, SpaceApi, State, SyncApi};
+use crate::settings::Config;
 use crate::store::{SledStore, Store, StoreError};
 use crate::{is_loopback, metrics, service, tls};
 
@@ -101,7 +101,7 @@ pub(crate) async fn start(
     let opened = tokio::task::spawn_blocking(move || {
         let store =
             SledStore::open(&opening).map_err(|e| ServerError::from_open(opening.clone(), e))?;
-        let admin = token::ensure(&opening)?;
+        let admin = admin_token::ensure(&opening)?;
         Ok::<_, ServerError>((store, admin))
     })
     .await

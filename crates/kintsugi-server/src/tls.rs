@@ -12,8 +12,8 @@ use std::path::Path;
 
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::config::TlsFiles;
 use crate::error::ServerError;
+use crate::settings::TlsFiles;
 
 /// Reads the identity and sets it on `server`.
 pub(crate) fn configure(server: Server, files: &TlsFiles) -> Result<Server, ServerError> {

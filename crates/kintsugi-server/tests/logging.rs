@@ -155,7 +155,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         .await
         .expect("stats");
     let admin_token =
-        kintsugi_server::admin::read_admin_token(server.data()).expect("an admin token");
+        kintsugi_server::offline_admin::read_admin_token(server.data()).expect("an admin token");
     drop(stream);
     sam.space()
         .leave_space(LeaveSpaceRequest {})

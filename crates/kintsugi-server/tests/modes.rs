@@ -92,9 +92,9 @@ async fn the_data_folder_and_backups_are_owner_only_whatever_the_umask() {
     assert_private(&data, "after stopping");
 
     let backup = scratch.path().join("backup.kbk");
-    kintsugi_server::admin::backup(&data, &backup).expect("offline backup");
+    kintsugi_server::offline_admin::backup(&data, &backup).expect("offline backup");
     assert_eq!(mode(&backup), 0o600, "a backup holds all the ciphertext");
     let restored = scratch.path().join("restored");
-    kintsugi_server::admin::restore(&backup, &restored).expect("restored");
+    kintsugi_server::offline_admin::restore(&backup, &restored).expect("restored");
     assert_private(&restored, "after a restore");
 }

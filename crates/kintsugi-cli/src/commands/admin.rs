@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
 use kintsugi_proto::admin::v1::{BackupRequest, StatsRequest, VacuumRequest};
-use kintsugi_server::admin;
+use kintsugi_server::offline_admin as admin;
 use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 

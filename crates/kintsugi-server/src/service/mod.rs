@@ -13,11 +13,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::error::ServiceError;
 use crate::fanout::FanOut;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::settings::Config;
 use crate::store::{Durable, Store};
 
 pub(crate) mod admin;
@@ -143,7 +143,7 @@ pub(crate) fn spawn_compaction(state: Arc<State>) {
             }
             first = false;
             let now = state.clock.now();
-            let retention = retention_secs(&state.config);
+            let retention = state.config.snapshot_retention;
             let swept = state
                 .blocking(move |state| Ok(state.store.compact_all(now, retention)?))
                 .await;
@@ -154,11 +154,6 @@ pub(crate) fn spawn_compaction(state: Arc<State>) {
             }
         }
     });
-}
-
-/// The retention window in whole seconds.
-pub(crate) fn retention_secs(config: &Config) -> i64 {
-    i64::try_from(config.snapshot_retention.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

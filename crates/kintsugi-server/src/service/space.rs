@@ -57,7 +57,6 @@ impl SpaceApi {
             }
         };
         let now = self.state.clock.now();
-        let ttl = i64::try_from(self.state.config.invite_ttl.as_secs()).unwrap_or(i64::MAX);
         let secret = random_secret();
         let invite = NewInvite {
             invite_id: InviteId::random(),
@@ -66,7 +65,7 @@ impl SpaceApi {
             device_id: who.device_id,
             kind,
             secret_hash: SecretHash::of(&secret),
-            expires_at: now.saturating_add(ttl),
+            expires_at: now.plus(self.state.config.invite_ttl),
             now,
         };
         let (invite_id, expires_at) = (invite.invite_id, invite.expires_at);
@@ -85,7 +84,7 @@ impl SpaceApi {
         Ok(CreateInviteResponse {
             invite_id: invite_id.to_vec(),
             secret: secret.to_vec(),
-            expires_at,
+            expires_at: expires_at.as_secs(),
         })
     }
 
@@ -106,7 +105,7 @@ impl SpaceApi {
                     sealed_device_name: device.sealed_device_name,
                     sealed_member_name: device.sealed_member_name,
                     revoked: device.revoked,
-                    created_at: device.created_at,
+                    created_at: device.created_at.as_secs(),
                     enrolled_by: device.enrolled_by.map(DeviceId::to_vec).unwrap_or_default(),
                 })
                 .collect(),
@@ -273,7 +272,7 @@ mod tests {
             .await
             .expect("invite");
         assert_eq!(invite.expires_at, h.clock_now() + 86_400);
-        h.clock.advance(86_400);
+        h.clock.advance(std::time::Duration::from_secs(86_400));
         let status = join(&h, &invite).await.expect_err("expired");
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert_eq!(status.message(), "invite code expired; ask for a new one");
@@ -430,7 +429,7 @@ mod tests {
     impl Harness {
         fn clock_now(&self) -> i64 {
             use crate::clock::Clock;
-            self.clock.now()
+            self.clock.now().as_secs()
         }
     }
 }

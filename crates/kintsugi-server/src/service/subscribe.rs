@@ -186,7 +186,7 @@ impl Subscription {
                 _ = self.stop.changed() => return Err(End::With(Status::unavailable(SHUTTING_DOWN))),
                 _ = self.queue.client_gone() => return Err(End::ClientGone),
                 _ = heartbeat.tick() => {
-                    let beat = proto::Heartbeat { server_time: self.state.clock.now() };
+                    let beat = proto::Heartbeat { server_time: self.state.clock.now().as_secs() };
                     self.send(Event::Heartbeat(beat)).await?;
                 }
                 event = self.live.recv() => match event {

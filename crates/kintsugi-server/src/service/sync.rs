@@ -18,7 +18,7 @@ use kintsugi_proto::v1::sync_service_server::SyncService;
 use tonic::{Request, Response, Status};
 
 use super::doc_page::{changes_to_proto, read_doc_page};
-use super::{State, parse_id, retention_secs};
+use super::{State, parse_id};
 use crate::auth::{AuthedDevice, authed};
 use crate::error::ServiceError;
 use crate::fanout::SpaceEvent;
@@ -285,7 +285,9 @@ impl SyncApi {
             request.covers_seq,
             &request.content_hash,
         )?;
-        let rejected = self.record(verdict, Store::reject_candidate).await?;
+        let rejected = self
+            .record(verdict, |store, v| store.reject_candidate(v))
+            .await?;
         if rejected {
             tracing::warn!(space = %who.space_id, doc = %verdict.doc_id, device = %who.device_id, covers_seq = request.covers_seq, "a member's device rejected a candidate snapshot");
         }
@@ -305,10 +307,13 @@ impl SyncApi {
             request.covers_seq,
             &request.content_hash,
         )?;
-        let endorsed = self.record(verdict, Store::endorse_candidate).await?;
+        let endorsed = self
+            .record(verdict, |store, v| store.endorse_candidate(v))
+            .await?;
         if endorsed {
             tracing::debug!(space = %who.space_id, doc = %verdict.doc_id, covers_seq = request.covers_seq, "a member endorsed a candidate snapshot");
-            let (now, retention) = (self.state.clock.now(), retention_secs(&self.state.config));
+            let now = self.state.clock.now();
+            let retention = self.state.config.snapshot_retention;
             let (space, doc) = (who.space_id, verdict.doc_id);
             self.state
                 .blocking(move |state| Ok(state.store.compact(space, doc, now, retention)?))
@@ -356,7 +361,7 @@ impl SyncApi {
             max_bytes,
         )?;
         let now = self.state.clock.now();
-        let retention = retention_secs(&self.state.config);
+        let retention = self.state.config.snapshot_retention;
         let snapshot = NewSnapshot {
             space_id: who.space_id,
             doc_id: doc,
@@ -364,7 +369,7 @@ impl SyncApi {
             covers_seq: ServerSeq(request.covers_seq),
             envelope,
             now,
-            retention_secs: retention,
+            retention,
             quota_bytes: self.state.config.space_quota_bytes,
         };
         // The store applies the two-slot rule in one transaction: a young candidate stands, a

@@ -1,5 +1,7 @@
 //! Handler tests for `SyncService` on a scratch store with a manual clock.
 
+use std::time::Duration;
+
 use kintsugi_proto::v1::InviteKind;
 use kintsugi_proto::v1::subscribe_event::Event;
 use tokio_stream::StreamExt;
@@ -272,7 +274,7 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
     assert!(page.snapshot.is_none(), "within retention the log is whole");
     assert_eq!(seqs(&page), [1, 2, 3, 4, 5]);
 
-    h.clock.advance(31 * 24 * 60 * 60);
+    h.clock.advance(Duration::from_secs(31 * 24 * 60 * 60));
     api.put_snapshot(me, snapshot_request(me, doc, 4, 101))
         .await
         .expect("stored");
@@ -305,7 +307,7 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
 /// What the hourly compaction task does.
 async fn sweep(h: &Harness) {
     let now = h.state.clock.now();
-    let retention = retention_secs(&h.state.config);
+    let retention = h.state.config.snapshot_retention;
     h.state
         .blocking(move |state| Ok(state.store.compact_all(now, retention)?))
         .await
@@ -326,7 +328,7 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
         .await
         .expect("stored");
     assert!(endorse(&api, me, doc).await);
-    h.clock.advance(31 * 24 * 60 * 60);
+    h.clock.advance(Duration::from_secs(31 * 24 * 60 * 60));
     // A bad snapshot that claims to cover everything arrives after the first one's window.
     api.put_snapshot(me, snapshot_request(me, doc, 6, 101))
         .await
@@ -339,7 +341,7 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
         "the proven snapshot serves; what the candidate claims stays in the log"
     );
     // A third one while the candidate is young is not kept, and restarts nothing.
-    h.clock.advance(24 * 60 * 60);
+    h.clock.advance(Duration::from_secs(24 * 60 * 60));
     api.put_snapshot(me, snapshot_request(me, doc, 6, 102))
         .await
         .expect("answered, not kept");
@@ -355,7 +357,7 @@ async fn a_new_snapshot_serves_only_after_standing_its_own_window() {
     // Once the candidate has stood its own window and the member's device endorsed it, the
     // sweep promotes it and prunes.
     assert!(endorse(&api, me, doc).await);
-    h.clock.advance(30 * 24 * 60 * 60);
+    h.clock.advance(Duration::from_secs(30 * 24 * 60 * 60));
     sweep(&h).await;
     let page = api.pull(me, pull_request(doc, 0, 0)).await.expect("pulled");
     let served = page.snapshot.as_ref().expect("a snapshot");

@@ -24,12 +24,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, TlsFiles};
 use crate::logging::LogFormat;
 
+mod config;
 mod env;
 mod file;
 
+pub use config::*;
 pub use env::VARIABLES;
 
 /// The default gRPC address: loopback, so a fresh server is never reachable from outside.

@@ -2,14 +2,22 @@
 //!
 //! A backend proves itself with one line in its test module:
 //! `store_conformance_tests!(|dir: &Path| MyStore::open(dir).expect("opens"));`
-//! The macro expands to one `#[test]` per function below, each on a fresh scratch folder, so
-//! sled today and a networked database later are held to exactly the same behaviour. These
-//! are test helpers: they panic on failure by design.
+//! The macro expands to one `#[test]` per conformance test, each on a fresh scratch folder, so
+//! sled today and a networked database later are held to exactly the same behaviour. A backend
+//! in another crate enables this crate's `testing` feature in its dev-dependencies and calls
+//! `kintsugi_server::store_conformance_tests!`; without the feature (and outside tests) none of
+//! this is compiled.
+//!
+//! **Adding a test** means writing one `pub fn name(open: Open<'_>)` in a file of
+//! `conformance/`: the build script (`build.rs`) writes the macro from those files, so every
+//! `pub fn` there is a test and nothing else lists them. Helpers are private, here or beside
+//! the tests that use them. These are test helpers: they panic on failure by design.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::*;
 use crate::ids::DeviceToken;
@@ -24,54 +32,8 @@ pub use erasure::*;
 pub use lifecycle::*;
 pub use pairing::*;
 
-/// Expands to the conformance tests for the backend that `$open` (a closure taking the data
-/// folder) opens.
-#[macro_export]
-macro_rules! store_conformance_tests {
-    ($open:expr) => {
-        mod store_conformance {
-            #[allow(unused_imports)]
-            use super::*;
-
-            fn open_store(dir: &::std::path::Path) -> ::std::boxed::Box<dyn $crate::store::Store> {
-                let open = $crate::store::conformance::opener($open);
-                ::std::boxed::Box::new(open(dir))
-            }
-
-            $crate::store_conformance_tests!(@tests open_store;
-                appends_get_sequential_seqs,
-                retried_append_is_stored_once,
-                audience_is_fixed_by_first_push,
-                reads_page_by_count_and_bytes,
-                snapshot_prunes_only_after_retention,
-                a_new_snapshot_stands_as_candidate_before_it_serves,
-                only_a_snapshot_every_reader_endorsed_serves,
-                an_endorsement_from_a_revoked_device_does_not_count,
-                a_rejected_snapshot_cannot_come_back,
-                invites_are_single_use,
-                invites_of_a_revoked_device_are_void,
-                wrong_invite_secrets_are_counted,
-                revoked_devices_stay_listed,
-                a_member_links_a_bounded_number_of_devices,
-                stats_count_what_is_stored,
-                data_survives_close_and_reopen,
-                space_ids_are_unique,
-                quota_counter_follows_every_write,
-                leaving_erases_the_members_private_documents_and_devices,
-                last_member_leaving_erases_the_whole_space,
-                export_and_vacuum_keep_every_record
-            );
-        }
-    };
-    (@tests $open:ident; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::store::conformance::$name(&$open);
-            }
-        )*
-    };
-}
+// `store_conformance_tests!`, one `#[test]` per `pub fn` of the files in `conformance/`.
+include!(concat!(env!("OUT_DIR"), "/store_conformance_tests.rs"));
 
 /// Pins the closure's argument type, so `|dir| Store::open(dir)` needs no annotation.
 pub fn opener<S: Store, F: Fn(&Path) -> S>(open: F) -> F {
@@ -116,7 +78,19 @@ impl Drop for ScratchDir {
     }
 }
 
+/// The suite's "now" in Unix seconds. Tests count their timelines from it in plain seconds
+/// and hand the store `at(...)` and `secs(...)`.
 const NOW: i64 = 1_700_000_000;
+
+/// `unix_secs` as the store takes a point in time.
+fn at(unix_secs: i64) -> UnixSeconds {
+    UnixSeconds::from_secs(unix_secs)
+}
+
+/// `count` seconds as the store takes a span of time.
+fn secs(count: i64) -> Duration {
+    Duration::from_secs(u64::try_from(count).expect("a span of time is not negative"))
+}
 
 /// Endorses the document's current candidate as a member's device (`by`), as a device does once its audit
 /// passes. Returns whether a candidate was endorsed.
@@ -163,7 +137,7 @@ fn found_space(store: &dyn Store) -> Founded {
             token_hash: founded.token.hash(),
             sealed_member_name: b"sealed member".to_vec(),
             sealed_device_name: b"sealed device".to_vec(),
-            now: NOW,
+            now: at(NOW),
         })
         .expect("the space is created");
     founded
@@ -207,7 +181,7 @@ fn append(
         audience,
         member_id: member,
         envelopes,
-        now,
+        now: at(now),
         quota_bytes: u64::MAX,
     })
 }
@@ -252,8 +226,8 @@ fn invite_from(
             device_id: device,
             kind,
             secret_hash: SecretHash::of(&invite.secret),
-            expires_at,
-            now: NOW,
+            expires_at: at(expires_at),
+            now: at(NOW),
         })
         .expect("the invite is stored");
     invite
@@ -270,7 +244,7 @@ fn redeem(
         .redeem_invite(RedeemInvite {
             invite_id: invite.id,
             secret_hash: SecretHash::of(secret),
-            now,
+            now: at(now),
             max_failed_attempts: 3,
             new_member_id: MemberId::random(),
             new_device_id: DeviceId::random(),

@@ -4,7 +4,9 @@
 //! fields can be added later without a migration and no second serialization crate is needed.
 //! Keys are fixed-width byte strings whose order is the order scans need: a document's log
 //! is keyed `space | doc | seq` with the seq big-endian, so a prefix scan walks one document
-//! in seq order and a range scan starts right after a cursor.
+//! in seq order and a range scan starts right after a cursor. Times are `int64` Unix seconds,
+//! as they always were: the backend converts them from and to `UnixSeconds` where it builds and
+//! reads records, so the bytes on disk do not depend on the type.
 
 use prost::Message;
 

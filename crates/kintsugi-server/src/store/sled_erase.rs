@@ -29,7 +29,11 @@ struct Doomed {
 }
 
 impl Opened {
-    pub(super) fn leave(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
+    pub(super) fn leave_space(
+        &self,
+        space: SpaceId,
+        member: MemberId,
+    ) -> Result<Departure, StoreError> {
         let Some(bytes) = self.trees.spaces.get(space.as_bytes())? else {
             return Err(StoreError::UnknownSpace);
         };
@@ -94,7 +98,7 @@ impl Opened {
         whole: bool,
     ) -> Result<u64, StoreError> {
         let mut documents = 0;
-        for (doc, meta) in self.scan_docs(space)? {
+        for (doc, meta) in self.list_docs(space)? {
             if whole || (meta.audience == Audience::Private && meta.owner == member) {
                 self.delete_document(space, doc)?;
                 documents += 1;

@@ -16,6 +16,7 @@ use super::{
     AppendEnvelopes, Appended, Audience, DocMeta, Envelope, EnvelopePage, SequencedEnvelope,
     StoreError,
 };
+use crate::clock::UnixSeconds;
 use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
@@ -24,7 +25,7 @@ fn meta_from_record(record: DocRecord) -> Result<DocMeta, StoreError> {
         owner: records::member_id("docs", &record.owner_member_id)?,
         head_seq: ServerSeq(record.head_seq),
         pruned_through: ServerSeq(record.pruned_through),
-        created_at: record.created_at,
+        created_at: UnixSeconds::from_secs(record.created_at),
         rejected_through: ServerSeq(record.rejected_through),
     })
 }
@@ -35,7 +36,7 @@ pub(super) fn meta_to_record(meta: &DocMeta) -> Vec<u8> {
         owner_member_id: meta.owner.to_vec(),
         head_seq: meta.head_seq.0,
         pruned_through: meta.pruned_through.0,
-        created_at: meta.created_at,
+        created_at: meta.created_at.as_secs(),
         rejected_through: meta.rejected_through.0,
     }
     .encode_to_vec()
@@ -60,7 +61,7 @@ pub(super) fn stored_bytes(nonce: &[u8], ciphertext: &[u8]) -> u64 {
 }
 
 impl Opened {
-    pub(super) fn read_doc_meta(
+    pub(super) fn doc_meta(
         &self,
         space: SpaceId,
         doc: DocId,
@@ -71,7 +72,7 @@ impl Opened {
         }
     }
 
-    pub(super) fn scan_docs(&self, space: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
+    pub(super) fn list_docs(&self, space: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
         let mut docs = Vec::new();
         for item in self.trees.docs.scan_prefix(space.as_bytes()) {
             let (key, value) = item?;
@@ -81,7 +82,7 @@ impl Opened {
         Ok(docs)
     }
 
-    pub(super) fn append_to_log(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
+    pub(super) fn append_envelopes(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
         let AppendEnvelopes {
             space_id: space,
             doc_id: doc,
@@ -122,7 +123,7 @@ impl Opened {
         })
     }
 
-    pub(super) fn read_log(
+    pub(super) fn read_envelopes(
         &self,
         space: SpaceId,
         doc: DocId,
@@ -165,7 +166,7 @@ fn prepare_envelopes(
     space: SpaceId,
     doc: DocId,
     envelopes: &[Envelope],
-    now: i64,
+    now: UnixSeconds,
 ) -> Vec<Prepared> {
     envelopes
         .iter()
@@ -175,7 +176,7 @@ fn prepare_envelopes(
                 client_seq: envelope.client_seq,
                 nonce: envelope.nonce.clone(),
                 ciphertext: envelope.ciphertext.clone(),
-                appended_at: now,
+                appended_at: now.as_secs(),
             }
             .encode_to_vec(),
             dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
@@ -192,7 +193,7 @@ fn meta_or_new(
     doc_key: [u8; 32],
     audience: Audience,
     member: MemberId,
-    now: i64,
+    now: UnixSeconds,
 ) -> TxResult<DocMeta> {
     Ok(match docs.get(doc_key)? {
         Some(bytes) => decode_meta(&bytes).map_err(ConflictableTransactionError::Abort)?,

@@ -21,13 +21,14 @@ use super::{
     DeviceInfo, InviteKind, MAX_DEVICES_PER_MEMBER, NewInvite, NewSpace, RedeemInvite, Redeemed,
     Revocation, StoreError, enrolled_through,
 };
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
 
 fn device_record(
     member: MemberId,
     name: &[u8],
     token: SecretHash,
-    now: i64,
+    now: UnixSeconds,
     enrolled_by: Option<DeviceId>,
 ) -> Vec<u8> {
     DeviceRecord {
@@ -35,14 +36,14 @@ fn device_record(
         sealed_name: name.to_vec(),
         token_hash: token.0.to_vec(),
         revoked: false,
-        created_at: now,
+        created_at: now.as_secs(),
         enrolled_by: enrolled_by.map(|d| d.to_vec()).unwrap_or_default(),
     }
     .encode_to_vec()
 }
 
 impl Opened {
-    pub(super) fn device_info(
+    pub(super) fn device(
         &self,
         space: SpaceId,
         device: DeviceId,
@@ -82,7 +83,7 @@ impl Opened {
             sealed_device_name: record.sealed_name,
             sealed_member_name: member_name,
             revoked: record.revoked,
-            created_at: record.created_at,
+            created_at: UnixSeconds::from_secs(record.created_at),
             enrolled_by: match record.enrolled_by.as_slice() {
                 [] => None,
                 bytes => Some(records::id16("devices", bytes, DeviceId::from_slice)?),
@@ -90,16 +91,16 @@ impl Opened {
         })
     }
 
-    pub(super) fn insert_space(&self, space: NewSpace) -> Result<(), StoreError> {
+    pub(super) fn create_space(&self, space: NewSpace) -> Result<(), StoreError> {
         let t = &self.trees;
         let space_record = SpaceRecord {
-            created_at: space.now,
+            created_at: space.now.as_secs(),
             member_ids: vec![space.member_id.to_vec()],
         }
         .encode_to_vec();
         let member_record = MemberRecord {
             sealed_name: space.sealed_member_name.clone(),
-            created_at: space.now,
+            created_at: space.now.as_secs(),
         }
         .encode_to_vec();
         let device = device_record(
@@ -125,7 +126,7 @@ impl Opened {
         ))
     }
 
-    pub(super) fn find_device_by_token(
+    pub(super) fn device_by_token_hash(
         &self,
         token_hash: &SecretHash,
     ) -> Result<Option<DeviceInfo>, StoreError> {
@@ -133,10 +134,10 @@ impl Opened {
             return Ok(None);
         };
         let (space, device) = records::split_pair_key("tokens", &key)?;
-        self.device_info(space, DeviceId(device))
+        self.device(space, DeviceId(device))
     }
 
-    pub(super) fn count_members(&self, space_id: SpaceId) -> Result<usize, StoreError> {
+    pub(super) fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError> {
         let bytes = self
             .trees
             .spaces
@@ -147,15 +148,15 @@ impl Opened {
             .len())
     }
 
-    pub(super) fn insert_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
+    pub(super) fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
         let record = InviteRecord {
             space_id: invite.space_id.to_vec(),
             member_id: invite.member_id.to_vec(),
             kind: records::invite_kind_to_i32(invite.kind),
             secret_hash: invite.secret_hash.0.to_vec(),
-            expires_at: invite.expires_at,
+            expires_at: invite.expires_at.as_secs(),
             failed_attempts: 0,
-            created_at: invite.now,
+            created_at: invite.now.as_secs(),
             device_id: invite.device_id.to_vec(),
         };
         let member_key = records::pair_key(invite.space_id, invite.member_id.as_bytes());
@@ -171,7 +172,7 @@ impl Opened {
         }))
     }
 
-    pub(super) fn redeem(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
+    pub(super) fn redeem_invite(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
         if self.member_is_full(&redeem)? {
             return Ok(Redeemed::TooManyDevices);
         }
@@ -226,14 +227,14 @@ impl Opened {
         }
         let space = records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
         let live = self
-            .scan_devices(space)?
+            .list_devices(space)?
             .into_iter()
             .filter(|d| !d.revoked && d.member_id.as_bytes().as_slice() == invite.member_id)
             .count();
         Ok(live >= MAX_DEVICES_PER_MEMBER)
     }
 
-    pub(super) fn scan_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
+    pub(super) fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
         let mut devices = Vec::new();
         for item in self.trees.devices.scan_prefix(space_id.as_bytes()) {
             let (key, value) = item?;
@@ -245,14 +246,14 @@ impl Opened {
         Ok(devices)
     }
 
-    pub(super) fn revoke(
+    pub(super) fn revoke_device(
         &self,
         space_id: SpaceId,
         member_id: MemberId,
         by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        let all = self.scan_devices(space_id)?;
+        let all = self.list_devices(space_id)?;
         let (Some(caller), Some(target)) = (
             all.iter().find(|d| d.device_id == by),
             all.iter().find(|d| d.device_id == device_id),
@@ -283,7 +284,7 @@ impl Opened {
     fn revoke_chain(&self, space: SpaceId, root: DeviceId) -> Result<Vec<DeviceId>, StoreError> {
         let mut newly = Vec::new();
         loop {
-            let all = self.scan_devices(space)?;
+            let all = self.list_devices(space)?;
             let chain: Vec<DeviceId> = all
                 .iter()
                 .filter(|d| d.device_id == root || enrolled_through(d, root, &all))
@@ -351,7 +352,7 @@ fn checked_invite(invites: &Tx, invite_key: &[u8], redeem: &RedeemInvite) -> Ste
     };
     let mut invite: InviteRecord =
         records::decode("invites", &bytes).map_err(ConflictableTransactionError::Abort)?;
-    if redeem.now >= invite.expires_at {
+    if redeem.now >= UnixSeconds::from_secs(invite.expires_at) {
         invites.remove(invite_key)?;
         return Ok(Err(Redeemed::Expired));
     }
@@ -434,7 +435,7 @@ impl Joining<'_> {
                 spaces.insert(&space.as_bytes()[..], space_record.encode_to_vec())?;
                 let member_record = MemberRecord {
                     sealed_name: redeem.sealed_member_name.clone(),
-                    created_at: redeem.now,
+                    created_at: redeem.now.as_secs(),
                 };
                 let key = records::pair_key(space, redeem.new_member_id.as_bytes());
                 members.insert(&key[..], member_record.encode_to_vec())?;

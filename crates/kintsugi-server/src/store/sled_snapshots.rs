@@ -9,6 +9,8 @@
 //! then deletes entries, so a crash in between leaves extra entries, never a gap that the
 //! serving snapshot does not explain.
 
+use std::time::Duration;
+
 use prost::Message;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -20,10 +22,27 @@ use super::sled_usage::{self, snapshot_record_bytes};
 use super::{
     Audience, CandidateVerdict, DocMeta, NewSnapshot, SnapshotPut, StoreError, StoredSnapshot,
 };
+use crate::clock::UnixSeconds;
 use crate::ids::{DocId, MemberId, ServerSeq, SpaceId};
 
 impl Opened {
-    pub(super) fn read_snapshot(
+    pub(super) fn snapshot(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.read_slot(space, doc, Slot::Serving)
+    }
+
+    pub(super) fn candidate_snapshot(
+        &self,
+        space: SpaceId,
+        doc: DocId,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        self.read_slot(space, doc, Slot::Candidate)
+    }
+
+    fn read_slot(
         &self,
         space: SpaceId,
         doc: DocId,
@@ -33,7 +52,8 @@ impl Opened {
             return Ok(None);
         };
         let record: SnapshotRecord = records::decode(slot.tree_name(), &bytes)?;
-        let (covers_seq, stored_at) = (ServerSeq(record.covers_seq), record.stored_at);
+        let covers_seq = ServerSeq(record.covers_seq);
+        let stored_at = UnixSeconds::from_secs(record.stored_at);
         Ok(Some(StoredSnapshot {
             covers_seq,
             stored_at,
@@ -49,12 +69,12 @@ impl Opened {
     }
 
     /// The two-slot rule of `Store::put_snapshot`, in one transaction.
-    pub(super) fn store_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
+    pub(super) fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
         let key = records::doc_key(snapshot.space_id, snapshot.doc_id);
         let record = snapshot_record(&snapshot);
         let new_bytes = stored_bytes(&snapshot.envelope.nonce, &snapshot.envelope.ciphertext);
         let member_key = records::pair_key(snapshot.space_id, snapshot.member_id.as_bytes());
-        let (now, retention) = (snapshot.now, snapshot.retention_secs);
+        let (now, retention) = (snapshot.now, snapshot.retention);
         let t = &self.trees;
         settled(
             (
@@ -117,7 +137,7 @@ impl Opened {
 
     /// Drops the candidate the verdict names and raises the document's `rejected_through` to
     /// its position, so the same snapshot (or any other at that position) cannot come back.
-    pub(super) fn drop_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+    pub(super) fn reject_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
         let key = records::doc_key(verdict.space_id, verdict.doc_id);
         let t = &self.trees;
         settled(
@@ -138,7 +158,7 @@ impl Opened {
     }
 
     /// Adds the verdict's member to the endorsements of the candidate it names.
-    pub(super) fn endorse(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
+    pub(super) fn endorse_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
         let key = records::doc_key(verdict.space_id, verdict.doc_id);
         let (member, device) = (verdict.member_id.to_vec(), verdict.device_id.to_vec());
         let t = &self.trees;
@@ -172,8 +192,8 @@ impl Opened {
         &self,
         space: SpaceId,
         doc: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<bool, StoreError> {
         let key = records::doc_key(space, doc);
         let t = &self.trees;
@@ -201,7 +221,7 @@ impl Opened {
                         devices,
                         space,
                     };
-                    if !has_stood(candidate.stored_at, now, retention_secs)
+                    if !has_stood(UnixSeconds::from_secs(candidate.stored_at), now, retention)
                         || !readers.all_endorsed(&candidate, &meta)?
                     {
                         return Ok(false);
@@ -219,25 +239,25 @@ impl Opened {
 
     /// Promotes a candidate that stood its window, then prunes what the serving snapshot
     /// covers. Returns the new `pruned_through` and how many entries were deleted.
-    pub(super) fn compact_doc(
+    pub(super) fn compact(
         &self,
         space: SpaceId,
         doc: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<(ServerSeq, u64), StoreError> {
-        let Some(meta) = self.read_doc_meta(space, doc)? else {
+        let Some(meta) = self.doc_meta(space, doc)? else {
             return Ok((ServerSeq(0), 0));
         };
-        self.promote_candidate(space, doc, now, retention_secs)?;
-        let Some(snapshot) = self.read_snapshot(space, doc, Slot::Serving)? else {
+        self.promote_candidate(space, doc, now, retention)?;
+        let Some(snapshot) = self.snapshot(space, doc)? else {
             return Ok((meta.pruned_through, 0));
         };
         // A snapshot serves only after standing its window as the candidate, so this holds for
         // every promoted one. It still guards a snapshot kept by an older server, which put a
         // new snapshot straight into the serving slot: nothing it covers goes before it has
         // stood the whole window.
-        if !has_stood(snapshot.stored_at, now, retention_secs) {
+        if !has_stood(snapshot.stored_at, now, retention) {
             return Ok((meta.pruned_through, 0));
         }
         let start = records::log_key(space, doc, meta.pruned_through.next());
@@ -267,6 +287,26 @@ impl Opened {
         self.commit.request().wait_blocking()?;
         let removed = self.remove_log_entries(space, &doomed)?;
         Ok((through, removed))
+    }
+
+    /// `compact` for every document with a snapshot in either slot, once each. Returns how
+    /// many entries were deleted.
+    pub(super) fn compact_all(
+        &self,
+        now: UnixSeconds,
+        retention: Duration,
+    ) -> Result<u64, StoreError> {
+        let mut docs = std::collections::BTreeSet::new();
+        for slot in [Slot::Serving, Slot::Candidate] {
+            for key in self.slot_tree(slot).iter().keys() {
+                docs.insert(records::split_pair_key(slot.tree_name(), &key?)?);
+            }
+        }
+        let mut removed = 0;
+        for (space, doc) in docs {
+            removed += self.compact(space, DocId(doc), now, retention)?.1;
+        }
+        Ok(removed)
     }
 }
 
@@ -377,8 +417,8 @@ impl Readers<'_> {
 }
 
 /// Whether a snapshot stored at `stored_at` has stood the whole retention window by `now`.
-fn has_stood(stored_at: i64, now: i64, retention_secs: i64) -> bool {
-    now.saturating_sub(stored_at) > retention_secs
+fn has_stood(stored_at: UnixSeconds, now: UnixSeconds, retention: Duration) -> bool {
+    now.saturating_sub(stored_at) > retention
 }
 
 /// The record a new snapshot is stored as, encoded before the transaction.
@@ -389,7 +429,7 @@ fn snapshot_record(snapshot: &NewSnapshot) -> Vec<u8> {
         client_seq: snapshot.envelope.client_seq,
         nonce: snapshot.envelope.nonce.clone(),
         ciphertext: snapshot.envelope.ciphertext.clone(),
-        stored_at: snapshot.now,
+        stored_at: snapshot.now.as_secs(),
         endorsed_by: Vec::new(),
         endorsing_devices: Vec::new(),
     }
@@ -446,12 +486,12 @@ struct Slots<'a> {
 }
 
 impl Slots<'_> {
-    /// Promotes or drops a candidate that stood its window (`now` and the retention, in seconds).
+    /// Promotes or drops a candidate that stood its window (`now` and the retention).
     fn settle_candidate(
         &self,
         readers: &Readers<'_>,
         meta: &DocMeta,
-        (now, retention): (i64, i64),
+        (now, retention): (UnixSeconds, Duration),
     ) -> TxResult<OldCandidate> {
         let key = self.key;
         let Some(bytes) = self.candidates.get(key)? else {
@@ -459,7 +499,7 @@ impl Slots<'_> {
         };
         let candidate: SnapshotRecord =
             records::decode("candidates", &bytes).map_err(ConflictableTransactionError::Abort)?;
-        if !has_stood(candidate.stored_at, now, retention) {
+        if !has_stood(UnixSeconds::from_secs(candidate.stored_at), now, retention) {
             // A young candidate stands: a frequent writer cannot restart its
             // window for ever, and a bad snapshot cannot push out a good one.
             return Ok(OldCandidate::Stands);

@@ -13,23 +13,26 @@
 //! swapped by `vacuum`) and is held just long enough to clone an `Arc`; `pause` is taken
 //! shared by every write and exclusively by `export`, `leave_space` and `vacuum`, which is
 //! what makes a backup a consistent copy. Reads never take `pause`, so a backup does not stop
-//! devices from pulling. This file opens the store and implements the trait;
-//! `sled_pairing.rs`, `sled_log.rs`, `sled_usage.rs`, `sled_erase.rs` and `sled_vacuum.rs`
-//! do the work.
+//! devices from pulling. This file opens the store and implements the four traits of
+//! `crate::store`; `sled_pairing.rs`, `sled_log.rs`, `sled_snapshots.rs`, `sled_usage.rs`,
+//! `sled_erase.rs` and `sled_vacuum.rs` do the work, each in an `Opened` method (for
+//! `vacuum`, a function) named like the trait method it serves.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::records;
-use super::sled_snapshots::Slot;
 use super::{
-    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary,
-    Durable, EnvelopePage, NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation,
-    SnapshotPut, Store, StoreError, StoreStats, StoredSnapshot, VacuumReport,
+    AdminStore, AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta,
+    DumpSummary, Durable, EnvelopePage, LogStore, NewInvite, NewSnapshot, NewSpace, PairingStore,
+    RedeemInvite, Redeemed, Revocation, SnapshotPut, SnapshotStore, StoreError, StoreStats,
+    StoredSnapshot, VacuumReport,
 };
+use crate::clock::UnixSeconds;
 use crate::durability::GroupCommit;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 
@@ -278,33 +281,36 @@ fn write_marker(marker: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store for SledStore {
+// Each method takes the lock its kind needs (`reading`, `writing`, `pause_all`) and hands the
+// work to the `Opened` method of the same name, in the file of its concern.
+
+impl PairingStore for SledStore {
     fn create_space(&self, space: NewSpace) -> Result<(), StoreError> {
-        self.writing(|o| o.insert_space(space))
+        self.writing(|o| o.create_space(space))
     }
 
     fn device_by_token_hash(&self, hash: &SecretHash) -> Result<Option<DeviceInfo>, StoreError> {
-        self.reading()?.find_device_by_token(hash)
+        self.reading()?.device_by_token_hash(hash)
     }
 
     fn member_count(&self, space_id: SpaceId) -> Result<usize, StoreError> {
-        self.reading()?.count_members(space_id)
+        self.reading()?.member_count(space_id)
     }
 
     fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
-        self.writing(|o| o.insert_invite(invite))
+        self.writing(|o| o.create_invite(invite))
     }
 
     fn redeem_invite(&self, redeem: RedeemInvite) -> Result<Redeemed, StoreError> {
-        self.writing(|o| o.redeem(redeem))
+        self.writing(|o| o.redeem_invite(redeem))
     }
 
     fn device(&self, space: SpaceId, device: DeviceId) -> Result<Option<DeviceInfo>, StoreError> {
-        self.reading()?.device_info(space, device)
+        self.reading()?.device(space, device)
     }
 
     fn list_devices(&self, space_id: SpaceId) -> Result<Vec<DeviceInfo>, StoreError> {
-        self.reading()?.scan_devices(space_id)
+        self.reading()?.list_devices(space_id)
     }
 
     fn revoke_device(
@@ -314,19 +320,26 @@ impl Store for SledStore {
         by: DeviceId,
         device_id: DeviceId,
     ) -> Result<Revocation, StoreError> {
-        self.writing(|o| o.revoke(space_id, member_id, by, device_id))
+        self.writing(|o| o.revoke_device(space_id, member_id, by, device_id))
     }
 
+    fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
+        let _pause = self.pause_all();
+        self.reading()?.leave_space(space, member)
+    }
+}
+
+impl LogStore for SledStore {
     fn doc_meta(&self, space_id: SpaceId, doc_id: DocId) -> Result<Option<DocMeta>, StoreError> {
-        self.reading()?.read_doc_meta(space_id, doc_id)
+        self.reading()?.doc_meta(space_id, doc_id)
     }
 
     fn list_docs(&self, space_id: SpaceId) -> Result<Vec<(DocId, DocMeta)>, StoreError> {
-        self.reading()?.scan_docs(space_id)
+        self.reading()?.list_docs(space_id)
     }
 
     fn append_envelopes(&self, append: AppendEnvelopes) -> Result<Appended, StoreError> {
-        self.writing(|o| o.append_to_log(append))
+        self.writing(|o| o.append_envelopes(append))
     }
 
     fn read_envelopes(
@@ -338,11 +351,13 @@ impl Store for SledStore {
         max_bytes: usize,
     ) -> Result<EnvelopePage, StoreError> {
         self.reading()?
-            .read_log(space_id, doc_id, after, max_count, max_bytes)
+            .read_envelopes(space_id, doc_id, after, max_count, max_bytes)
     }
+}
 
+impl SnapshotStore for SledStore {
     fn snapshot(&self, space: SpaceId, doc: DocId) -> Result<Option<StoredSnapshot>, StoreError> {
-        self.reading()?.read_snapshot(space, doc, Slot::Serving)
+        self.reading()?.snapshot(space, doc)
     }
 
     fn candidate_snapshot(
@@ -350,77 +365,58 @@ impl Store for SledStore {
         space: SpaceId,
         doc: DocId,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
-        self.reading()?.read_snapshot(space, doc, Slot::Candidate)
+        self.reading()?.candidate_snapshot(space, doc)
     }
 
     fn put_snapshot(&self, snapshot: NewSnapshot) -> Result<SnapshotPut, StoreError> {
-        self.writing(|o| o.store_snapshot(snapshot))
+        self.writing(|o| o.put_snapshot(snapshot))
     }
 
     fn reject_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
-        self.writing(|o| o.drop_candidate(verdict))
+        self.writing(|o| o.reject_candidate(verdict))
     }
 
     fn endorse_candidate(&self, verdict: CandidateVerdict) -> Result<bool, StoreError> {
-        self.writing(|o| o.endorse(verdict))
+        self.writing(|o| o.endorse_candidate(verdict))
     }
 
     fn compact(
         &self,
         space_id: SpaceId,
         doc_id: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<ServerSeq, StoreError> {
-        self.writing(|o| o.compact_doc(space_id, doc_id, now, retention_secs))
+        self.writing(|o| o.compact(space_id, doc_id, now, retention))
             .map(|(through, _)| through)
     }
 
-    fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
-        self.writing(|o| {
-            // Every document with a snapshot in either slot, once each.
-            let mut docs = std::collections::BTreeSet::new();
-            for (name, tree) in [
-                ("snapshots", &o.trees.snapshots),
-                ("candidates", &o.trees.candidates),
-            ] {
-                for key in tree.iter().keys() {
-                    docs.insert(records::split_pair_key(name, &key?)?);
-                }
-            }
-            let mut removed = 0;
-            for (space, doc) in docs {
-                removed += o.compact_doc(space, DocId(doc), now, retention_secs)?.1;
-            }
-            Ok(removed)
-        })
+    fn compact_all(&self, now: UnixSeconds, retention: Duration) -> Result<u64, StoreError> {
+        self.writing(|o| o.compact_all(now, retention))
     }
+}
 
+impl AdminStore for SledStore {
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        self.reading()?.count()
+        self.reading()?.stats()
     }
 
     fn space_usage(&self, space_id: SpaceId) -> Result<u64, StoreError> {
-        self.reading()?.usage_of(space_id)
+        self.reading()?.space_usage(space_id)
     }
 
     fn total_usage(&self) -> Result<u64, StoreError> {
-        self.reading()?.usage_total()
-    }
-
-    fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
-        let _pause = self.pause_all();
-        self.reading()?.leave(space, member)
+        self.reading()?.total_usage()
     }
 
     fn export(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
         let _pause = self.pause_all();
-        self.reading()?.export_to(out)
+        self.reading()?.export(out)
     }
 
     fn vacuum(&self) -> Result<VacuumReport, StoreError> {
         let _pause = self.pause_all();
-        self.rewrite()
+        super::sled_vacuum::vacuum(self)
     }
 
     fn durable(&self) -> Durable {

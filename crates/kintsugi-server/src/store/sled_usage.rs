@@ -64,7 +64,7 @@ pub(super) fn snapshot_record_bytes(value: &[u8]) -> Result<u64, StoreError> {
 
 impl Opened {
     /// The space's counter.
-    pub(super) fn usage_of(&self, space: SpaceId) -> Result<u64, StoreError> {
+    pub(super) fn space_usage(&self, space: SpaceId) -> Result<u64, StoreError> {
         Ok(self
             .trees
             .usage
@@ -73,7 +73,7 @@ impl Opened {
     }
 
     /// The sum of every space's counter.
-    pub(super) fn usage_total(&self) -> Result<u64, StoreError> {
+    pub(super) fn total_usage(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
         for value in self.trees.usage.iter().values() {
             total = total.saturating_add(decode(&value?));
@@ -140,7 +140,7 @@ impl Opened {
         Ok(removed)
     }
 
-    pub(super) fn count(&self) -> Result<StoreStats, StoreError> {
+    pub(super) fn stats(&self) -> Result<StoreStats, StoreError> {
         let t = &self.trees;
         let mut bytes = 0u64;
         for value in t.log.iter().values() {

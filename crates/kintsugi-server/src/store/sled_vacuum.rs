@@ -45,11 +45,13 @@ pub(super) fn open_recovering(dir: &Path) -> Result<Opened, StoreError> {
     remove_file_if_exists(&dir.join(VACUUM_TMP))?;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(BACKUP_TMP_PREFIX)
-        {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // sled 0.34.7 reads an unfinished `snap.<lsn>.generating` as its newest snapshot
+        // and then refuses to open (sled issues #1387, #1527); it holds nothing the log does
+        // not, and the folder lock says no other process is writing it.
+        let unfinished_snapshot = name.starts_with("snap.") && name.ends_with(".generating");
+        if name.starts_with(BACKUP_TMP_PREFIX) || unfinished_snapshot {
             remove_file_if_exists(&entry.path())?;
         }
     }
@@ -110,7 +112,7 @@ fn import(dir: &Path, copy: &Path) -> Result<Opened, StoreError> {
 
 impl Opened {
     /// Writes every record in the `dump` format. The caller pauses writes.
-    pub(super) fn export_to(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
+    pub(super) fn export(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
         let mut writer = DumpWriter::new(out)?;
         writer.table(META_TABLE)?;
         for item in self.db.iter() {
@@ -142,50 +144,50 @@ impl SledStore {
         drop(opened);
         Ok(summary)
     }
+}
 
-    /// Rewrites the folder with the live records only. The caller pauses writes.
-    pub(super) fn rewrite(&self) -> Result<VacuumReport, StoreError> {
-        let dir = self.dir.clone();
-        let bytes_before = sled_files_size(&dir);
-        let tmp = dir.join(VACUUM_TMP);
-        let copy = dir.join(VACUUM_FILE);
-        let opened = self.reading()?;
-        let written = dump::write_file(&tmp, |out| opened.export_to(out));
-        if let Err(error) = written {
-            let _ = fs::remove_file(&tmp);
+/// Rewrites the folder with the live records only. The caller pauses writes.
+pub(super) fn vacuum(store: &SledStore) -> Result<VacuumReport, StoreError> {
+    let dir = store.dir.clone();
+    let bytes_before = sled_files_size(&dir);
+    let tmp = dir.join(VACUUM_TMP);
+    let copy = dir.join(VACUUM_FILE);
+    let opened = store.reading()?;
+    let written = dump::write_file(&tmp, |out| opened.export(out));
+    if let Err(error) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(error);
+    }
+    fs::rename(&tmp, &copy)?;
+    sync_dir(&dir)?;
+    // Close the old database: take it out of reach, then wait for readers to let go.
+    let taken = store.open.write().unwrap_or_else(|p| p.into_inner()).take();
+    drop(opened);
+    if let Some(taken) = taken
+        && let Err(back) = close(taken)
+    {
+        *store.open.write().unwrap_or_else(|p| p.into_inner()) = Some(back);
+        let _ = fs::remove_file(&copy);
+        return Err(StoreError::Unavailable(
+            "a reader kept the store busy; vacuum again later".into(),
+        ));
+    }
+    let reopened = remove_sled_files(&dir).and_then(|()| import(&dir, &copy));
+    let opened = match reopened {
+        Ok(opened) => opened,
+        Err(error) => {
+            // The copy stays; the next start finishes the job from it.
+            tracing::error!(%error, "vacuum could not rebuild the store; restart the server");
             return Err(error);
         }
-        fs::rename(&tmp, &copy)?;
-        sync_dir(&dir)?;
-        // Close the old database: take it out of reach, then wait for readers to let go.
-        let taken = self.open.write().unwrap_or_else(|p| p.into_inner()).take();
-        drop(opened);
-        if let Some(taken) = taken
-            && let Err(back) = close(taken)
-        {
-            *self.open.write().unwrap_or_else(|p| p.into_inner()) = Some(back);
-            let _ = fs::remove_file(&copy);
-            return Err(StoreError::Unavailable(
-                "a reader kept the store busy; vacuum again later".into(),
-            ));
-        }
-        let reopened = remove_sled_files(&dir).and_then(|()| import(&dir, &copy));
-        let opened = match reopened {
-            Ok(opened) => opened,
-            Err(error) => {
-                // The copy stays; the next start finishes the job from it.
-                tracing::error!(%error, "vacuum could not rebuild the store; restart the server");
-                return Err(error);
-            }
-        };
-        *self.open.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(opened));
-        remove_file_if_exists(&copy)?;
-        sync_dir(&dir)?;
-        Ok(VacuumReport {
-            bytes_before,
-            bytes_after: sled_files_size(&dir),
-        })
-    }
+    };
+    *store.open.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(opened));
+    remove_file_if_exists(&copy)?;
+    sync_dir(&dir)?;
+    Ok(VacuumReport {
+        bytes_before,
+        bytes_after: sled_files_size(&dir),
+    })
 }
 
 /// Drops the database once no reader holds it; hands it back if one holds on too long.

@@ -7,14 +7,17 @@
 
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
+use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 use crate::store::{
-    AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta, DumpSummary,
-    Durable, EnvelopePage, NewInvite, NewSnapshot, NewSpace, RedeemInvite, Redeemed, Revocation,
-    SledStore, SnapshotPut, Store, StoreError, StoreStats, StoredSnapshot, VacuumReport,
+    AdminStore, AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta,
+    DumpSummary, Durable, EnvelopePage, LogStore, NewInvite, NewSnapshot, NewSpace, PairingStore,
+    RedeemInvite, Redeemed, Revocation, SledStore, SnapshotPut, SnapshotStore, StoreError,
+    StoreStats, StoredSnapshot, VacuumReport,
 };
 
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -76,7 +79,7 @@ impl GatedStore {
     }
 }
 
-impl Store for GatedStore {
+impl PairingStore for GatedStore {
     fn create_space(&self, space: NewSpace) -> Result<(), StoreError> {
         self.inner.create_space(space)
     }
@@ -107,6 +110,12 @@ impl Store for GatedStore {
     ) -> Result<Revocation, StoreError> {
         self.inner.revoke_device(space_id, member_id, by, device_id)
     }
+    fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
+        self.inner.leave_space(space, member)
+    }
+}
+
+impl LogStore for GatedStore {
     fn doc_meta(&self, space_id: SpaceId, doc_id: DocId) -> Result<Option<DocMeta>, StoreError> {
         self.inner.doc_meta(space_id, doc_id)
     }
@@ -127,6 +136,9 @@ impl Store for GatedStore {
         self.inner
             .read_envelopes(space_id, doc_id, after, max_count, max_bytes)
     }
+}
+
+impl SnapshotStore for GatedStore {
     fn snapshot(&self, space: SpaceId, doc: DocId) -> Result<Option<StoredSnapshot>, StoreError> {
         self.inner.snapshot(space, doc)
     }
@@ -150,14 +162,17 @@ impl Store for GatedStore {
         &self,
         space_id: SpaceId,
         doc_id: DocId,
-        now: i64,
-        retention_secs: i64,
+        now: UnixSeconds,
+        retention: Duration,
     ) -> Result<ServerSeq, StoreError> {
-        self.inner.compact(space_id, doc_id, now, retention_secs)
+        self.inner.compact(space_id, doc_id, now, retention)
     }
-    fn compact_all(&self, now: i64, retention_secs: i64) -> Result<u64, StoreError> {
-        self.inner.compact_all(now, retention_secs)
+    fn compact_all(&self, now: UnixSeconds, retention: Duration) -> Result<u64, StoreError> {
+        self.inner.compact_all(now, retention)
     }
+}
+
+impl AdminStore for GatedStore {
     fn stats(&self) -> Result<StoreStats, StoreError> {
         self.inner.stats()
     }
@@ -166,9 +181,6 @@ impl Store for GatedStore {
     }
     fn total_usage(&self) -> Result<u64, StoreError> {
         self.inner.total_usage()
-    }
-    fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
-        self.inner.leave_space(space, member)
     }
     fn export(&self, out: &mut dyn Write) -> Result<DumpSummary, StoreError> {
         self.inner.export(out)

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::gated::GatedStore;
 use super::server::TestServerBuilder;
 use crate::auth::AuthedDevice;
-use crate::clock::ManualClock;
+use crate::clock::{ManualClock, UnixSeconds};
 use crate::ids::{DeviceId, DeviceToken, MemberId, SpaceId};
 use crate::service::{PairingApi, SpaceApi, State};
 use crate::store::{SledStore, Store};
@@ -53,7 +53,7 @@ impl TestServerBuilder {
             self.clock.is_none(),
             "handler tests run on the harness's own ManualClock"
         );
-        let clock = Arc::new(ManualClock::new(START));
+        let clock = Arc::new(ManualClock::new(UnixSeconds::from_secs(START)));
         let (stop, stop_rx) = watch::channel(false);
         let (alive, _) = mpsc::channel(1);
         let state = State::new(store, self.config, clock.clone(), stop_rx, alive);

@@ -236,7 +236,7 @@ impl TestServer {
     ///
     /// If the server has not written it (it does so before it serves).
     pub fn admin_token(&self) -> String {
-        crate::admin::read_admin_token(self.data()).expect("the server wrote its admin token")
+        crate::admin_token::read_admin_token(self.data()).expect("the server wrote its admin token")
     }
 
     /// A connection to the server, trusting the CA given to `tls` if it serves TLS.

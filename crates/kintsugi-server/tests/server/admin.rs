@@ -96,7 +96,7 @@ async fn a_backup_taken_while_pushes_run_restores_every_acknowledged_envelope() 
     );
 
     let restored_dir = server.scratch().join("restored");
-    kintsugi_server::admin::restore(&backup_file, &restored_dir).expect("restored");
+    kintsugi_server::offline_admin::restore(&backup_file, &restored_dir).expect("restored");
     let mut restored = TestServer::builder().data(&restored_dir).start().await;
     let alex_there = restored.reconnect(&alex).await;
     let seqs = pull_all(&alex_there, &doc).await;
@@ -131,7 +131,7 @@ async fn the_admin_service_needs_the_admin_token() {
         .await
         .expect_err("a device token is no admin token");
     assert_eq!(refused.code(), Code::Unauthenticated);
-    let path = kintsugi_server::admin::admin_token_path(server.data());
+    let path = kintsugi_server::offline_admin::admin_token_path(server.data());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -154,7 +154,7 @@ async fn offline_tasks_refuse_a_running_server_a_full_folder_and_a_damaged_file(
         .await
         .expect("pushed");
     let data = server.data().to_path_buf();
-    let running = kintsugi_server::admin::stats(&data).expect_err("the server holds it");
+    let running = kintsugi_server::offline_admin::stats(&data).expect_err("the server holds it");
     assert!(matches!(running, AdminError::ServerRunning(_)));
     assert_eq!(
         running.to_string(),
@@ -166,16 +166,16 @@ async fn offline_tasks_refuse_a_running_server_a_full_folder_and_a_damaged_file(
     server.stop().await.expect("a clean stop");
     let scratch = server.scratch();
 
-    let stats = kintsugi_server::admin::stats(&data).expect("offline stats");
+    let stats = kintsugi_server::offline_admin::stats(&data).expect("offline stats");
     assert_eq!((stats.spaces, stats.documents, stats.envelopes), (1, 1, 1));
     let backup = scratch.join("offline.kbk");
-    kintsugi_server::admin::backup(&data, &backup).expect("offline backup");
-    let full = kintsugi_server::admin::restore(&backup, &data).expect_err("not empty");
+    kintsugi_server::offline_admin::backup(&data, &backup).expect("offline backup");
+    let full = kintsugi_server::offline_admin::restore(&backup, &data).expect_err("not empty");
     assert!(matches!(full, AdminError::NotEmpty(_)), "{full}");
     let elsewhere = scratch.join("elsewhere");
-    kintsugi_server::admin::restore(&backup, &elsewhere).expect("restored");
+    kintsugi_server::offline_admin::restore(&backup, &elsewhere).expect("restored");
     assert_eq!(
-        kintsugi_server::admin::stats(&elsewhere).expect("stats"),
+        kintsugi_server::offline_admin::stats(&elsewhere).expect("stats"),
         stats
     );
 
@@ -184,10 +184,10 @@ async fn offline_tasks_refuse_a_running_server_a_full_folder_and_a_damaged_file(
     bytes[middle] ^= 0xff;
     std::fs::write(&backup, bytes).expect("written");
     let damaged = scratch.join("from-damaged");
-    let error = kintsugi_server::admin::restore(&backup, &damaged).expect_err("damaged");
+    let error = kintsugi_server::offline_admin::restore(&backup, &damaged).expect_err("damaged");
     assert!(error.to_string().contains("damaged"), "{error}");
     assert!(!damaged.exists(), "nothing was written");
-    let stranger = kintsugi_server::admin::stats(&scratch.join("nothing-here"));
+    let stranger = kintsugi_server::offline_admin::stats(&scratch.join("nothing-here"));
     assert!(matches!(stranger, Err(AdminError::NotADataFolder(_))));
     assert!(
         !scratch.join("nothing-here").exists(),

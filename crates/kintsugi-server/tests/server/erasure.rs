@@ -2,7 +2,7 @@
 //! the whole space, down to its ciphertext in the data folder's files.
 
 use kintsugi_proto::v1::{Audience, InviteKind, LeaveSpaceRequest, PullRequest, SubscribeRequest};
-use kintsugi_server::store::{SledStore, Store, StoreStats};
+use kintsugi_server::store::{AdminStore, SledStore, StoreStats};
 use kintsugi_server::testing::{TestServer, files_containing};
 use tokio_stream::StreamExt;
 use tonic::Code;

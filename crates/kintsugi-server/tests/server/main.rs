@@ -19,7 +19,7 @@ use kintsugi_proto::v1::{
     PullRequest, RevokeDeviceRequest, SubscribeRequest,
 };
 use kintsugi_server::ServerError;
-use kintsugi_server::store::{SledStore, Store};
+use kintsugi_server::store::{AdminStore, SledStore};
 use kintsugi_server::testing::TestServer;
 use support::{Clients, private_doc, push_request, random16};
 use tokio_stream::StreamExt;

@@ -4,7 +4,7 @@
 use kintsugi_proto::v1::subscribe_event::Event;
 use kintsugi_proto::v1::{Audience, InviteKind, SubscribeRequest};
 use kintsugi_server::ServerError;
-use kintsugi_server::store::{SledStore, Store};
+use kintsugi_server::store::{AdminStore, SledStore};
 use kintsugi_server::testing::TestServer;
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;

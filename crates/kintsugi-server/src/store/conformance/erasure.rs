@@ -11,15 +11,18 @@ fn snapshot_of(f: &Founded, doc: DocId, covers: u64, text: &str, quota: u64) -> 
         member_id: f.member,
         covers_seq: ServerSeq(covers),
         envelope: envelope(f.device, 1000 + covers, text),
-        now: NOW,
-        retention_secs: 10,
+        now: at(NOW),
+        retention: secs(10),
         quota_bytes: quota,
     }
 }
 
 /// `snapshot_of`, offered at `now`.
 fn snapshot_at(snapshot: NewSnapshot, now: i64) -> NewSnapshot {
-    NewSnapshot { now, ..snapshot }
+    NewSnapshot {
+        now: at(now),
+        ..snapshot
+    }
 }
 
 fn append_with_quota(
@@ -35,7 +38,7 @@ fn append_with_quota(
         audience: Audience::Shared,
         member_id: f.member,
         envelopes,
-        now: NOW,
+        now: at(NOW),
         quota_bytes: quota,
     })
 }
@@ -101,13 +104,13 @@ pub fn quota_counter_follows_every_write(open: Open<'_>) {
         79 + (24 + 4) + (24 + 8),
         "the serving snapshot and the candidate both count"
     );
-    store.compact(f.space, doc, NOW + 11, 10).unwrap();
+    store.compact(f.space, doc, at(NOW + 11), secs(10)).unwrap();
     assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 1);
     assert_eq!(
         store.space_usage(f.space).unwrap(),
         25 + (24 + 4) + (24 + 8)
     );
-    store.compact(f.space, doc, NOW + 22, 10).unwrap();
+    store.compact(f.space, doc, at(NOW + 22), secs(10)).unwrap();
     assert_eq!(read_all(store.as_ref(), &f, doc, 0).len(), 0);
     assert_eq!(
         store.space_usage(f.space).unwrap(),

@@ -14,8 +14,8 @@ fn snapshot_at(f: &Founded, doc: DocId, covers: u64, member: MemberId, now: i64)
         member_id: member,
         covers_seq: ServerSeq(covers),
         envelope: envelope(f.device, 100 + covers, "whole document"),
-        now,
-        retention_secs: RETENTION,
+        now: at(now),
+        retention: secs(RETENTION),
         quota_bytes: u64::MAX,
     }
 }
@@ -28,6 +28,18 @@ const NOT_KEPT: SnapshotPut = SnapshotPut {
     promoted: false,
     kept: false,
 };
+
+/// `compact` at `now` with the suite's retention window.
+fn compact_at(store: &dyn Store, f: &Founded, doc: DocId, now: i64) -> ServerSeq {
+    store
+        .compact(f.space, doc, at(now), secs(RETENTION))
+        .unwrap()
+}
+
+/// `compact_all` at `now` with the suite's retention window.
+fn sweep_at(store: &dyn Store, now: i64) -> u64 {
+    store.compact_all(at(now), secs(RETENTION)).unwrap()
+}
 
 fn covers(snapshot: Option<StoredSnapshot>) -> Option<u64> {
     snapshot.map(|s| s.covers_seq.0)
@@ -112,9 +124,7 @@ fn snapshot_puts_are_checked(store: &dyn Store, f: &Founded, doc: DocId) {
 
 /// Compaction prunes only once the candidate stood its window, and only what it covers.
 fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
-    let pruned = store
-        .compact(f.space, doc, NOW + RETENTION, RETENTION)
-        .unwrap();
+    let pruned = compact_at(store, f, doc, NOW + RETENTION);
     assert_eq!(
         pruned,
         ServerSeq(0),
@@ -122,9 +132,7 @@ fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
     );
     assert_eq!(log_seqs(store, f, doc), [1, 2, 3, 4, 5]);
     assert_eq!(slots(store, f, doc), (None, Some(3)));
-    let pruned = store
-        .compact(f.space, doc, NOW + RETENTION + 1, RETENTION)
-        .unwrap();
+    let pruned = compact_at(store, f, doc, NOW + RETENTION + 1);
     assert_eq!(pruned, ServerSeq(3));
     assert_eq!(
         slots(store, f, doc),
@@ -141,10 +149,7 @@ fn compaction_waits_for_the_window(store: &dyn Store, f: &Founded, doc: DocId) {
         (meta.pruned_through, meta.head_seq),
         (ServerSeq(3), ServerSeq(5))
     );
-    assert_eq!(
-        store.compact_all(NOW + 10 * RETENTION, RETENTION).unwrap(),
-        0
-    );
+    assert_eq!(sweep_at(store, NOW + 10 * RETENTION), 0);
 }
 
 /// Pruning never reuses seqs, and a retry of a pruned entry is still recognised.
@@ -203,17 +208,14 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
         [1, 2, 3, 4, 5, 6],
         "put_snapshot prunes nothing itself"
     );
-    assert_eq!(
-        s.compact(f.space, doc, t1, RETENTION).unwrap(),
-        ServerSeq(2)
-    );
+    assert_eq!(compact_at(s, &f, doc, t1), ServerSeq(2));
     assert_eq!(
         log_seqs(s, &f, doc),
         [3, 4, 5, 6],
         "what only the candidate covers stays"
     );
     assert_eq!(put(6, t1 + RETENTION / 2).unwrap(), NOT_KEPT);
-    assert_eq!(s.compact_all(t1 + RETENTION, RETENTION).unwrap(), 0);
+    assert_eq!(sweep_at(s, t1 + RETENTION), 0);
     assert_eq!(slots(s, &f, doc), (Some(2), Some(6)));
 
     // Once the candidate has stood its window, an offer promotes it, even one not kept.
@@ -224,10 +226,7 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
     };
     assert_eq!(put(5, t2).unwrap(), promoted_only);
     assert_eq!(slots(s, &f, doc), (Some(6), None));
-    assert_eq!(
-        s.compact(f.space, doc, t2, RETENTION).unwrap(),
-        ServerSeq(6)
-    );
+    assert_eq!(compact_at(s, &f, doc, t2), ServerSeq(6));
     assert!(log_seqs(s, &f, doc).is_empty());
     assert_eq!(
         put(6, t2).unwrap(),
@@ -239,8 +238,8 @@ pub fn a_new_snapshot_stands_as_candidate_before_it_serves(open: Open<'_>) {
     let envs = (7..=8).map(|i| envelope(f.device, i, "change")).collect();
     append(s, &f, doc, Audience::Shared, f.member, envs, t2).unwrap();
     assert_eq!(put(7, t2).unwrap(), KEPT);
-    assert_eq!(s.compact_all(t2 + RETENTION, RETENTION).unwrap(), 0);
-    assert_eq!(s.compact_all(t2 + RETENTION + 1, RETENTION).unwrap(), 1);
+    assert_eq!(sweep_at(s, t2 + RETENTION), 0);
+    assert_eq!(sweep_at(s, t2 + RETENTION + 1), 1);
     assert_eq!(slots(s, &f, doc), (Some(7), None));
     assert_eq!(log_seqs(s, &f, doc), [8]);
     let meta = s.doc_meta(f.space, doc).unwrap().unwrap();
@@ -271,10 +270,7 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     );
     assert!(endorse(s, &f, doc), "the member who stored it endorses it");
     let late = NOW + 10 * RETENTION;
-    assert_eq!(
-        s.compact(f.space, doc, late, RETENTION).unwrap(),
-        ServerSeq(0)
-    );
+    assert_eq!(compact_at(s, &f, doc, late), ServerSeq(0));
     assert_eq!(
         slots(s, &f, doc),
         (None, Some(3)),
@@ -306,10 +302,7 @@ pub fn only_a_snapshot_every_reader_endorsed_serves(open: Open<'_>) {
     assert!(endorse_as(s, f.space, doc, (partner, partner_device)));
     assert!(endorse(s, &f, doc));
     let later = late + RETENTION + 1;
-    assert_eq!(
-        s.compact(f.space, doc, later, RETENTION).unwrap(),
-        ServerSeq(4)
-    );
+    assert_eq!(compact_at(s, &f, doc, later), ServerSeq(4));
     assert_eq!(slots(s, &f, doc), (Some(4), None));
 }
 
@@ -339,20 +332,14 @@ pub fn an_endorsement_from_a_revoked_device_does_not_count(open: Open<'_>) {
     s.revoke_device(f.space, f.member, f.device, stolen)
         .unwrap();
     let late = NOW + RETENTION + 1;
-    assert_eq!(
-        s.compact(f.space, doc, late, RETENTION).unwrap(),
-        ServerSeq(0)
-    );
+    assert_eq!(compact_at(s, &f, doc, late), ServerSeq(0));
     assert_eq!(
         slots(s, &f, doc),
         (None, Some(3)),
         "the revoked phone's vote is void"
     );
     assert!(endorse(s, &f, doc));
-    assert_eq!(
-        s.compact(f.space, doc, late, RETENTION).unwrap(),
-        ServerSeq(3)
-    );
+    assert_eq!(compact_at(s, &f, doc, late), ServerSeq(3));
 }
 
 /// A member's device that rejects a candidate drops it, and no snapshot at that position (or
@@ -451,8 +438,8 @@ fn two_documents_and_a_snapshot(store: &dyn Store, f: &Founded, doc: DocId) -> N
         member_id: f.member,
         covers_seq: ServerSeq(2),
         envelope: envelope(f.device, 4, "whole"),
-        now: NOW,
-        retention_secs: 10,
+        now: at(NOW),
+        retention: secs(10),
         quota_bytes: u64::MAX,
     };
     store.put_snapshot(snapshot.clone()).unwrap();
@@ -473,8 +460,8 @@ fn newer_snapshots_count_until_compaction(
     let second = NewSnapshot {
         covers_seq: ServerSeq(2),
         envelope: envelope(f.device, 5, "whole, again"),
-        now: NOW + 20,
-        retention_secs: 10,
+        now: at(NOW + 20),
+        retention: secs(10),
         ..snapshot
     };
     let first_again = NewSnapshot {

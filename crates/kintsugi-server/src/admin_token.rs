@@ -37,12 +37,12 @@ fn read_token(path: &Path) -> std::io::Result<Option<DeviceToken>> {
 }
 
 /// Reads the admin token (64 hex characters) of the server using `data_dir`.
-pub fn read_admin_token(data_dir: &Path) -> Result<String, crate::admin::AdminError> {
+pub fn read_admin_token(data_dir: &Path) -> Result<String, crate::offline_admin::AdminError> {
     let path = admin_token_path(data_dir);
     match read_token(&path) {
         Ok(Some(token)) => Ok(token.to_hex()),
-        Ok(None) => Err(crate::admin::AdminError::NoAdminToken(path)),
-        Err(source) => Err(crate::admin::AdminError::Io { file: path, source }),
+        Ok(None) => Err(crate::offline_admin::AdminError::NoAdminToken(path)),
+        Err(source) => Err(crate::offline_admin::AdminError::Io { file: path, source }),
     }
 }
 

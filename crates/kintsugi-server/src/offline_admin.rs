@@ -14,13 +14,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::store::{
-    DumpError, DumpSummary, MARKER_FILE, SledStore, Store, StoreError, StoreStats, VacuumReport,
-    dump,
+    AdminStore, DumpError, DumpSummary, MARKER_FILE, SledStore, StoreError, StoreStats,
+    VacuumReport, dump,
 };
 
-pub(crate) mod token;
-
-pub use token::{ADMIN_TOKEN_FILE, admin_token_path, read_admin_token};
+pub use crate::admin_token::{ADMIN_TOKEN_FILE, admin_token_path, read_admin_token};
 
 /// Why an operator task failed. Messages name the folder or file and what to do.
 #[derive(Debug, thiserror::Error)]
