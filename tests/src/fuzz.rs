@@ -31,9 +31,26 @@ pub fn envelope_open(data: &[u8]) {
     let key = SecretKey::from_bytes([7; 32]);
     // Only a genuine seal opens; random bytes that forge a Poly1305 tag would be a bug.
     assert!(
-        open(&key, SpaceId([1; 16]), DocId([2; 16]), &envelope).is_err(),
+        open(
+            &key,
+            &AnyDevice,
+            SpaceId([1; 16]),
+            DocId([2; 16]),
+            &envelope
+        )
+        .is_err(),
         "an envelope not sealed with the key opened"
     );
+}
+
+/// A roster that admits every device, with one fixed key: only a genuine seal by that key
+/// (which the fuzzer cannot make) could open.
+struct AnyDevice;
+
+impl kintsugi_core::envelope::Authors for AnyDevice {
+    fn signing_key(&self, _device: DeviceId) -> Option<ed25519_dalek::VerifyingKey> {
+        Some(kintsugi_core::key_store::DeviceSecrets::from_seeds([8; 32], [9; 32]).verifying_key())
+    }
 }
 
 /// Invite and device-link code parsing: never panics, and what parses re-encodes to itself.

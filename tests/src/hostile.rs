@@ -10,6 +10,7 @@ use automerge::{ActorId, Automerge, Change};
 use kintsugi_core::docs::{DocKind, genesis};
 use kintsugi_core::envelope::{EnvelopeContext, seal};
 use kintsugi_core::ids::{DeviceId, DocId, MemberId, SpaceId};
+use kintsugi_core::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
 use kintsugi_core::keys::{Keyring, SecretKey};
 use kintsugi_core::store::LocalStore;
 use kintsugi_core::{CoreError, Device};
@@ -70,9 +71,13 @@ pub fn write_unchecked(
         kind: EnvelopeKind::Change,
     };
     let doc_key = keys.doc_key(kind);
+    let signer = FileKeyStore::in_dir(dir)
+        .load()
+        .expect("the key file reads")
+        .expect("the device has keys");
     store
         .commit_local_change(doc_id, &change, kind.audience(), |seq| {
-            seal(&doc_key, &context(seq), &change)
+            seal(&doc_key, &signer, &context(seq), &change)
         })
         .expect("queue the change");
 }
@@ -119,6 +124,8 @@ pub struct Secrets {
     pub space: SpaceId,
     pub member: MemberId,
     pub device: DeviceId,
+    /// The device's own signing keys: what the attacker signs his forgeries with.
+    pub signer: std::sync::Arc<DeviceSecrets>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -142,6 +149,12 @@ pub fn secrets_of(dir: &Path) -> Secrets {
         space: SpaceId::from_slice(&record.space_id).expect("space id"),
         member: MemberId::from_slice(&record.member_id).expect("member id"),
         device: DeviceId::from_slice(&record.device_id).expect("device id"),
+        signer: std::sync::Arc::new(
+            FileKeyStore::in_dir(dir)
+                .load()
+                .expect("the key file reads")
+                .expect("the device has keys"),
+        ),
     }
 }
 
@@ -167,5 +180,10 @@ pub fn sealed_snapshot(
         client_seq,
         kind: EnvelopeKind::Snapshot,
     };
-    seal(&secrets.keys.doc_key(kind), &ctx, &payload.encode_to_vec())
+    seal(
+        &secrets.keys.doc_key(kind),
+        &secrets.signer,
+        &ctx,
+        &payload.encode_to_vec(),
+    )
 }

@@ -282,6 +282,7 @@ async fn ten_thousand_garbage_requests_leave_the_server_serving_others() {
         kind: EnvelopeKind::Change,
     };
     let key = kintsugi_core::keys::SecretKey::random();
+    let signer = kintsugi_core::key_store::DeviceSecrets::generate();
     let mut codes = std::collections::BTreeMap::new();
     for i in 0..10_000u64 {
         let doc_id = match i % 4 {
@@ -289,7 +290,7 @@ async fn ten_thousand_garbage_requests_leave_the_server_serving_others() {
             1 => vec![7; 15],
             _ => vec![(i % 251) as u8; 16],
         };
-        let mut envelope = seal(&key, &ctx(i + 1), b"garbage");
+        let mut envelope = seal(&key, &signer, &ctx(i + 1), b"garbage");
         match i % 5 {
             0 => envelope.nonce.truncate(3),
             1 => envelope.device_id = vec![0; 16],

@@ -141,7 +141,12 @@ async fn retried_push_is_stored_once() {
         client_seq: 41,
         kind: EnvelopeKind::Change,
     };
-    let envelope = seal(&SecretKey::random(), &ctx, b"opaque to the server");
+    let envelope = seal(
+        &SecretKey::random(),
+        &kintsugi_core::key_store::DeviceSecrets::generate(),
+        &ctx,
+        b"opaque to the server",
+    );
     let push = PushRequest {
         doc_id: doc.as_bytes().to_vec(),
         audience: Audience::Shared as i32,
@@ -337,7 +342,12 @@ async fn a_forged_envelope_is_refused_and_changes_nothing() {
         client_seq: 1_000_000,
         kind: EnvelopeKind::Change,
     };
-    let forged = seal(&SecretKey::random(), &ctx, b"not a change");
+    let forged = seal(
+        &SecretKey::random(),
+        &kintsugi_core::key_store::DeviceSecrets::generate(),
+        &ctx,
+        b"not a change",
+    );
     conn.sync
         .push(PushRequest {
             doc_id: doc.as_bytes().to_vec(),

@@ -220,6 +220,7 @@ async fn a_partner_cannot_squat_a_shared_document_and_one_refusal_stops_no_other
         audience: Audience::Private as i32,
         envelopes: vec![seal(
             &secrets.keys.doc_key(DocKind::Checkins),
+            &secrets.signer,
             &ctx,
             b"mine",
         )],
@@ -263,6 +264,7 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
         nonce: vec![9; 24],
         ciphertext: (0..200).map(|_| rand::random::<u8>()).collect(),
         server_seq: 0,
+        signature: Vec::new(),
     };
     // And a genuine change of Alice's, resealed by Bob as if he had written it.
     let alice_change = alice_change_bytes(&alice);
@@ -275,6 +277,7 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
     };
     let impersonation = seal(
         &secrets.keys.doc_key(DocKind::Agreement),
+        &secrets.signer,
         &ctx,
         &alice_change,
     );
@@ -526,5 +529,5 @@ fn resealed(secrets: &Secrets, kind: DocKind, client_seq: u64, bytes: &[u8]) -> 
         client_seq,
         kind: EnvelopeKind::Change,
     };
-    seal(&secrets.keys.doc_key(kind), &ctx, bytes)
+    seal(&secrets.keys.doc_key(kind), &secrets.signer, &ctx, bytes)
 }

@@ -137,8 +137,13 @@ async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() 
         client_seq: 500_000,
         kind: EnvelopeKind::Snapshot,
     };
+    let signer = kintsugi_core::key_store::FileKeyStore::in_dir(alice.dir());
+    let signer = kintsugi_core::key_store::KeyStore::load(&signer)
+        .expect("the key file reads")
+        .expect("alice's device has keys");
     let sealed = seal(
         &keys.space_key.doc_key(doc),
+        &signer,
         &ctx,
         &prost::Message::encode_to_vec(&payload),
     );

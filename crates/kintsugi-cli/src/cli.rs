@@ -74,6 +74,16 @@ pub enum Command {
     },
     /// The devices of this space.
     Devices,
+    /// The roster's safety number: compare it with your partner's phone, side by side. With
+    /// --confirm, record that they matched; devices added later show as unverified.
+    Verify {
+        /// Record that this number matched the one on your partner's phone. Asks first.
+        #[arg(long)]
+        confirm: bool,
+        /// Do not ask (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Leave the space: your private documents are erased from the server and all your devices
     /// revoked; when the last partner leaves, the whole space is erased. Asks first.
     Leave {

@@ -46,3 +46,11 @@ pub fn timestamp(at: UnixMillis) -> String {
         })
         .unwrap_or_else(|| millis.to_string())
 }
+
+/// `text` as a QR code a terminal can show (empty if it is too long for one).
+pub fn qr_code(text: &str) -> String {
+    use qrcode::render::unicode;
+    qrcode::QrCode::new(text.as_bytes())
+        .map(|qr| qr.render::<unicode::Dense1x2>().quiet_zone(true).build())
+        .unwrap_or_default()
+}

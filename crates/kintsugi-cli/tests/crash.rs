@@ -65,6 +65,7 @@ impl Pusher {
             ciphertext: format!("device {:02x?} change {client_seq}", &self.device_id[..2])
                 .into_bytes(),
             server_seq: 0,
+            signature: Vec::new(),
         }
     }
 

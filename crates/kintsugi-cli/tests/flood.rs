@@ -67,6 +67,7 @@ async fn space_with_a_big_log(url: &str) -> (SyncServiceClient<Channel>, String,
             nonce: vec![7; 24],
             ciphertext: vec![seq as u8; 1 << 20],
             server_seq: 0,
+            signature: Vec::new(),
         };
         let push = PushRequest {
             doc_id: doc.clone(),

@@ -11,14 +11,28 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use kintsugi_proto::v1::{Envelope, EnvelopeKind};
 
+use ed25519_dalek::{Signature, VerifyingKey};
+
 use crate::error::CoreError;
 use crate::ids::{DeviceId, DocId, SpaceId};
+use crate::key_store::DeviceSecrets;
 use crate::keys::SecretKey;
 use crate::padding::{name_blocks, pad, padme, unpad};
 
 const ENVELOPE_AAD_PREFIX: &[u8] = b"kintsugi/envelope/v2";
 const NAME_AAD_PREFIX: &[u8] = b"kintsugi/name/v2";
+const SIGNATURE_PREFIX: &[u8] = b"kintsugi/envelope-signature/v1";
 const NONCE_LEN: usize = 24;
+
+/// Where a receiver finds the key that checks an author's signature: the roster.
+pub trait Authors {
+    /// The Ed25519 key of `device`, if the roster ever admitted it.
+    fn signing_key(&self, device: DeviceId) -> Option<VerifyingKey>;
+}
+
+fn signing_input(aad: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Vec<u8> {
+    [SIGNATURE_PREFIX, aad, nonce, ciphertext].concat()
+}
 
 /// Where an envelope belongs; all of it is bound into the associated data.
 #[derive(Clone, Copy, Debug)]
@@ -55,12 +69,21 @@ pub fn snapshot_hash(envelope: &Envelope) -> [u8; 32] {
     hash.finalize().into()
 }
 
-/// Encrypts `plaintext` into an envelope ready to push.
-pub fn seal(key: &SecretKey, ctx: &EnvelopeContext, plaintext: &[u8]) -> Envelope {
+/// Encrypts `plaintext` into an envelope ready to push, signed by its author's `signer`.
+pub fn seal(
+    key: &SecretKey,
+    signer: &DeviceSecrets,
+    ctx: &EnvelopeContext,
+    plaintext: &[u8],
+) -> Envelope {
     let nonce: [u8; NONCE_LEN] = rand::random();
     let aad = ctx.associated_data();
     let ciphertext = encrypt(key, &nonce, &aad, &pad(plaintext, padme));
+    let signature = signer
+        .sign(&signing_input(&aad, &nonce, &ciphertext))
+        .to_vec();
     Envelope {
+        signature,
         device_id: ctx.device.as_bytes().to_vec(),
         client_seq: ctx.client_seq,
         kind: ctx.kind as i32,
@@ -70,9 +93,11 @@ pub fn seal(key: &SecretKey, ctx: &EnvelopeContext, plaintext: &[u8]) -> Envelop
     }
 }
 
-/// Decrypts an envelope of document `doc` in `space`, checking everything it is bound to.
+/// Checks an envelope of document `doc` in `space` is signed by the device it names, as the
+/// roster (`authors`) knows it, then decrypts it, checking everything it is bound to.
 pub fn open(
     key: &SecretKey,
+    authors: &impl Authors,
     space: SpaceId,
     doc: DocId,
     envelope: &Envelope,
@@ -88,12 +113,24 @@ pub fn open(
         client_seq: envelope.client_seq,
         kind,
     };
-    let padded = decrypt(
-        key,
-        &envelope.nonce,
-        &ctx.associated_data(),
-        &envelope.ciphertext,
-    );
+    let aad = ctx.associated_data();
+    let author = authors.signing_key(device).ok_or_else(|| {
+        CoreError::Tampered(format!(
+            "envelope {} names device {device}, which the roster does not know",
+            envelope.server_seq
+        ))
+    })?;
+    let signed = Signature::from_slice(&envelope.signature).is_ok_and(|signature| {
+        let input = signing_input(&aad, &envelope.nonce, &envelope.ciphertext);
+        author.verify_strict(&input, &signature).is_ok()
+    });
+    if !signed {
+        return Err(CoreError::Tampered(format!(
+            "envelope {} is not signed by device {device}, which it names as its author",
+            envelope.server_seq
+        )));
+    }
+    let padded = decrypt(key, &envelope.nonce, &aad, &envelope.ciphertext);
     let plaintext = padded.as_deref().and_then(unpad).map(<[u8]>::to_vec);
     let plaintext = plaintext.ok_or_else(|| {
         CoreError::Tampered(format!(
@@ -164,6 +201,45 @@ fn decrypt(key: &SecretKey, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Opti
 mod tests {
     use super::*;
 
+    /// The test author's keys, always the same.
+    fn signer() -> DeviceSecrets {
+        DeviceSecrets::from_seeds([5; 32], [6; 32])
+    }
+
+    /// A roster that knows the test author as device 3.
+    struct OneAuthor;
+
+    impl Authors for OneAuthor {
+        fn signing_key(&self, device: DeviceId) -> Option<VerifyingKey> {
+            (device == DeviceId([3; 16])).then(|| signer().verifying_key())
+        }
+    }
+
+    fn authors() -> OneAuthor {
+        OneAuthor
+    }
+
+    #[test]
+    fn an_envelope_not_signed_by_the_device_it_names_is_refused() {
+        let key = SecretKey::random();
+        let forged = seal(&key, &DeviceSecrets::generate(), &ctx(), b"hello");
+        let error = open(&key, &authors(), ctx().space, ctx().doc, &forged).expect_err("forged");
+        assert!(
+            error.to_string().contains("not signed by device"),
+            "{error}"
+        );
+        let mut renamed = seal(&key, &signer(), &ctx(), b"hello");
+        renamed.device_id = vec![4; 16];
+        let error = open(&key, &authors(), ctx().space, ctx().doc, &renamed).expect_err("renamed");
+        assert!(
+            error.to_string().contains("roster does not know"),
+            "{error}"
+        );
+        let mut unsigned = seal(&key, &signer(), &ctx(), b"hello");
+        unsigned.signature.clear();
+        assert!(open(&key, &authors(), ctx().space, ctx().doc, &unsigned).is_err());
+    }
+
     fn ctx() -> EnvelopeContext {
         EnvelopeContext {
             space: SpaceId([1; 16]),
@@ -177,8 +253,8 @@ mod tests {
     #[test]
     fn sealed_envelope_opens_with_the_same_context() {
         let key = SecretKey::random();
-        let env = seal(&key, &ctx(), b"hello");
-        let (opened, plain) = open(&key, ctx().space, ctx().doc, &env).expect("opens");
+        let env = seal(&key, &signer(), &ctx(), b"hello");
+        let (opened, plain) = open(&key, &authors(), ctx().space, ctx().doc, &env).expect("opens");
         assert_eq!(plain, b"hello");
         assert_eq!(opened.client_seq, 7);
     }
@@ -186,39 +262,40 @@ mod tests {
     #[test]
     fn moved_or_altered_envelopes_fail_to_open() {
         let key = SecretKey::random();
-        let env = seal(&key, &ctx(), b"hello");
+        let env = seal(&key, &signer(), &ctx(), b"hello");
         assert!(
-            open(&key, ctx().space, DocId([9; 16]), &env).is_err(),
+            open(&key, &authors(), ctx().space, DocId([9; 16]), &env).is_err(),
             "moved document"
         );
         assert!(
-            open(&key, SpaceId([9; 16]), ctx().doc, &env).is_err(),
+            open(&key, &authors(), SpaceId([9; 16]), ctx().doc, &env).is_err(),
             "moved space"
         );
         let mut replayed = env.clone();
         replayed.client_seq = 8;
         assert!(
-            open(&key, ctx().space, ctx().doc, &replayed).is_err(),
+            open(&key, &authors(), ctx().space, ctx().doc, &replayed).is_err(),
             "other position"
         );
         let mut flipped = env.clone();
         flipped.ciphertext[0] ^= 1;
         assert!(
-            open(&key, ctx().space, ctx().doc, &flipped).is_err(),
+            open(&key, &authors(), ctx().space, ctx().doc, &flipped).is_err(),
             "tampered bytes"
         );
         let mut snapshot = env;
         snapshot.kind = EnvelopeKind::Snapshot as i32;
         assert!(
-            open(&key, ctx().space, ctx().doc, &snapshot).is_err(),
+            open(&key, &authors(), ctx().space, ctx().doc, &snapshot).is_err(),
             "other kind"
         );
         assert!(
             open(
                 &SecretKey::random(),
+                &authors(),
                 ctx().space,
                 ctx().doc,
-                &seal(&key, &ctx(), b"x")
+                &seal(&key, &signer(), &ctx(), b"x")
             )
             .is_err()
         );
@@ -246,7 +323,11 @@ mod tests {
     fn ciphertexts_come_in_padded_sizes() {
         let key = SecretKey::random();
         let sizes: std::collections::BTreeSet<usize> = (1000..1100)
-            .map(|len| seal(&key, &ctx(), &vec![7; len]).ciphertext.len())
+            .map(|len| {
+                seal(&key, &signer(), &ctx(), &vec![7; len])
+                    .ciphertext
+                    .len()
+            })
             .collect();
         assert!(sizes.len() <= 3, "{sizes:?}");
     }

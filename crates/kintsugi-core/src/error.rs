@@ -66,6 +66,10 @@ pub enum CoreError {
         "a document does not have the shape this app expects ({0}); nothing was changed: update the app, and if that does not help, report it"
     )]
     Shape(String),
+    #[error(
+        "the roster does not verify ({0}); this device stopped syncing: the server may be adding a device or hiding a change, so compare safety numbers with your partner (`kintsugi verify`)"
+    )]
+    RosterRefused(String),
     #[error("the server answered something unexpected: {0}")]
     Protocol(String),
     #[error("the server failed: {0}")]

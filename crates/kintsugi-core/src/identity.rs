@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::device_keys::DeviceSecrets;
 use crate::ids::{DeviceId, MemberId, SpaceId};
+use crate::key_store::DeviceSecrets;
 use crate::keys::{Keyring, SecretKey};
 use crate::store::IdentityRecord;
 

@@ -1,7 +1,10 @@
 //! Invite and device-link codes: what one phone shows and the other scans or types.
 //!
-//! A code carries the server's invite id and single-use secret, the space id, the space key and,
-//! for a device link, the member key. It is base32 (no lookalike lowercase, easy to read aloud)
+//! A code carries the server's invite id and single-use secret, the space id, the space key,
+//! the seed of the invite key the joiner countersigns its roster entry with (made on the
+//! inviting phone; the server never sees it), the first bytes of the roster's genesis hash (so
+//! a server cannot hand the joiner a roster of its own making) and, for a device link, the
+//! member key. It is base32 (no lookalike lowercase, easy to read aloud)
 //! with a `KS1` prefix and a 4-byte SHA-256 checksum, so a typo is caught before any network
 //! call and reported as such.
 
@@ -12,9 +15,11 @@ use crate::ids::SpaceId;
 use crate::keys::SecretKey;
 
 const PREFIX: &str = "KS1";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const CHECKSUM_LEN: usize = 4;
-const BASE_LEN: usize = 1 + 1 + 16 + 32 + 16 + 32;
+/// The bytes of the genesis hash a code carries.
+pub const ROSTER_ROOT_LEN: usize = 16;
+const BASE_LEN: usize = 1 + 1 + 16 + 32 + 16 + 32 + 32 + ROSTER_ROOT_LEN;
 
 /// Who the code lets in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +38,10 @@ pub struct InviteCode {
     pub secret: [u8; 32],
     pub space: SpaceId,
     pub space_key: SecretKey,
+    /// The seed of the invite's Ed25519 key (`roster::invite_key`).
+    pub invite_seed: [u8; 32],
+    /// The first bytes of the roster's genesis hash.
+    pub roster_root: [u8; ROSTER_ROOT_LEN],
     /// Present for device links only.
     pub member_key: Option<SecretKey>,
 }
@@ -50,6 +59,8 @@ impl InviteCode {
         bytes.extend_from_slice(&self.secret);
         bytes.extend_from_slice(self.space.as_bytes());
         bytes.extend_from_slice(self.space_key.expose());
+        bytes.extend_from_slice(&self.invite_seed);
+        bytes.extend_from_slice(&self.roster_root);
         if let Some(member_key) = &self.member_key {
             bytes.extend_from_slice(member_key.expose());
         }
@@ -86,9 +97,14 @@ impl InviteCode {
                     .into(),
             ));
         }
-        if payload[0] != VERSION {
+        if payload[0] > VERSION {
             return Err(CoreError::InvalidCode(
                 "this invite code was made by a newer Kintsugi; update this app".into(),
+            ));
+        }
+        if payload[0] < VERSION {
+            return Err(CoreError::InvalidCode(
+                "this invite code was made by an older Kintsugi; ask for a new code".into(),
             ));
         }
         let kind = match (payload[1], payload.len()) {
@@ -112,7 +128,9 @@ impl InviteCode {
             secret: take32(18),
             space: SpaceId(take16(50)),
             space_key: SecretKey::from_bytes(take32(66)),
-            member_key: (kind == CodeKind::Device).then(|| SecretKey::from_bytes(take32(98))),
+            invite_seed: take32(98),
+            roster_root: take16(130),
+            member_key: (kind == CodeKind::Device).then(|| SecretKey::from_bytes(take32(146))),
         })
     }
 }
@@ -128,6 +146,8 @@ mod tests {
             secret: [2; 32],
             space: SpaceId([3; 16]),
             space_key: SecretKey::from_bytes([4; 32]),
+            invite_seed: [6; 32],
+            roster_root: [7; 16],
             member_key: (kind == CodeKind::Device).then(|| SecretKey::from_bytes([5; 32])),
         }
     }
@@ -142,6 +162,7 @@ mod tests {
             assert_eq!(parsed.secret, [2; 32]);
             assert_eq!(parsed.space, SpaceId([3; 16]));
             assert_eq!(parsed.member_key.is_some(), kind == CodeKind::Device);
+            assert_eq!((parsed.invite_seed, parsed.roster_root), ([6; 32], [7; 16]));
         }
     }
 

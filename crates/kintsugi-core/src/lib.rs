@@ -6,13 +6,13 @@
 
 mod clock;
 mod device;
-pub mod device_keys;
 pub mod docs;
 pub mod envelope;
 mod error;
 mod identity;
 pub mod ids;
 pub mod invite_code;
+pub mod key_store;
 pub mod keys;
 mod padding;
 pub mod progress;
@@ -24,7 +24,7 @@ pub mod week;
 
 pub use clock::{Clock, UnixMillis, system_clock};
 pub use device::pairing::{Enrolment, LeftSpace};
-pub use device::{Device, DeviceView, HistoryEntry, Identity};
+pub use device::{Device, DeviceView, HistoryEntry, Identity, Verification};
 pub use docs::DocKind;
 pub use docs::agreement::{BoundaryView, Status};
 pub use docs::checkins::{Answers, CheckInView, SessionView};

@@ -12,6 +12,7 @@ use crate::docs::{DocKind, genesis};
 use crate::envelope::{EnvelopeContext, seal};
 use crate::error::{CoreError, Result};
 use crate::identity::Identity;
+use crate::roster::Roster;
 use crate::store::LocalStore;
 
 /// After this many stored changes, a document is saved whole and its changes dropped.
@@ -35,6 +36,8 @@ pub(crate) struct Replica {
     /// pulled page) never start from the same heads: both would write change `n + 1` of this
     /// device's actor, and compaction could save over a change it did not include.
     documents: Mutex<()>,
+    /// The roster as the verified log in the store makes it, replayed on first use.
+    roster: Mutex<Option<Roster>>,
 }
 
 impl Replica {
@@ -45,7 +48,33 @@ impl Replica {
             changed: Arc::default(),
             snapshot_every: crate::sync::SNAPSHOT_EVERY,
             documents: Mutex::new(()),
+            roster: Mutex::new(None),
         }
+    }
+
+    /// The roster this device verified, from its stored log.
+    pub(crate) fn roster(&self) -> Result<Roster> {
+        let mut cached = self.roster.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(roster) = cached.as_ref() {
+            return Ok(roster.clone());
+        }
+        let log = self.store.roster_log()?;
+        let roster = Roster::replay(self.identity.space, &log)
+            .map_err(|e| CoreError::damaged(self.store.dir(), format!("its roster log: {e}")))?;
+        *cached = Some(roster.clone());
+        Ok(roster)
+    }
+
+    /// Stores entries `roster` accepted after the ones stored, and keeps `roster` as current.
+    pub(crate) fn extend_roster(
+        &self,
+        roster: Roster,
+        first: u64,
+        entries: &[kintsugi_proto::v1::SignedRosterEntry],
+    ) -> Result<()> {
+        self.store.append_roster_log(first, entries)?;
+        *self.roster.lock().unwrap_or_else(|p| p.into_inner()) = Some(roster);
+        Ok(())
     }
 
     /// Stores one local change with its sealed envelope and outbox entry, and wakes a live
@@ -62,7 +91,7 @@ impl Replica {
                 client_seq,
                 kind: EnvelopeKind::Change,
             };
-            seal(&key, &context, change)
+            seal(&key, &self.identity.secrets, &context, change)
         };
         self.store
             .commit_local_change(doc, change, kind.audience(), seal_with)?;

@@ -110,6 +110,9 @@ pub enum ServiceError {
     /// The request is well-formed but the state does not allow it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Another client's write took the position this one named; pull and try again.
+    #[error("{0}")]
+    Aborted(String),
     /// Temporarily impossible; the client should retry.
     #[error("{0}")]
     Unavailable(String),
@@ -180,6 +183,7 @@ impl From<StoreError> for ServiceError {
                 "you are no longer a member of this space; join it again with a new invite".into(),
             ),
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),
+            taken @ StoreError::PositionTaken { .. } => ServiceError::Aborted(taken.to_string()),
             other => ServiceError::Internal(other.to_string()),
         }
     }
@@ -200,6 +204,7 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::NotFound(m) => tonic::Status::not_found(m),
             ServiceError::AlreadyExists(m) => tonic::Status::already_exists(m),
             ServiceError::FailedPrecondition(m) => tonic::Status::failed_precondition(m),
+            ServiceError::Aborted(m) => tonic::Status::aborted(m),
             ServiceError::Unavailable(m) => tonic::Status::unavailable(m),
             ServiceError::ResourceExhausted(m) => tonic::Status::resource_exhausted(m),
             ServiceError::Internal(detail) => {

@@ -77,6 +77,10 @@ id16!(
 );
 
 impl DocId {
+    /// The space's roster log (docs/protocol.md §9): a shared log whose entries the devices
+    /// chain and sign; the server appends an entry only at the position it names.
+    pub const ROSTER: DocId = DocId([0; 16]);
+
     /// The audience the id carries: the top bit of its first byte is set for private
     /// documents. Shared and private documents live in separate halves of the id space, so a
     /// member cannot take a shared document (whose id the partner can derive too) by pushing

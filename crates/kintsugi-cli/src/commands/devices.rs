@@ -36,6 +36,11 @@ fn line(d: &DeviceView) -> String {
     if d.revoked {
         flags.push("revoked");
     }
+    if !d.in_roster {
+        flags.push("not in the roster: its changes are refused");
+    } else if !d.verified {
+        flags.push("unverified: compare safety numbers with `kintsugi verify`");
+    }
     let flags = if flags.is_empty() {
         String::new()
     } else {

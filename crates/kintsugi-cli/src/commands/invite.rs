@@ -1,12 +1,10 @@
 //! `kintsugi invite`: a one-time code, as text and as a terminal QR code.
 
 use kintsugi_core::{CodeKind, Device};
-use qrcode::QrCode;
-use qrcode::render::unicode;
 use serde_json::json;
 
 use crate::cli::InviteArgs;
-use crate::output::Output;
+use crate::output::{Output, qr_code};
 
 pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Result<()> {
     let kind = if args.device {
@@ -30,9 +28,7 @@ pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Resu
                  join --server URL --name NAME` there and paste it when asked"
             }
         };
-        let qr = QrCode::new(code.as_bytes())
-            .map(|qr| qr.render::<unicode::Dense1x2>().quiet_zone(true).build())
-            .unwrap_or_default();
+        let qr = qr_code(&code);
         format!(
             "{qr}\n{code}\n\nSingle use; expires in 24 hours. Give it to {who}.\n\
              It carries your space's key for good, even once used: share it only in person or \

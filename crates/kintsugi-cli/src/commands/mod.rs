@@ -16,6 +16,7 @@ mod leave;
 mod progress;
 mod serve;
 mod sync;
+mod verify;
 mod wipe;
 
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { doc } => history::run(&open(home)?, &doc, out),
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
+        Command::Verify { confirm, yes } => verify::run(&open(home)?, confirm, yes, out).await,
         Command::Revoke { device, yes } => devices::revoke(&open(home)?, &device, yes, out).await,
         Command::Leave { yes } => leave::run(&open(home)?, yes, out).await,
         Command::Admin(command) => admin::run(command, out).await,

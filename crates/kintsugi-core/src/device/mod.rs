@@ -8,6 +8,7 @@ mod domain;
 mod live;
 mod ops;
 pub mod pairing;
+mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,14 +17,15 @@ use automerge::ReadDoc;
 use automerge::transaction::{CommitOptions, Transaction};
 
 use crate::clock::{Clock, UnixMillis, system_clock};
-use crate::device_keys::{FileKeyStore, KeyStore};
 use crate::docs::DocKind;
 use crate::error::{CoreError, Result};
 pub use crate::identity::Identity;
+use crate::key_store::{FileKeyStore, KeyStore};
 use crate::replica::Replica;
 use crate::store::LocalStore;
 pub use crate::sync::DeviceView;
 pub use domain::HistoryEntry;
+pub use verify::Verification;
 
 /// One device: its store, identity and clock.
 pub struct Device {
@@ -119,6 +121,7 @@ impl Device {
             return Err(CoreError::NotInitialised(dir.to_path_buf()));
         }
         LocalStore::erase(dir)?;
+        FileKeyStore::recovery_in_dir(dir).erase()?;
         FileKeyStore::in_dir(dir).erase()
     }
 

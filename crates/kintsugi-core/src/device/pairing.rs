@@ -12,14 +12,14 @@ use kintsugi_proto::v1::{
 use tonic::Code;
 
 use super::{Clock, Device, DeviceView, Identity};
-use crate::device_keys::{DeviceSecrets, FileKeyStore, KeyStore};
 use crate::docs::{DocKind, agreement};
 use crate::envelope::seal_name;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, MemberId, SpaceId};
 use crate::invite_code::{CodeKind, InviteCode};
+use crate::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
 use crate::keys::{Keyring, SecretKey};
-use crate::store::LocalStore;
+use crate::store::{LocalStore, PendingRosterEntry};
 use crate::sync::client::{Connection, check_url, status_error};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -112,7 +112,14 @@ impl Device {
             secrets,
             ca_cert_pem: enrolment.ca_cert_pem.clone(),
         };
-        Self::enrolled(store, identity, enrolment.clock, true)
+        make_recovery_keys(enrolment.dir)?;
+        let pending = PendingRosterEntry {
+            genesis: true,
+            ..PendingRosterEntry::default()
+        };
+        let device = Self::enrolled(store, identity, enrolment.clock, true, &pending)?;
+        device.try_finish_enrolment().await;
+        Ok(device)
     }
 
     /// Joins a space with a code from a partner (as the second partner) or from one's own other
@@ -160,12 +167,19 @@ impl Device {
             secrets,
             ca_cert_pem: enrolment.ca_cert_pem.clone(),
         };
-        Self::enrolled(
-            store,
-            identity,
-            enrolment.clock,
-            code.kind == CodeKind::Partner,
-        )
+        let partner = code.kind == CodeKind::Partner;
+        if partner {
+            make_recovery_keys(enrolment.dir)?;
+        }
+        let pending = PendingRosterEntry {
+            genesis: false,
+            invite_id: code.invite_id.to_vec(),
+            invite_seed: code.invite_seed.to_vec(),
+            roster_root: code.roster_root.to_vec(),
+        };
+        let device = Self::enrolled(store, identity, enrolment.clock, partner, &pending)?;
+        device.try_finish_enrolment().await;
+        Ok(device)
     }
 
     fn enrolled(
@@ -173,7 +187,11 @@ impl Device {
         identity: Identity,
         clock: Clock,
         new_member: bool,
+        pending: &PendingRosterEntry,
     ) -> Result<Device> {
+        // The entry the roster is owed is remembered before the identity that makes the folder
+        // a device, so no device exists that forgot it.
+        store.set_pending_roster_entry(Some(pending))?;
         store.save_identity(&identity.to_record())?;
         let device = Device::assemble(store, identity, clock);
         let id = &device.replica.identity;
@@ -201,6 +219,18 @@ impl Device {
         Ok(device)
     }
 
+    /// Writes the roster entry `init` or `join` owes; when the network cuts it short, the
+    /// next sync writes it.
+    async fn try_finish_enrolment(&self) {
+        let written = async {
+            let mut conn = self.replica.connect().await?;
+            self.replica.finish_enrolment(&mut conn).await
+        };
+        if let Err(error) = written.await {
+            tracing::warn!(%error, "this device's roster entry waits for the next sync");
+        }
+    }
+
     /// Asks the server for a single-use invite and wraps it, with the keys, into a code.
     pub async fn invite(&self, kind: CodeKind) -> Result<InviteCode> {
         let mut conn = self.connect().await?;
@@ -217,13 +247,20 @@ impl Device {
             .map_err(|s| conn.error(s))?
             .into_inner();
         let bad = |what: &str| CoreError::Protocol(format!("invite {what} has the wrong length"));
+        let invite_id: [u8; 16] = response
+            .invite_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("id"))?;
+        let (invite_seed, roster_root) = self
+            .replica
+            .write_invite(&mut conn, invite_id, invite_kind)
+            .await?;
         Ok(InviteCode {
             kind,
-            invite_id: response
-                .invite_id
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("id"))?,
+            invite_id,
+            invite_seed,
+            roster_root,
             secret: response
                 .secret
                 .as_slice()
@@ -257,6 +294,7 @@ impl Device {
         let device = pick_device(&before, typed)?;
         let id = DeviceId::parse_hex(&device.id)
             .ok_or_else(|| CoreError::Protocol("device id".into()))?;
+        self.replica.write_revoke(&mut conn, id).await?;
         conn.space
             .revoke_device(RevokeDeviceRequest {
                 device_id: id.as_bytes().to_vec(),
@@ -284,6 +322,7 @@ impl Device {
     /// This device's local copy stays until `wipe`.
     pub async fn leave(&self) -> Result<LeftSpace> {
         let mut conn = self.connect().await?;
+        self.replica.write_leave(&mut conn).await?;
         let reply = conn
             .space
             .leave_space(kintsugi_proto::v1::LeaveSpaceRequest {})
@@ -302,6 +341,11 @@ impl Device {
     pub async fn connect(&self) -> Result<Connection> {
         self.replica.connect().await
     }
+}
+
+/// Makes the member's recovery keys and keeps them beside the device's.
+fn make_recovery_keys(dir: &Path) -> Result<()> {
+    FileKeyStore::recovery_in_dir(dir).save(&DeviceSecrets::generate())
 }
 
 /// The one device `typed` names by id or unique prefix; never this device itself.

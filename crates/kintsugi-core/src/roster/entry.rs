@@ -7,8 +7,8 @@ use kintsugi_proto::v1::{DeviceKeys, RosterEntry, SignedRosterEntry};
 use prost::Message;
 
 use super::EntryHash;
-use crate::device_keys::DeviceSecrets;
 use crate::ids::{DeviceId, MemberId};
+use crate::key_store::DeviceSecrets;
 
 /// What an entry says; the proto's `oneof`.
 pub type EntryBody = Body;

@@ -20,11 +20,15 @@ use ed25519_dalek::VerifyingKey;
 use kintsugi_proto::v1::{InviteKind, SignedRosterEntry};
 use sha2::{Digest, Sha256};
 
+use crate::envelope::Authors;
 use crate::error::{CoreError, Result};
-use crate::ids::{DeviceId, MemberId, SpaceId};
+use crate::ids::{DeviceId, DocId, MemberId, SpaceId};
 
 pub use entry::{Author, EntryBody, device_keys, invite_signing_input, sign_entry};
 pub use safety::SafetyNumber;
+
+/// The space's roster log: the document with this reserved id (shared by its first bit).
+pub const ROSTER_DOC: DocId = DocId([0; 16]);
 
 /// SHA-256 of a signed entry: what the next entry names as `prev`.
 pub type EntryHash = [u8; 32];
@@ -72,6 +76,8 @@ pub struct Roster {
     space: SpaceId,
     len: u64,
     head: EntryHash,
+    /// The genesis entry's hash, which invite codes carry the start of.
+    root: EntryHash,
     members: BTreeMap<MemberId, MemberState>,
     devices: BTreeMap<DeviceId, RosterDevice>,
     invites: BTreeMap<Vec<u8>, InviteState>,
@@ -84,6 +90,7 @@ impl Roster {
             space,
             len: 0,
             head: [0; 32],
+            root: [0; 32],
             members: BTreeMap::new(),
             devices: BTreeMap::new(),
             invites: BTreeMap::new(),
@@ -107,10 +114,13 @@ impl Roster {
     pub fn apply(&mut self, signed: &SignedRosterEntry) -> Result<()> {
         let mut next = self.clone();
         rules::apply(&mut next, signed).map_err(|why| {
-            CoreError::Tampered(format!("roster entry {} was refused: {why}", self.len))
+            CoreError::RosterRefused(format!("entry {} was refused: {why}", self.len))
         })?;
         next.len += 1;
         next.head = entry_hash(signed);
+        if self.is_empty() {
+            next.root = next.head;
+        }
         *self = next;
         Ok(())
     }
@@ -128,6 +138,16 @@ impl Roster {
     /// The hash of the last entry (zeros before the genesis).
     pub fn head(&self) -> EntryHash {
         self.head
+    }
+
+    /// The hash of the genesis entry (zeros before it).
+    pub fn root(&self) -> EntryHash {
+        self.root
+    }
+
+    /// The kind of the invite `invite_id`, if the roster holds it.
+    pub fn invite_kind(&self, invite_id: &[u8]) -> Option<InviteKind> {
+        self.invites.get(invite_id).map(|invite| invite.kind)
     }
 
     pub fn space(&self) -> SpaceId {
@@ -172,6 +192,14 @@ impl Roster {
     /// The safety number both partners compare.
     pub fn safety_number(&self) -> SafetyNumber {
         SafetyNumber::of(self.space, &self.head)
+    }
+}
+
+/// Envelopes are checked against the keys of every device the roster ever admitted: a
+/// revoked device's history stays readable.
+impl Authors for Roster {
+    fn signing_key(&self, device: DeviceId) -> Option<VerifyingKey> {
+        self.devices.get(&device).map(|d| d.signing_key)
     }
 }
 

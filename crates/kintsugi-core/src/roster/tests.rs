@@ -7,7 +7,7 @@ use kintsugi_proto::v1::{AddDevice, Genesis, Invite, InviteKind, Leave, Recovery
 
 use super::entry::{device_keys, invite_signing_input};
 use super::*;
-use crate::device_keys::DeviceSecrets;
+use crate::key_store::DeviceSecrets;
 
 /// A space's log as the tests write it, with every key they need.
 struct Log {

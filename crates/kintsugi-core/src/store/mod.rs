@@ -21,7 +21,9 @@ use crate::error::{CoreError, Result};
 use crate::ids::DocId;
 use kintsugi_proto::v1::Audience;
 use records::OutboxRecord;
-pub use records::{IdentityRecord, PendingChange, RosterEntry, RosterRecord, SetAsideRecord};
+pub use records::{
+    IdentityRecord, PendingChange, PendingRosterEntry, RosterEntry, RosterRecord, SetAsideRecord,
+};
 
 const IDENTITY_KEY: &[u8] = b"identity";
 const NEXT_CLIENT_SEQ_KEY: &[u8] = b"next_client_seq";

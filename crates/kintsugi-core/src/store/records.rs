@@ -71,6 +71,21 @@ pub struct SetAsideRecord {
     pub envelope: Option<Envelope>,
 }
 
+/// A roster entry this device still has to write: the genesis of the space it created, or
+/// the entry that adds it through the invite it joined with. Kept until the roster has it, so
+/// an enrolment cut off by the network finishes at the next sync.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PendingRosterEntry {
+    #[prost(bool, tag = "1")]
+    pub genesis: bool,
+    #[prost(bytes = "vec", tag = "2")]
+    pub invite_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub invite_seed: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub roster_root: Vec<u8>,
+}
+
 /// The devices of the space as this device last saw them, to tell the user what changed.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RosterRecord {

@@ -6,11 +6,13 @@
 use kintsugi_proto::v1::SignedRosterEntry;
 use prost::Message;
 
-use super::{LocalStore, decode_u64};
+use super::{LocalStore, PendingRosterEntry, decode_u64};
 use crate::error::Result;
 
-/// The meta key of the roster head the user last verified (`kintsugi verify --confirm`).
+/// The meta key of the roster the user last verified (`kintsugi verify --confirm`): its
+/// length, 8 bytes big-endian, then its head.
 const VERIFIED_HEAD_KEY: &[u8] = b"verified-roster-head";
+const PENDING_ENTRY_KEY: &[u8] = b"pending-roster-entry";
 
 impl LocalStore {
     /// Every verified roster entry, in order.
@@ -43,21 +45,39 @@ impl LocalStore {
         self.flush()
     }
 
-    /// The roster head the user last verified, if any.
-    pub fn verified_roster_head(&self) -> Result<Option<Vec<u8>>> {
-        let head = self
-            .meta
-            .get(VERIFIED_HEAD_KEY)
-            .map_err(|e| self.unreadable(e))?;
-        Ok(head.map(|h| h.to_vec()))
+    /// The length and head of the roster the user last verified, if any.
+    pub fn verified_roster(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let stored = self.meta.get(VERIFIED_HEAD_KEY);
+        let Some(bytes) = stored.map_err(|e| self.unreadable(e))? else {
+            return Ok(None);
+        };
+        let damaged = || self.damaged("the verified roster record");
+        let (len, head) = bytes.split_at_checked(8).ok_or_else(damaged)?;
+        Ok(Some((decode_u64(len).ok_or_else(damaged)?, head.to_vec())))
     }
 
-    /// Records `head` as the roster the user verified, and flushes.
-    pub fn set_verified_roster_head(&self, head: &[u8]) -> Result<()> {
+    /// Records the roster of `len` entries ending in `head` as verified, and flushes.
+    pub fn set_verified_roster(&self, len: u64, head: &[u8]) -> Result<()> {
+        let value = [len.to_be_bytes().as_slice(), head].concat();
         self.meta
-            .insert(VERIFIED_HEAD_KEY, head)
+            .insert(VERIFIED_HEAD_KEY, value)
             .map_err(|e| self.unreadable(e))?;
         self.flush()
+    }
+
+    /// The roster entry this device still has to write, if any.
+    pub fn pending_roster_entry(&self) -> Result<Option<PendingRosterEntry>> {
+        self.read_meta(PENDING_ENTRY_KEY)
+    }
+
+    /// Remembers (or, with `None`, forgets) the roster entry this device has to write.
+    pub fn set_pending_roster_entry(&self, pending: Option<&PendingRosterEntry>) -> Result<()> {
+        let Some(pending) = pending else {
+            let removed = self.meta.remove(PENDING_ENTRY_KEY);
+            removed.map_err(|e| self.unreadable(e))?;
+            return self.flush();
+        };
+        self.write_meta(PENDING_ENTRY_KEY, pending)
     }
 }
 
@@ -83,11 +103,9 @@ mod tests {
         assert!(store.append_roster_log(1, &[entry(9)]).is_err());
         let log = store.roster_log().expect("read");
         assert_eq!(log, vec![entry(1), entry(2), entry(3)]);
-        assert_eq!(store.verified_roster_head().expect("read"), None);
-        store.set_verified_roster_head(&[7; 32]).expect("write");
-        assert_eq!(
-            store.verified_roster_head().expect("read"),
-            Some(vec![7; 32])
-        );
+        assert_eq!(store.verified_roster().expect("read"), None);
+        store.set_verified_roster(3, &[7; 32]).expect("write");
+        let verified = store.verified_roster().expect("read");
+        assert_eq!(verified, Some((3, vec![7; 32])));
     }
 }

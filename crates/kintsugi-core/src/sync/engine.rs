@@ -50,7 +50,10 @@ type OutboxBatch = (Audience, Vec<(u64, Envelope)>);
 pub(crate) fn stops_everything(error: &CoreError) -> bool {
     matches!(
         error,
-        CoreError::Unreachable { .. } | CoreError::Unauthenticated(_) | CoreError::Untrusted { .. }
+        CoreError::Unreachable { .. }
+            | CoreError::Unauthenticated(_)
+            | CoreError::Untrusted { .. }
+            | CoreError::RosterRefused(_)
     )
 }
 
@@ -60,6 +63,8 @@ impl Replica {
     /// and the others still sync; only losing the server or this device's access fails it all.
     pub async fn sync(&self) -> Result<SyncReport> {
         let mut conn = self.connect().await?;
+        self.pull_roster(&mut conn).await?;
+        self.finish_enrolment(&mut conn).await?;
         let mut report = self.push_outbox(&mut conn).await?;
         for kind in DocKind::ALL {
             match self.sync_doc(&mut conn, kind).await {

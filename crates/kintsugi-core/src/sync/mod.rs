@@ -1,15 +1,18 @@
 //! Sync with the blind server: push the outbox, pull and apply, snapshots, and live mode.
 //!
-//! The flow of one sync: every outbox entry is pushed (grouped per document) and dropped once
+//! The flow of one sync: the roster log is pulled and verified first (`roster_log.rs`), so
+//! every envelope after it is checked against the devices it admits; then every outbox entry is pushed (grouped per document) and dropped once
 //! the server acknowledged it as durable; then each document is pulled from its cursor, every
 //! envelope is opened and validated, and the new changes and the advanced cursor are stored in
 //! one transaction. A failure anywhere leaves the local store as it was.
 
 pub mod client;
 mod engine;
+mod membership;
 mod page;
 mod report;
 mod roster;
+mod roster_log;
 mod snapshot;
 mod watch;
 

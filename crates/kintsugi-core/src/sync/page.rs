@@ -18,6 +18,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId};
 use crate::keys::SecretKey;
 use crate::replica::{LoadedDoc, Replica};
+use crate::roster::Roster;
 use crate::store::SetAsideRecord;
 
 /// What applying a page did.
@@ -39,11 +40,12 @@ pub(crate) struct Accepted {
 /// the device that sent it; the error says why it cannot be accepted.
 pub(crate) fn accept(
     key: &SecretKey,
+    authors: &Roster,
     space: crate::ids::SpaceId,
     doc: DocId,
     envelope: &Envelope,
 ) -> Result<Accepted> {
-    let (ctx, plaintext) = open(key, space, doc, envelope)?;
+    let (ctx, plaintext) = open(key, authors, space, doc, envelope)?;
     if ctx.kind != EnvelopeKind::Change {
         return Err(CoreError::Tampered(
             "a snapshot was sent as a change".into(),
@@ -118,11 +120,11 @@ impl Replica {
         // where the server pruned, which only the server knows. Either way: no gaps.
         let start = snapshot.is_none().then_some(cursor);
         check_contiguous(kind, start, &fresh)?;
-        let key = self.identity.keys.doc_key(kind);
+        let (key, roster) = (self.identity.keys.doc_key(kind), self.roster()?);
         let mut aside = Vec::new();
         let mut accepted = Vec::with_capacity(fresh.len());
         for envelope in &fresh {
-            match accept(&key, self.identity.space, doc_id, envelope) {
+            match accept(&key, &roster, self.identity.space, doc_id, envelope) {
                 Ok(change) => accepted.push(change),
                 Err(error) => aside.push(record(doc_id, envelope, error.to_string())),
             }

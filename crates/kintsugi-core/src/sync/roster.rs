@@ -25,11 +25,18 @@ pub struct DeviceView {
     pub mine: bool,
     /// The id of the device that linked it, for a member's later devices.
     pub linked_by: Option<String>,
+    /// Whether the verified roster holds it (its signing keys are known to this device).
+    pub in_roster: bool,
+    /// Whether it was in the roster when this device's user last compared safety numbers
+    /// (`kintsugi verify --confirm`); a device added since shows `false`.
+    pub verified: bool,
 }
 
 impl Replica {
     /// The space's devices, over an open connection.
     pub(crate) async fn devices_on(&self, conn: &mut Connection) -> Result<Vec<DeviceView>> {
+        let roster = self.pull_roster(conn).await?;
+        let verified_len = self.store.verified_roster()?.map_or(0, |(len, _)| len);
         let response = conn
             .space
             .list_devices(ListDevicesRequest {})
@@ -50,11 +57,14 @@ impl Replica {
                     [] => None,
                     bytes => Some(DeviceId::from_slice(bytes)?.to_string()),
                 };
+                let in_roster = roster.device(id);
                 Ok(DeviceView {
                     id: id.to_string(),
                     name: name(&d.sealed_device_name),
                     member: name(&d.sealed_member_name),
-                    revoked: d.revoked,
+                    revoked: d.revoked || in_roster.is_some_and(|r| r.revoked_at.is_some()),
+                    in_roster: in_roster.is_some(),
+                    verified: in_roster.is_some_and(|r| r.added_at < verified_len),
                     this_device: id == self.identity.device,
                     mine: d.member_id == self.identity.member.as_bytes(),
                     linked_by,
@@ -135,6 +145,8 @@ mod tests {
             this_device: false,
             mine,
             linked_by: None,
+            in_roster: true,
+            verified: false,
         }
     }
 

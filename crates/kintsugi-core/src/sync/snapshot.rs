@@ -52,6 +52,7 @@ impl Replica {
         let doc_id = self.identity.keys.doc_id(kind);
         let (ctx, plaintext) = open(
             &self.identity.keys.doc_key(kind),
+            &self.roster()?,
             self.identity.space,
             doc_id,
             envelope,
@@ -136,6 +137,7 @@ impl Replica {
         };
         let envelope = seal(
             &self.identity.keys.doc_key(kind),
+            &self.identity.secrets,
             &ctx,
             &payload.encode_to_vec(),
         );
@@ -253,7 +255,7 @@ impl Replica {
         covers: u64,
     ) -> Result<HashSet<ChangeHash>> {
         let doc_id = self.identity.keys.doc_id(kind);
-        let key = self.identity.keys.doc_key(kind);
+        let (key, roster) = (self.identity.keys.doc_key(kind), self.roster()?);
         let mut doc = genesis(kind);
         let mut after = 0;
         while after < covers {
@@ -268,7 +270,7 @@ impl Replica {
                 .envelopes
                 .iter()
                 .filter(|e| e.server_seq <= covers)
-                .filter_map(|e| accept(&key, self.identity.space, doc_id, e).ok())
+                .filter_map(|e| accept(&key, &roster, self.identity.space, doc_id, e).ok())
                 .map(|accepted| accepted.change)
                 .collect();
             let before = doc.clone();

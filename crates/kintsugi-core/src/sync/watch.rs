@@ -167,6 +167,9 @@ impl Replica {
         batch: kintsugi_proto::v1::DocEnvelopes,
         on_event: &mut impl FnMut(WatchEvent),
     ) -> Result<()> {
+        if batch.doc_id == crate::roster::ROSTER_DOC.as_bytes() {
+            return self.accept_roster_entries(&batch.envelopes).map(drop);
+        }
         let Some(kind) = self.identity.keys.kind_of(&batch.doc_id) else {
             return Ok(());
         };

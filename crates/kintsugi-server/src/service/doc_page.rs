@@ -72,14 +72,21 @@ pub(crate) fn to_proto(
         nonce: envelope.nonce.clone(),
         ciphertext: envelope.ciphertext.clone(),
         server_seq: seq.0,
+        signature: envelope.signature.clone(),
     }
 }
 
-/// Log entries as the protocol carries them.
-pub(crate) fn changes_to_proto(entries: &[SequencedEnvelope]) -> Vec<proto::Envelope> {
+/// Log entries of `doc` as the protocol carries them: roster entries in the roster log,
+/// changes everywhere else.
+pub(crate) fn changes_to_proto(doc: DocId, entries: &[SequencedEnvelope]) -> Vec<proto::Envelope> {
+    let kind = if doc == DocId::ROSTER {
+        proto::EnvelopeKind::Roster
+    } else {
+        proto::EnvelopeKind::Change
+    };
     entries
         .iter()
-        .map(|e| to_proto(&e.envelope, e.server_seq, proto::EnvelopeKind::Change))
+        .map(|e| to_proto(&e.envelope, e.server_seq, kind))
         .collect()
 }
 

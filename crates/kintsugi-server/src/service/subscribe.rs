@@ -258,7 +258,7 @@ impl Subscription {
             let event = Event::Envelopes(proto::DocEnvelopes {
                 doc_id: doc.to_vec(),
                 snapshot: page.proto_snapshot(),
-                envelopes: changes_to_proto(&page.envelopes),
+                envelopes: changes_to_proto(doc, &page.envelopes),
             });
             let size = event.encoded_len();
             if size > permit.num_permits() {
@@ -324,7 +324,7 @@ impl Subscription {
         let event = proto::DocEnvelopes {
             doc_id: doc.to_vec(),
             snapshot: None,
-            envelopes: changes_to_proto(&chunk),
+            envelopes: changes_to_proto(doc, &chunk),
         };
         self.send(Event::Envelopes(event)).await?;
         self.positions.insert(doc, last);

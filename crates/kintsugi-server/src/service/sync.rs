@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use kintsugi_proto::v1 as proto;
 use kintsugi_proto::v1::sync_service_server::SyncService;
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::doc_page::{changes_to_proto, read_doc_page};
@@ -83,7 +84,23 @@ fn check_envelope(
         client_seq: envelope.client_seq,
         nonce: envelope.nonce.clone(),
         ciphertext: envelope.ciphertext.clone(),
+        signature: envelope.signature.clone(),
     })
+}
+
+/// The position a roster push names: one signed entry, whose `seq` must be the log's length
+/// for the server to append it (the chain's order is the log's order).
+fn roster_position(envelopes: &[proto::Envelope]) -> Result<u64, ServiceError> {
+    let [envelope] = envelopes else {
+        return Err(ServiceError::invalid(
+            "a roster push carries exactly one entry",
+        ));
+    };
+    let entry = proto::SignedRosterEntry::decode(envelope.ciphertext.as_slice())
+        .ok()
+        .and_then(|signed| proto::RosterEntry::decode(signed.entry.as_slice()).ok())
+        .ok_or_else(|| ServiceError::invalid("a roster push carries a signed roster entry"))?;
+    Ok(entry.seq)
 }
 
 fn audience_name(audience: Audience) -> &'static str {
@@ -193,19 +210,21 @@ impl SyncApi {
                 config.max_envelopes_per_push
             )));
         }
+        let (kind, expect_head) = if doc == DocId::ROSTER {
+            (
+                proto::EnvelopeKind::Roster,
+                Some(roster_position(&request.envelopes)?),
+            )
+        } else {
+            (proto::EnvelopeKind::Change, None)
+        };
         let envelopes = request
             .envelopes
             .iter()
             .enumerate()
             .map(|(i, e)| {
                 let label = format!("envelope {i}");
-                check_envelope(
-                    e,
-                    &label,
-                    who.device_id,
-                    proto::EnvelopeKind::Change,
-                    config.max_envelope_bytes,
-                )
+                check_envelope(e, &label, who.device_id, kind, config.max_envelope_bytes)
             })
             .collect::<Result<Vec<_>, _>>()?;
         drop(request);
@@ -217,6 +236,7 @@ impl SyncApi {
             envelopes,
             now: self.state.clock.now(),
             quota_bytes: config.space_quota_bytes,
+            expect_head,
         };
         // The work runs in its own task, and the handler only awaits it: a client that goes
         // away between the append and the reply cancels the handler, not the work, so what
@@ -266,7 +286,7 @@ impl SyncApi {
         }
         Ok(proto::PullResponse {
             snapshot: page.proto_snapshot(),
-            envelopes: changes_to_proto(&page.envelopes),
+            envelopes: changes_to_proto(doc, &page.envelopes),
             more: page.more,
             head_seq: page.meta.head_seq.0,
             candidate,
@@ -345,6 +365,12 @@ impl SyncApi {
         request: proto::PutSnapshotRequest,
     ) -> Result<proto::PutSnapshotResponse, ServiceError> {
         let doc = parse_id(&request.doc_id, "doc_id", DocId::from_slice)?;
+        if doc == DocId::ROSTER {
+            return Err(ServiceError::FailedPrecondition(
+                "the roster log is kept whole: every device verifies it from its first entry"
+                    .into(),
+            ));
+        }
         if request.covers_seq == 0 {
             return Err(ServiceError::invalid("covers_seq must be at least 1"));
         }

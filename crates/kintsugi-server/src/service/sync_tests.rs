@@ -17,6 +17,7 @@ fn change(device: AuthedDevice, client_seq: u64, text: &str) -> proto::Envelope 
         nonce: vec![9; 24],
         ciphertext: text.as_bytes().to_vec(),
         server_seq: 0,
+        signature: vec![5; 64],
     }
 }
 
@@ -475,6 +476,7 @@ fn stored_change(who: AuthedDevice, client_seq: u64) -> crate::store::Envelope {
         client_seq,
         nonce: vec![9; 24],
         ciphertext: format!("change {client_seq}").into_bytes(),
+        signature: vec![5; 64],
     }
 }
 
@@ -495,6 +497,7 @@ fn append_in_flight(
             envelopes: vec![stored_change(who, client_seq)],
             now: h.state.clock.now(),
             quota_bytes: u64::MAX,
+            expect_head: None,
         })
         .expect("appended")
 }

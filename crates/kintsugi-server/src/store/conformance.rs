@@ -163,6 +163,7 @@ fn envelope(device: DeviceId, client_seq: u64, text: &str) -> Envelope {
         client_seq,
         nonce: vec![client_seq as u8; 24],
         ciphertext: text.as_bytes().to_vec(),
+        signature: vec![client_seq as u8; 64],
     }
 }
 
@@ -183,6 +184,7 @@ fn append(
         envelopes,
         now: at(now),
         quota_bytes: u64::MAX,
+        expect_head: None,
     })
 }
 

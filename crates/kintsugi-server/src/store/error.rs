@@ -40,6 +40,10 @@ pub enum StoreError {
         covers_seq: u64,
         rejected_through: u64,
     },
+    #[error(
+        "the log holds {head_seq} entries, not the {expected} this append follows; pull and append after the last"
+    )]
+    PositionTaken { expected: u64, head_seq: u64 },
     #[error("the member is not (or no longer) in the space")]
     UnknownMember,
     #[error("the store is unavailable for a moment: {0}")]

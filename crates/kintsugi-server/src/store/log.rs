@@ -48,6 +48,8 @@ pub struct Envelope {
     pub client_seq: u64,
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
+    /// The author's signature, relayed as it came; devices check it, the server cannot.
+    pub signature: Vec<u8>,
 }
 
 impl Envelope {
@@ -92,6 +94,10 @@ pub struct AppendEnvelopes {
     /// The space's storage quota: the append is refused if the space's nonce and ciphertext
     /// bytes would exceed it. `u64::MAX` for none.
     pub quota_bytes: u64,
+    /// For an append-only log whose writers chain their entries (the roster): the number of
+    /// entries the log must hold for a fresh envelope to be appended; otherwise
+    /// `PositionTaken`. Retries of stored envelopes still get their seqs.
+    pub expect_head: Option<u64>,
 }
 
 /// The result of an append.

@@ -108,6 +108,8 @@ pub(super) struct LogRecord {
     pub ciphertext: Vec<u8>,
     #[prost(int64, tag = "5")]
     pub appended_at: i64,
+    #[prost(bytes = "vec", tag = "6")]
+    pub signature: Vec<u8>,
 }
 
 /// The dedup index, keyed `space | doc | device | client_seq`. It keeps a hash of the content
@@ -142,6 +144,8 @@ pub(super) struct SnapshotRecord {
     /// while its device is not revoked.
     #[prost(bytes = "vec", repeated, tag = "8")]
     pub endorsing_devices: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", tag = "9")]
+    pub signature: Vec<u8>,
 }
 
 /// Decodes a record, reporting which tree held the damaged value.
@@ -194,6 +198,7 @@ impl LogRecord {
             client_seq: self.client_seq,
             nonce: self.nonce,
             ciphertext: self.ciphertext,
+            signature: self.signature,
         })
     }
 }
@@ -205,6 +210,7 @@ impl SnapshotRecord {
             client_seq: self.client_seq,
             nonce: self.nonce,
             ciphertext: self.ciphertext,
+            signature: self.signature,
         })
     }
 }

@@ -91,6 +91,7 @@ impl Opened {
             envelopes,
             now,
             quota_bytes,
+            expect_head,
         } = append;
         let doc_key = records::doc_key(space, doc);
         let prepared = prepare_envelopes(space, doc, &envelopes, now);
@@ -106,6 +107,7 @@ impl Opened {
                         dedup,
                         space,
                         doc,
+                        expect_head,
                     };
                     let (seqs, fresh, fresh_bytes) = target.write(&mut meta, &prepared)?;
                     charge_quota(usage, space, fresh_bytes, quota_bytes)?;
@@ -177,6 +179,7 @@ fn prepare_envelopes(
                 nonce: envelope.nonce.clone(),
                 ciphertext: envelope.ciphertext.clone(),
                 appended_at: now.as_secs(),
+                signature: envelope.signature.clone(),
             }
             .encode_to_vec(),
             dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),
@@ -240,6 +243,7 @@ struct LogTarget<'a> {
     dedup: &'a Tx,
     space: SpaceId,
     doc: DocId,
+    expect_head: Option<u64>,
 }
 
 impl LogTarget<'_> {
@@ -257,6 +261,12 @@ impl LogTarget<'_> {
             if let Some(seq) = self.seen_seq(item)? {
                 seqs.push(seq);
                 continue;
+            }
+            if let Some(expected) = self.expect_head.filter(|e| *e != meta.head_seq.0) {
+                return abort(StoreError::PositionTaken {
+                    expected,
+                    head_seq: meta.head_seq.0,
+                });
             }
             let seq = meta.head_seq.next();
             meta.head_seq = seq;

@@ -432,6 +432,7 @@ fn snapshot_record(snapshot: &NewSnapshot) -> Vec<u8> {
         stored_at: snapshot.now.as_secs(),
         endorsed_by: Vec::new(),
         endorsing_devices: Vec::new(),
+        signature: snapshot.envelope.signature.clone(),
     }
     .encode_to_vec()
 }

@@ -101,9 +101,11 @@ fn erased_ciphertext_is_gone_from_the_files() {
                     client_seq: seq,
                     nonce: vec![0; 24],
                     ciphertext,
+                    signature: Vec::new(),
                 }],
                 now: UnixSeconds::from_secs(1),
                 quota_bytes: u64::MAX,
+                expect_head: None,
             })
             .expect("appended");
     }
@@ -212,9 +214,11 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
                         client_seq,
                         nonce: vec![1; 24],
                         ciphertext: vec![2; 100],
+                        signature: Vec::new(),
                     }],
                     now: UnixSeconds::from_secs(1),
                     quota_bytes: u64::MAX,
+                    expect_head: None,
                 };
                 store
                     .append_envelopes(append)
@@ -270,6 +274,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             client_seq,
             nonce: vec![1; 24],
             ciphertext: vec![2; 10],
+            signature: Vec::new(),
         })
         .collect();
     store
@@ -281,6 +286,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             envelopes,
             now: UnixSeconds::from_secs(1),
             quota_bytes: u64::MAX,
+            expect_head: None,
         })
         .expect("appended");
     (store, space, member, device, doc)
@@ -303,6 +309,7 @@ fn a_snapshot_an_older_server_served_at_once_still_stands_its_window() {
         stored_at: 1_000,
         endorsed_by: Vec::new(),
         endorsing_devices: Vec::new(),
+        signature: Vec::new(),
     };
     store
         .reading()

@@ -169,6 +169,7 @@ impl TestDevice {
             nonce: vec![7; 24],
             ciphertext: ciphertext.to_vec(),
             server_seq: 0,
+            signature: Vec::new(),
         }
     }
 }

@@ -40,6 +40,7 @@ fn append_with_quota(
         envelopes,
         now: at(NOW),
         quota_bytes: quota,
+        expect_head: None,
     })
 }
 

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::error::{CoreError, Result};
 
 const FILE_NAME: &str = "device-keys";
+const RECOVERY_FILE_NAME: &str = "recovery-keys";
 const FORMAT: &[u8; 8] = b"KSKEYS01";
 const SECRET_LEN: usize = 32;
 
@@ -114,6 +115,14 @@ impl FileKeyStore {
         }
     }
 
+    /// The file of the member's recovery keys, which `init` (or a partner's join) makes and
+    /// `recovery show` prints as the recovery kit.
+    pub fn recovery_in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join(RECOVERY_FILE_NAME),
+        }
+    }
+
     /// Removes the key file, if there is one.
     pub fn erase(&self) -> Result<()> {
         match std::fs::remove_file(&self.path) {
@@ -124,7 +133,8 @@ impl FileKeyStore {
 
     fn damaged(&self, reason: &str) -> CoreError {
         let dir = self.path.parent().unwrap_or(&self.path);
-        CoreError::damaged(dir, format!("{FILE_NAME}: {reason}"))
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        CoreError::damaged(dir, format!("{name}: {reason}"))
     }
 
     fn io(&self, error: std::io::Error) -> CoreError {

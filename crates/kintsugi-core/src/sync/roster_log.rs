@@ -1,0 +1,129 @@
+//! Keeping the verified roster in step with the server's roster log, and adding to it.
+//!
+//! The roster log is the space's document with the reserved id `ROSTER_DOC`. Every sync pulls
+//! it first, so the envelopes that follow are checked against the devices it admits. Each
+//! entry is verified by `Roster::apply` before it is stored; a server that shows this device a
+//! history other than the one it verified (a changed, dropped or reordered entry: a fork) gets
+//! `CoreError::Tampered` and the sync stops. An entry this device writes is signed at the
+//! position after the last one it knows; when another device's entry took that position first,
+//! the server refuses it, and this device pulls and signs it again on top.
+
+use kintsugi_proto::v1::{Audience, Envelope, EnvelopeKind, PushRequest, SignedRosterEntry};
+use prost::Message;
+use tonic::Code;
+
+use super::client::Connection;
+use super::engine::pull_page;
+use crate::error::{CoreError, Result};
+use crate::replica::Replica;
+use crate::roster::{Author, EntryBody, ROSTER_DOC, Roster, sign_entry};
+
+/// How many times an entry is signed again after losing its position to another device's.
+const RETRIES: usize = 8;
+
+impl Replica {
+    /// Pulls the roster log from this device's verified length on; returns the roster.
+    pub(crate) async fn pull_roster(&self, conn: &mut Connection) -> Result<Roster> {
+        loop {
+            let known = self.roster()?.len();
+            let page = pull_page(conn, ROSTER_DOC, known, false).await?;
+            let roster = self.accept_roster_entries(&page.envelopes)?;
+            if !page.more || page.envelopes.is_empty() {
+                return Ok(roster);
+            }
+        }
+    }
+
+    /// Verifies and stores the roster log's envelopes after the ones this device has (a page,
+    /// or a batch a live stream relayed); returns the roster they make.
+    pub(crate) fn accept_roster_entries(&self, envelopes: &[Envelope]) -> Result<Roster> {
+        let mut roster = self.roster()?;
+        let first = roster.len();
+        let mut fresh = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes.iter().filter(|e| e.server_seq > first) {
+            let signed = roster_entry(&roster, envelope)?;
+            roster.apply(&signed)?;
+            fresh.push(signed);
+        }
+        if !fresh.is_empty() {
+            self.extend_roster(roster.clone(), first, &fresh)?;
+        }
+        Ok(roster)
+    }
+
+    /// Signs what `body` makes of the current roster as this device, at the end of the
+    /// roster, and pushes it; on losing the position, pulls and tries again on top.
+    pub(crate) async fn push_roster_entry(
+        &self,
+        conn: &mut Connection,
+        body: impl Fn(&Roster) -> Result<EntryBody>,
+    ) -> Result<Roster> {
+        for _ in 0..RETRIES {
+            let mut roster = self.pull_roster(conn).await?;
+            let author = Author::Device(self.identity.device);
+            let signed = sign_entry(
+                roster.len(),
+                &roster.head(),
+                author,
+                body(&roster)?,
+                &self.identity.secrets,
+            );
+            // The same rules every device applies: what they would refuse is not sent.
+            roster.apply(&signed).map_err(|error| match error {
+                CoreError::RosterRefused(why) => {
+                    CoreError::PermissionDenied(format!("the roster does not allow this ({why})"))
+                }
+                other => other,
+            })?;
+            if self.push_signed_entry(conn, &signed).await? {
+                self.extend_roster(roster.clone(), roster.len() - 1, &[signed])?;
+                return Ok(roster);
+            }
+        }
+        Err(CoreError::Server(
+            "the roster kept changing while this device tried to add to it; try again".into(),
+        ))
+    }
+
+    /// Pushes one signed entry; `false` when another device's entry took its position.
+    async fn push_signed_entry(
+        &self,
+        conn: &mut Connection,
+        signed: &SignedRosterEntry,
+    ) -> Result<bool> {
+        let envelope = Envelope {
+            device_id: self.identity.device.as_bytes().to_vec(),
+            client_seq: self.store.reserve_client_seq()?,
+            kind: EnvelopeKind::Roster as i32,
+            nonce: rand::random::<[u8; 24]>().to_vec(),
+            ciphertext: signed.encode_to_vec(),
+            server_seq: 0,
+            signature: Vec::new(),
+        };
+        let request = PushRequest {
+            doc_id: ROSTER_DOC.as_bytes().to_vec(),
+            audience: Audience::Shared.into(),
+            envelopes: vec![envelope],
+        };
+        match conn.sync.push(request).await {
+            Ok(_) => Ok(true),
+            // Another device's entry took the position first.
+            Err(status) if status.code() == Code::Aborted => Ok(false),
+            Err(status) => Err(conn.error(status)),
+        }
+    }
+}
+
+/// The signed entry an envelope of the roster log carries, at the position it must hold.
+fn roster_entry(roster: &Roster, envelope: &Envelope) -> Result<SignedRosterEntry> {
+    if envelope.server_seq != roster.len() + 1 {
+        return Err(CoreError::RosterRefused(format!(
+            "the log skips from entry {} to position {}",
+            roster.len(),
+            envelope.server_seq
+        )));
+    }
+    SignedRosterEntry::decode(envelope.ciphertext.as_slice()).map_err(|_| {
+        CoreError::RosterRefused(format!("entry {} is not a signed entry", roster.len()))
+    })
+}
