@@ -100,15 +100,18 @@ fn genesis_entry(
     if author != Author::Device(id) || !signed_by(signed, &device.signing_key) {
         return Err("the genesis is not signed by its first device".into());
     }
-    let recovery = recovery_key(genesis.recovery.as_ref())?;
-    roster.members.insert(
-        member,
-        MemberState {
-            recovery: Some(recovery),
-            left_at: None,
-        },
-    );
+    add_member(roster, member, genesis.recovery.as_ref())?;
     roster.devices.insert(id, device);
+    Ok(())
+}
+
+/// A new member of the space, with the recovery key its entry carries.
+fn add_member(roster: &mut Roster, member: MemberId, recovery: Option<&RecoveryKeys>) -> Checked {
+    let state = MemberState {
+        recovery: Some(recovery_key(recovery)?),
+        left_at: None,
+    };
+    roster.members.insert(member, state);
     Ok(())
 }
 
@@ -182,14 +185,7 @@ fn add_device(
         return Err("a new device's entry that it did not sign".into());
     }
     if invite.kind == InviteKind::Partner {
-        let recovery = recovery_key(add.recovery.as_ref())?;
-        roster.members.insert(
-            member,
-            MemberState {
-                recovery: Some(recovery),
-                left_at: None,
-            },
-        );
+        add_member(roster, member, add.recovery.as_ref())?;
     }
     roster.devices.insert(id, device);
     if let Some(used) = roster.invites.get_mut(&add.invite_id) {
