@@ -59,8 +59,7 @@ impl Replica {
             return Ok(roster.clone());
         }
         let log = self.store.roster_log()?;
-        let roster = Roster::replay(self.identity.space, &log)
-            .map_err(|e| CoreError::damaged(self.store.dir(), format!("its roster log: {e}")))?;
+        let roster = Roster::replay(self.identity.space, &log);
         *cached = Some(roster.clone());
         Ok(roster)
     }

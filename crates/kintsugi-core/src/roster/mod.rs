@@ -97,20 +97,20 @@ impl Roster {
         }
     }
 
-    /// The roster a whole log makes, from its genesis.
+    /// The roster a whole log makes, from its first position.
     pub fn replay<'a>(
         space: SpaceId,
         log: impl IntoIterator<Item = &'a SignedRosterEntry>,
-    ) -> Result<Self> {
+    ) -> Self {
         let mut roster = Self::new(space);
         for signed in log {
-            roster.apply(signed)?;
+            roster.follow(signed);
         }
-        Ok(roster)
+        roster
     }
 
-    /// Checks `signed` against this state and, when it holds, applies it. A refused entry
-    /// leaves the roster as it was.
+    /// Checks `signed`, the entry at the next position, against this state and, when it
+    /// holds, applies it. A refused entry leaves the roster as it was.
     pub fn apply(&mut self, signed: &SignedRosterEntry) -> Result<()> {
         let mut next = self.clone();
         rules::apply(&mut next, signed).map_err(|why| {
@@ -118,11 +118,31 @@ impl Roster {
         })?;
         next.len += 1;
         next.head = entry_hash(signed);
-        if self.is_empty() {
+        if !self.started() {
             next.root = next.head;
         }
         *self = next;
         Ok(())
+    }
+
+    /// Takes the entry at the next position of the server's log: applies it when it holds,
+    /// and otherwise passes over it (the position is used, nothing else changes) and says why.
+    /// Anyone in the space can append to the log, so an entry that breaks the rules (junk, a
+    /// forgery, a replay) is skipped the same way on every device rather than stopping them:
+    /// the entries after it chain to the last entry that held.
+    pub fn follow(&mut self, signed: &SignedRosterEntry) -> Option<String> {
+        match self.apply(signed) {
+            Ok(()) => None,
+            Err(refused) => {
+                self.len += 1;
+                Some(refused.to_string())
+            }
+        }
+    }
+
+    /// Whether the genesis was applied.
+    pub fn started(&self) -> bool {
+        self.root != [0; 32]
     }
 
     /// How many entries the roster was built from.

@@ -35,7 +35,7 @@ pub(super) fn apply(roster: &mut Roster, signed: &SignedRosterEntry) -> Checked 
     let seq = entry.seq;
     match entry.body {
         Some(Body::Genesis(genesis)) => genesis_entry(roster, author, signed, genesis),
-        Some(body) if roster.is_empty() => Err(format!("the log starts with {}", name(&body))),
+        Some(body) if !roster.started() => Err(format!("the log starts with {}", name(&body))),
         Some(Body::AddDevice(add)) => add_device(roster, author, signed, add, seq),
         Some(body) => {
             let key = author_key(roster, author)?;
@@ -76,7 +76,7 @@ fn check_position(roster: &Roster, entry: &RosterEntry) -> Checked {
     if entry.seq != roster.len() {
         return Err(format!("it names position {}", entry.seq));
     }
-    let expected: &[u8] = if roster.is_empty() { &[] } else { &roster.head };
+    let expected: &[u8] = if roster.started() { &roster.head } else { &[] };
     if entry.prev != expected {
         return Err("it does not follow the entry before it (the log was changed)".into());
     }
@@ -89,7 +89,7 @@ fn genesis_entry(
     signed: &SignedRosterEntry,
     genesis: Genesis,
 ) -> Checked {
-    if !roster.is_empty() {
+    if roster.started() {
         return Err("a second genesis".into());
     }
     if SpaceId::from_slice(&genesis.space_id).ok() != Some(roster.space) {

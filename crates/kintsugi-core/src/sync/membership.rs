@@ -66,7 +66,7 @@ impl Replica {
             recovery: Some(recovery),
         };
         self.push_roster_entry(conn, |roster: &Roster| {
-            if !roster.is_empty() {
+            if roster.started() {
                 return Err(CoreError::RosterRefused(
                     "the new space's roster was already started".into(),
                 ));

@@ -2,11 +2,13 @@
 //!
 //! The roster log is the space's document with the reserved id `ROSTER_DOC`. Every sync pulls
 //! it first, so the envelopes that follow are checked against the devices it admits. Each
-//! entry is verified by `Roster::apply` before it is stored; a server that shows this device a
-//! history other than the one it verified (a changed, dropped or reordered entry: a fork) gets
-//! `CoreError::Tampered` and the sync stops. An entry this device writes is signed at the
-//! position after the last one it knows; when another device's entry took that position first,
-//! the server refuses it, and this device pulls and signs it again on top.
+//! entry is checked by `Roster::follow` and stored by position, so the device replays exactly
+//! what it checked and never takes the server's word for a position again. An entry that breaks
+//! the rules (a forgery, a replay, a partner's junk) is passed over on every device alike; a
+//! server that skips positions gets `CoreError::RosterRefused` and the sync stops. An entry
+//! this device writes is signed at the position after the last one it knows; when another
+//! device's entry took that position first, the server refuses it, and this device pulls and
+//! signs it again on top.
 
 use kintsugi_proto::v1::{Audience, Envelope, EnvelopeKind, PushRequest, SignedRosterEntry};
 use prost::Message;
@@ -42,7 +44,9 @@ impl Replica {
         let mut fresh = Vec::with_capacity(envelopes.len());
         for envelope in envelopes.iter().filter(|e| e.server_seq > first) {
             let signed = roster_entry(&roster, envelope)?;
-            roster.apply(&signed)?;
+            if let Some(why) = roster.follow(&signed) {
+                tracing::warn!(position = roster.len() - 1, %why, "a roster entry was refused and passed over");
+            }
             fresh.push(signed);
         }
         if !fresh.is_empty() {
@@ -123,7 +127,6 @@ fn roster_entry(roster: &Roster, envelope: &Envelope) -> Result<SignedRosterEntr
             envelope.server_seq
         )));
     }
-    SignedRosterEntry::decode(envelope.ciphertext.as_slice()).map_err(|_| {
-        CoreError::RosterRefused(format!("entry {} is not a signed entry", roster.len()))
-    })
+    // What does not decode is passed over like any other entry that does not hold.
+    Ok(SignedRosterEntry::decode(envelope.ciphertext.as_slice()).unwrap_or_default())
 }
