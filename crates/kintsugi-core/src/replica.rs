@@ -14,6 +14,7 @@ use crate::error::{CoreError, Result};
 use crate::identity::Identity;
 use crate::roster::Roster;
 use crate::store::LocalStore;
+use kintsugi_proto::v1::SignedRosterEntry;
 
 /// After this many stored changes, a document is saved whole and its changes dropped.
 const LOCAL_COMPACTION_AFTER: usize = 500;
@@ -64,16 +65,49 @@ impl Replica {
         Ok(roster)
     }
 
-    /// Stores entries `roster` accepted after the ones stored, and keeps `roster` as current.
+    /// Takes the server's roster entries from position `first` on, stores them and returns the
+    /// roster they make, all under the roster lock: a sync and a live stream that bring the
+    /// same entries store them once. An entry already stored at a position must be the same.
     pub(crate) fn extend_roster(
         &self,
-        roster: Roster,
         first: u64,
-        entries: &[kintsugi_proto::v1::SignedRosterEntry],
-    ) -> Result<()> {
-        self.store.append_roster_log(first, entries)?;
-        *self.roster.lock().unwrap_or_else(|p| p.into_inner()) = Some(roster);
-        Ok(())
+        entries: &[SignedRosterEntry],
+    ) -> Result<Roster> {
+        let mut cached = self.roster.lock().unwrap_or_else(|p| p.into_inner());
+        let mut roster = match cached.take() {
+            Some(roster) => roster,
+            None => Roster::replay(self.identity.space, &self.store.roster_log()?),
+        };
+        let known = roster.len();
+        let stored = if first < known {
+            self.store.roster_log()?
+        } else {
+            Vec::new()
+        };
+        for (position, entry) in (first..).zip(entries) {
+            if position < known {
+                if stored.get(position as usize) != Some(entry) {
+                    *cached = Some(roster);
+                    return Err(CoreError::RosterRefused(format!(
+                        "the server shows entry {position} otherwise than it did before"
+                    )));
+                }
+                continue;
+            }
+            if position > roster.len() {
+                *cached = Some(roster);
+                return Err(CoreError::RosterRefused(format!(
+                    "the log skips to position {position}"
+                )));
+            }
+            if let Some(why) = roster.follow(entry) {
+                tracing::warn!(position, %why, "a roster entry was refused and passed over");
+            }
+            self.store
+                .append_roster_log(position, std::slice::from_ref(entry))?;
+        }
+        *cached = Some(roster.clone());
+        Ok(roster)
     }
 
     /// Stores one local change with its sealed envelope and outbox entry, and wakes a live

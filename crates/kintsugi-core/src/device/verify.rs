@@ -17,8 +17,11 @@ pub struct Verification {
     pub fingerprint: String,
     /// Whether this is the roster the user last confirmed as compared.
     pub verified: bool,
-    /// How many entries the roster has.
+    /// How many entries the roster log has.
     pub entries: u64,
+    /// How many of them broke the roster's rules and were passed over (a partner's junk, or a
+    /// server's forgery); they change nothing, but many of them are worth asking about.
+    pub passed_over: u64,
 }
 
 impl Device {
@@ -28,10 +31,13 @@ impl Device {
         let mut conn = self.replica.connect().await?;
         let roster = self.replica.pull_roster(&mut conn).await?;
         let confirmed = self.replica.store.verified_roster()?;
+        // The head alone: entries passed over since do not change what was compared.
+        let verified = confirmed.is_some_and(|(_, head)| head == roster.head());
         Ok(Verification {
             fingerprint: roster.safety_number().to_string(),
-            verified: confirmed == Some((roster.len(), roster.head().to_vec())),
+            verified,
             entries: roster.len(),
+            passed_over: roster.passed_over(),
         })
     }
 
@@ -53,6 +59,7 @@ impl Device {
             fingerprint: roster.safety_number().to_string(),
             verified: true,
             entries: roster.len(),
+            passed_over: roster.passed_over(),
         })
     }
 }

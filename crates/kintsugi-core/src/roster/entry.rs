@@ -76,11 +76,21 @@ pub(super) fn signed_by(signed: &SignedRosterEntry, key: &VerifyingKey) -> bool 
     )
 }
 
-/// What an invite key signs to let `device` join at the position after `prev`.
-pub fn invite_signing_input(prev: &EntryHash, device: &DeviceKeys) -> Vec<u8> {
+/// What an invite key signs to let `device` join `member` through invite `invite_id`, in the
+/// entry at position `seq` after `prev`: all of it, so the countersignature fits one entry only.
+pub fn invite_signing_input(
+    prev: &EntryHash,
+    seq: u64,
+    invite_id: &[u8],
+    member: &[u8],
+    device: &DeviceKeys,
+) -> Vec<u8> {
     [
         INVITE_SIGNATURE_PREFIX,
         prev.as_slice(),
+        &seq.to_be_bytes(),
+        invite_id,
+        member,
         &device.device_id,
         &device.signing_key,
         &device.agreement_key,

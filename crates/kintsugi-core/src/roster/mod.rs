@@ -75,6 +75,8 @@ struct InviteState {
 pub struct Roster {
     space: SpaceId,
     len: u64,
+    /// How many of the `len` entries did not hold and were passed over.
+    passed_over: u64,
     head: EntryHash,
     /// The genesis entry's hash, which invite codes carry the start of.
     root: EntryHash,
@@ -89,6 +91,7 @@ impl Roster {
         Self {
             space,
             len: 0,
+            passed_over: 0,
             head: [0; 32],
             root: [0; 32],
             members: BTreeMap::new(),
@@ -135,9 +138,15 @@ impl Roster {
             Ok(()) => None,
             Err(refused) => {
                 self.len += 1;
+                self.passed_over += 1;
                 Some(refused.to_string())
             }
         }
+    }
+
+    /// How many entries of the log did not hold and were passed over.
+    pub fn passed_over(&self) -> u64 {
+        self.passed_over
     }
 
     /// Whether the genesis was applied.

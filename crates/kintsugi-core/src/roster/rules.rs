@@ -160,7 +160,7 @@ fn add_device(
     let keys = add.device.as_ref().ok_or("a new device without keys")?;
     if !verify(
         &invite.key,
-        &invite_signing_input(&roster.head, keys),
+        &invite_signing_input(&roster.head, seq, &add.invite_id, &add.member_id, keys),
         &add.invite_signature,
     ) {
         return Err("a new device the invite did not sign for".into());

@@ -84,7 +84,13 @@ impl Log {
         };
         let keys = device_keys(phone.id, &phone.keys);
         let invite_signature = invite_key
-            .sign(&invite_signing_input(&self.roster.head(), &keys))
+            .sign(&invite_signing_input(
+                &self.roster.head(),
+                self.roster.len(),
+                &invite_id,
+                member.as_bytes(),
+                &keys,
+            ))
             .to_vec();
         let add = Body::AddDevice(AddDevice {
             invite_id,
@@ -146,7 +152,14 @@ fn a_server_cannot_add_a_device_without_the_invite_key() {
     let intruder = DeviceSecrets::generate();
     let id = DeviceId::random();
     let keys = device_keys(id, &intruder);
-    let forged = DeviceSecrets::generate().sign(&invite_signing_input(&log.roster.head(), &keys));
+    let input = invite_signing_input(
+        &log.roster.head(),
+        log.roster.len(),
+        &[7; 16],
+        alice.member.as_bytes(),
+        &keys,
+    );
+    let forged = DeviceSecrets::generate().sign(&input);
     let add = Body::AddDevice(AddDevice {
         invite_id: vec![7; 16],
         member_id: alice.member.as_bytes().to_vec(),

@@ -95,7 +95,14 @@ impl Replica {
                     "the server's roster is not the one of the space the code was made in".into(),
                 ));
             }
-            let signing_input = invite_signing_input(&roster.head(), &keys);
+            let member = self.identity.member.as_bytes();
+            let signing_input = invite_signing_input(
+                &roster.head(),
+                roster.len(),
+                &pending.invite_id,
+                member,
+                &keys,
+            );
             Ok(Body::AddDevice(AddDevice {
                 invite_id: pending.invite_id.clone(),
                 member_id: self.identity.member.as_bytes().to_vec(),
@@ -132,6 +139,14 @@ impl Replica {
 
     /// Revokes `device` (and what it enrolled) in the roster.
     pub(crate) async fn write_revoke(&self, conn: &mut Connection, device: DeviceId) -> Result<()> {
+        // A revocation the roster already holds (a retry after the server call failed) is done.
+        let roster = self.pull_roster(conn).await?;
+        if roster
+            .device(device)
+            .is_some_and(|d| d.revoked_at.is_some())
+        {
+            return Ok(());
+        }
         let revoke = Revoke {
             device_id: device.as_bytes().to_vec(),
         };
@@ -142,6 +157,10 @@ impl Replica {
 
     /// Records in the roster that this device's member leaves.
     pub(crate) async fn write_leave(&self, conn: &mut Connection) -> Result<()> {
+        let roster = self.pull_roster(conn).await?;
+        if roster.started() && !roster.members().any(|m| m == self.identity.member) {
+            return Ok(());
+        }
         let leave = Leave {
             member_id: self.identity.member.as_bytes().to_vec(),
         };

@@ -39,20 +39,13 @@ impl Replica {
     /// Verifies and stores the roster log's envelopes after the ones this device has (a page,
     /// or a batch a live stream relayed); returns the roster they make.
     pub(crate) fn accept_roster_entries(&self, envelopes: &[Envelope]) -> Result<Roster> {
-        let mut roster = self.roster()?;
-        let first = roster.len();
-        let mut fresh = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes.iter().filter(|e| e.server_seq > first) {
-            let signed = roster_entry(&roster, envelope)?;
-            if let Some(why) = roster.follow(&signed) {
-                tracing::warn!(position = roster.len() - 1, %why, "a roster entry was refused and passed over");
-            }
-            fresh.push(signed);
+        let known = self.roster()?.len();
+        let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| e.server_seq > known).collect();
+        let mut entries = Vec::with_capacity(fresh.len());
+        for (position, envelope) in (known..).zip(&fresh) {
+            entries.push(roster_entry(position, envelope)?);
         }
-        if !fresh.is_empty() {
-            self.extend_roster(roster.clone(), first, &fresh)?;
-        }
-        Ok(roster)
+        self.extend_roster(known, &entries)
     }
 
     /// Signs what `body` makes of the current roster as this device, at the end of the
@@ -80,8 +73,7 @@ impl Replica {
                 other => other,
             })?;
             if self.push_signed_entry(conn, &signed).await? {
-                self.extend_roster(roster.clone(), roster.len() - 1, &[signed])?;
-                return Ok(roster);
+                return self.extend_roster(roster.len() - 1, &[signed]);
             }
         }
         Err(CoreError::Server(
@@ -119,11 +111,10 @@ impl Replica {
 }
 
 /// The signed entry an envelope of the roster log carries, at the position it must hold.
-fn roster_entry(roster: &Roster, envelope: &Envelope) -> Result<SignedRosterEntry> {
-    if envelope.server_seq != roster.len() + 1 {
+fn roster_entry(position: u64, envelope: &Envelope) -> Result<SignedRosterEntry> {
+    if envelope.server_seq != position + 1 {
         return Err(CoreError::RosterRefused(format!(
-            "the log skips from entry {} to position {}",
-            roster.len(),
+            "the log skips from entry {position} to position {}",
             envelope.server_seq
         )));
     }
