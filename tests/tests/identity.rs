@@ -135,8 +135,15 @@ async fn a_replayed_or_junk_roster_entry_is_passed_over_and_stops_no_one() {
     bob.sync().await.expect("bob still syncs");
     let after = bob.verification().await.expect("bob's roster");
     assert_eq!(after.entries, before.entries + 2, "both positions are used");
-    assert_eq!(after.passed_over, before.passed_over + 2, "and both were passed over");
-    assert_eq!(after.fingerprint, before.fingerprint, "nothing that counts changed");
+    assert_eq!(
+        after.passed_over,
+        before.passed_over + 2,
+        "and both were passed over"
+    );
+    assert_eq!(
+        after.fingerprint, before.fingerprint,
+        "nothing that counts changed"
+    );
     let devices = bob.devices().await.expect("devices");
     assert_eq!(
         devices.iter().filter(|d| d.in_roster).count(),
