@@ -276,6 +276,7 @@ impl Device {
     /// Every device of the space, with names opened locally.
     pub async fn devices(&self) -> Result<Vec<DeviceView>> {
         let mut conn = self.connect().await?;
+        self.replica.pull_roster(&mut conn).await?;
         self.replica.devices_on(&mut conn).await
     }
 

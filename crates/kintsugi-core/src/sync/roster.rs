@@ -33,9 +33,10 @@ pub struct DeviceView {
 }
 
 impl Replica {
-    /// The space's devices, over an open connection.
+    /// The space's devices, over an open connection, with what the roster this device last
+    /// pulled says of each (a sync pulls it first; `Device::devices` pulls it too).
     pub(crate) async fn devices_on(&self, conn: &mut Connection) -> Result<Vec<DeviceView>> {
-        let roster = self.pull_roster(conn).await?;
+        let roster = self.roster()?;
         let verified_len = self.store.verified_roster()?.map_or(0, |(len, _)| len);
         let response = conn
             .space
