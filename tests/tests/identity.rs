@@ -23,8 +23,8 @@ fn server_device(id: CoreDeviceId) -> DeviceId {
 }
 
 /// What a server that rewrites its own log does: Alice's last agreement envelope appended
-/// again under `claimed` (another device), with `signature` in place of hers.
-async fn rewrite_last_envelope(world: &mut World, alice: &Device, claimed: DeviceId, clear: bool) {
+/// again under each claimed device, its signature cleared where asked.
+async fn rewrite_last_envelope(world: &mut World, alice: &Device, forgeries: &[(DeviceId, bool)]) {
     world.server.stop().await.expect("the server stops");
     {
         let store = SledStore::open(world.server.data()).expect("the server's store opens");
@@ -32,30 +32,37 @@ async fn rewrite_last_envelope(world: &mut World, alice: &Device, claimed: Devic
         let page = store
             .read_envelopes(space, doc, ServerSeq(0), 10_000, usize::MAX)
             .expect("read the log");
-        let mut envelope = page
+        let original = page
             .envelopes
             .last()
             .expect("alice's envelope")
             .envelope
             .clone();
-        envelope.device_id = claimed;
-        envelope.client_seq += 1_000_000;
-        if clear {
-            envelope.signature.clear();
-        }
+        let envelopes = (1..)
+            .zip(forgeries)
+            .map(|(n, (claimed, clear))| {
+                let mut envelope = original.clone();
+                envelope.device_id = *claimed;
+                envelope.client_seq += 1_000_000 * n;
+                if *clear {
+                    envelope.signature.clear();
+                }
+                envelope
+            })
+            .collect();
         let append = AppendEnvelopes {
             space_id: space,
             doc_id: doc,
             audience: Audience::Shared,
             member_id: member,
-            envelopes: vec![envelope],
+            envelopes,
             now: UnixSeconds::from_secs(1_900_000_000),
             quota_bytes: u64::MAX,
             expect_head: None,
         };
         store
             .append_envelopes(append)
-            .expect("the forged entry is stored");
+            .expect("the forged entries are stored");
     }
     world.server.start_again().await;
 }
@@ -77,9 +84,8 @@ async fn an_envelope_the_server_moved_to_another_device_is_refused_and_nothing_a
     let before = bob.heads(DocKind::Agreement).expect("heads");
     // The server replays Alice's change as the tablet's, and once more without a signature.
     let tablet_id = server_device(tablet.identity().device);
-    rewrite_last_envelope(&mut world, &alice, tablet_id, false).await;
     let unsigned = server_device(alice.identity().device);
-    rewrite_last_envelope(&mut world, &alice, unsigned, true).await;
+    rewrite_last_envelope(&mut world, &alice, &[(tablet_id, false), (unsigned, true)]).await;
     let report = bob.sync().await.expect("bob syncs");
     let reasons: Vec<&str> = report.set_aside.iter().map(|s| s.reason.as_str()).collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
