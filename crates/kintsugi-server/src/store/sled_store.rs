@@ -221,13 +221,13 @@ pub(super) fn lock_folder(dir: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
-/// Opens sled in `dir`, maps its folder lock to `Locked`. Callers hold the store's own folder
-/// lock, so sled's lock can only still be held by a handle this process just dropped (sled's
-/// I/O threads finish after the drop): a restart waits a moment for them rather than failing.
-pub(super) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+/// `open_db` for a store starting: its caller holds the store's own folder lock, so sled's
+/// lock can only still be held by a handle this process just dropped (sled's I/O threads
+/// finish after the drop), and a restart waits a moment for them rather than failing.
+pub(super) fn open_db_at_start(dir: &Path) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
-        match open_db_once(dir) {
+        match open_db(dir) {
             Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -236,7 +236,8 @@ pub(super) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
-fn open_db_once(dir: &Path) -> Result<sled::Db, StoreError> {
+/// Opens sled in `dir`, maps its folder lock to `Locked`.
+pub(super) fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(dir)
         .open()

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::dump::{self, DumpError, DumpSummary, DumpWriter};
-use super::sled_store::{Opened, SledStore, TREE_NAMES, Trees, check_format, lock_folder, open_db};
+use super::sled_store::{
+    Opened, SledStore, TREE_NAMES, Trees, check_format, lock_folder, open_db, open_db_at_start,
+};
 use super::{StoreError, VacuumReport};
 use crate::durability::GroupCommit;
 
@@ -70,7 +72,7 @@ pub(super) fn open_recovering(dir: &Path) -> Result<Opened, StoreError> {
         sync_dir(dir)?;
         return Ok(opened);
     }
-    let db = open_db(dir)?;
+    let db = open_db_at_start(dir)?;
     check_format(&db, dir)?;
     finish_open(db, dir)
 }
