@@ -30,14 +30,14 @@ pub enum Command {
     /// Join a space with a code from your partner, or link another of your devices.
     ///
     /// Leave out CODE and paste it when asked, or pipe it in: `kintsugi join --server URL
-    /// --name NAME < code.txt` reads the first line of stdin. A code carries the space's key
-    /// (and a device-link code your private journal's key).
+    /// --name NAME < code.txt` reads the first line of stdin. A code opens what was written
+    /// before the join (a device-link code your private journal too), nothing after.
     Join {
         #[command(flatten)]
         enrol: EnrolArgs,
         /// The code shown by `kintsugi invite`; read from stdin when left out. Warning: a code
         /// given here is visible to other users of this machine (ps, /proc) and stays in your
-        /// shell history, and it carries your space's key; prefer stdin.
+        /// shell history, and it opens what was written before the join; prefer stdin.
         code: Option<String>,
     },
     /// The boundaries and expectations you agree on.
@@ -76,6 +76,10 @@ pub enum Command {
     Devices,
     /// The roster's safety number: compare it with your partner's phone, side by side. With
     /// --confirm, record that they matched; devices added later show as unverified.
+    /// Your recovery kit: `show` it once to print or store offline, `use` it on a new device
+    /// after losing every device.
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
     Verify {
         /// Record that this number matched the one on your partner's phone. Asks first.
         #[arg(long)]
@@ -220,13 +224,41 @@ pub struct EnrolArgs {
     pub ca_cert: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Print your recovery kit, once: this device forgets it afterwards, so a lost phone holds
+    /// none. Write it down or print it and keep it offline.
+    Show {
+        /// Make a new kit (the old one stops working); only on your first device.
+        #[arg(long)]
+        new: bool,
+    },
+    /// Enrol this device with your recovery kit, read from stdin: it gets your whole history
+    /// back and every other device of yours is revoked.
+    Use(RecoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The sync server, e.g. http://127.0.0.1:7878
+    #[arg(long, env = "KINTSUGI_SERVER")]
+    pub server: String,
+    /// What to call this device (default: the machine's host name).
+    #[arg(long)]
+    pub device_name: Option<String>,
+    /// The CA certificate (PEM) of a server outside the web PKI.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 #[group(required = false, multiple = false)]
 pub struct InviteArgs {
     /// Invite your partner (the default).
     #[arg(long)]
     pub partner: bool,
-    /// Link another device of yours; the code carries your private key, so keep it to yourself.
+    /// Link another device of yours; the code opens your private journal up to the join, so
+    /// keep it to yourself.
     #[arg(long)]
     pub device: bool,
 }

@@ -4,7 +4,7 @@
 //! snapshots, 32-byte blocks for names), so the server learns a size bucket, not a length.
 //!
 //! The associated data binds the space, the document, the authoring device, its client
-//! sequence number and the kind, so a server that moves a ciphertext to another document, space
+//! sequence number, the kind and the key epoch, so a server that moves a ciphertext to another document, space
 //! or position, or replays it as another kind, produces an envelope that fails to open.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -19,15 +19,15 @@ use crate::key_store::DeviceSecrets;
 use crate::keys::SecretKey;
 use crate::padding::{name_blocks, pad, padme, unpad};
 
-const ENVELOPE_AAD_PREFIX: &[u8] = b"kintsugi/envelope/v2";
+const ENVELOPE_AAD_PREFIX: &[u8] = b"kintsugi/envelope/v3";
 const NAME_AAD_PREFIX: &[u8] = b"kintsugi/name/v2";
 const SIGNATURE_PREFIX: &[u8] = b"kintsugi/envelope-signature/v1";
-const NONCE_LEN: usize = 24;
+pub(crate) const NONCE_LEN: usize = 24;
 
 /// Where a receiver finds the key that checks an author's signature: the roster.
 pub trait Authors {
-    /// The Ed25519 key of `device`, if the roster ever admitted it.
-    fn signing_key(&self, device: DeviceId) -> Option<VerifyingKey>;
+    /// The Ed25519 key of `device`, if the roster admits it as a writer under `epoch`.
+    fn signing_key(&self, device: DeviceId, epoch: u64) -> Option<VerifyingKey>;
 }
 
 fn signing_input(aad: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Vec<u8> {
@@ -42,17 +42,20 @@ pub struct EnvelopeContext {
     pub device: DeviceId,
     pub client_seq: u64,
     pub kind: EnvelopeKind,
+    /// The key epoch the envelope is sealed under.
+    pub epoch: u64,
 }
 
 impl EnvelopeContext {
     fn associated_data(&self) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(ENVELOPE_AAD_PREFIX.len() + 57);
+        let mut aad = Vec::with_capacity(ENVELOPE_AAD_PREFIX.len() + 65);
         aad.extend_from_slice(ENVELOPE_AAD_PREFIX);
         aad.extend_from_slice(self.space.as_bytes());
         aad.extend_from_slice(self.doc.as_bytes());
         aad.extend_from_slice(self.device.as_bytes());
         aad.extend_from_slice(&self.client_seq.to_be_bytes());
         aad.push(self.kind as i32 as u8);
+        aad.extend_from_slice(&self.epoch.to_be_bytes());
         aad
     }
 }
@@ -90,13 +93,15 @@ pub fn seal(
         nonce: nonce.to_vec(),
         ciphertext,
         server_seq: 0,
+        key_epoch: ctx.epoch,
     }
 }
 
 /// Checks an envelope of document `doc` in `space` is signed by the device it names, as the
-/// roster (`authors`) knows it, then decrypts it, checking everything it is bound to.
+/// roster (`authors`) admits it under the envelope's epoch, then decrypts it with the
+/// document's key of that epoch (`key_of_epoch`), checking everything it is bound to.
 pub fn open(
-    key: &SecretKey,
+    key_of_epoch: impl FnOnce(u64) -> Option<SecretKey>,
     authors: &impl Authors,
     space: SpaceId,
     doc: DocId,
@@ -112,14 +117,18 @@ pub fn open(
         device,
         client_seq: envelope.client_seq,
         kind,
+        epoch: envelope.key_epoch,
     };
     let aad = ctx.associated_data();
-    let author = authors.signing_key(device).ok_or_else(|| {
-        CoreError::Tampered(format!(
-            "envelope {} names device {device}, which the roster does not know",
-            envelope.server_seq
-        ))
-    })?;
+    let author = authors
+        .signing_key(device, envelope.key_epoch)
+        .ok_or_else(|| {
+            CoreError::Tampered(format!(
+                "envelope {} names device {device}, which the roster does not admit as a writer \
+                 of key epoch {}",
+                envelope.server_seq, envelope.key_epoch
+            ))
+        })?;
     let signed = Signature::from_slice(&envelope.signature).is_ok_and(|signature| {
         let input = signing_input(&aad, &envelope.nonce, &envelope.ciphertext);
         author.verify_strict(&input, &signature).is_ok()
@@ -130,7 +139,13 @@ pub fn open(
             envelope.server_seq
         )));
     }
-    let padded = decrypt(key, &envelope.nonce, &aad, &envelope.ciphertext);
+    let key = key_of_epoch(envelope.key_epoch).ok_or_else(|| {
+        CoreError::Tampered(format!(
+            "envelope {} is sealed under key epoch {}, which this device holds no key of",
+            envelope.server_seq, envelope.key_epoch
+        ))
+    })?;
+    let padded = decrypt(&key, &envelope.nonce, &aad, &envelope.ciphertext);
     let plaintext = padded.as_deref().and_then(unpad).map(<[u8]>::to_vec);
     let plaintext = plaintext.ok_or_else(|| {
         CoreError::Tampered(format!(
@@ -166,7 +181,7 @@ pub fn open_name(names_key: &SecretKey, space: SpaceId, sealed: &[u8]) -> Option
     String::from_utf8(unpad(&padded)?.to_vec()).ok()
 }
 
-fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     // Encryption fails only for inputs beyond 256 GiB, which no envelope comes near.
     #[allow(clippy::expect_used)]
@@ -181,7 +196,7 @@ fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8
         .expect("XChaCha20-Poly1305 encrypts any realistic input")
 }
 
-fn decrypt(key: &SecretKey, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn decrypt(key: &SecretKey, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
     if nonce.len() != NONCE_LEN {
         return None;
     }
@@ -210,8 +225,8 @@ mod tests {
     struct OneAuthor;
 
     impl Authors for OneAuthor {
-        fn signing_key(&self, device: DeviceId) -> Option<VerifyingKey> {
-            (device == DeviceId([3; 16])).then(|| signer().verifying_key())
+        fn signing_key(&self, device: DeviceId, epoch: u64) -> Option<VerifyingKey> {
+            (device == DeviceId([3; 16]) && epoch == 4).then(|| signer().verifying_key())
         }
     }
 
@@ -223,21 +238,21 @@ mod tests {
     fn an_envelope_not_signed_by_the_device_it_names_is_refused() {
         let key = SecretKey::random();
         let forged = seal(&key, &DeviceSecrets::generate(), &ctx(), b"hello");
-        let error = open(&key, &authors(), ctx().space, ctx().doc, &forged).expect_err("forged");
+        let error = open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &forged).expect_err("forged");
         assert!(
             error.to_string().contains("not signed by device"),
             "{error}"
         );
         let mut renamed = seal(&key, &signer(), &ctx(), b"hello");
         renamed.device_id = vec![4; 16];
-        let error = open(&key, &authors(), ctx().space, ctx().doc, &renamed).expect_err("renamed");
+        let error = open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &renamed).expect_err("renamed");
         assert!(
-            error.to_string().contains("roster does not know"),
+            error.to_string().contains("does not admit"),
             "{error}"
         );
         let mut unsigned = seal(&key, &signer(), &ctx(), b"hello");
         unsigned.signature.clear();
-        assert!(open(&key, &authors(), ctx().space, ctx().doc, &unsigned).is_err());
+        assert!(open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &unsigned).is_err());
     }
 
     fn ctx() -> EnvelopeContext {
@@ -247,6 +262,7 @@ mod tests {
             device: DeviceId([3; 16]),
             client_seq: 7,
             kind: EnvelopeKind::Change,
+            epoch: 4,
         }
     }
 
@@ -254,7 +270,7 @@ mod tests {
     fn sealed_envelope_opens_with_the_same_context() {
         let key = SecretKey::random();
         let env = seal(&key, &signer(), &ctx(), b"hello");
-        let (opened, plain) = open(&key, &authors(), ctx().space, ctx().doc, &env).expect("opens");
+        let (opened, plain) = open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &env).expect("opens");
         assert_eq!(plain, b"hello");
         assert_eq!(opened.client_seq, 7);
     }
@@ -264,34 +280,40 @@ mod tests {
         let key = SecretKey::random();
         let env = seal(&key, &signer(), &ctx(), b"hello");
         assert!(
-            open(&key, &authors(), ctx().space, DocId([9; 16]), &env).is_err(),
+            open(|_| Some(key.clone()), &authors(), ctx().space, DocId([9; 16]), &env).is_err(),
             "moved document"
         );
         assert!(
-            open(&key, &authors(), SpaceId([9; 16]), ctx().doc, &env).is_err(),
+            open(|_| Some(key.clone()), &authors(), SpaceId([9; 16]), ctx().doc, &env).is_err(),
             "moved space"
         );
         let mut replayed = env.clone();
         replayed.client_seq = 8;
         assert!(
-            open(&key, &authors(), ctx().space, ctx().doc, &replayed).is_err(),
+            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &replayed).is_err(),
             "other position"
         );
         let mut flipped = env.clone();
         flipped.ciphertext[0] ^= 1;
         assert!(
-            open(&key, &authors(), ctx().space, ctx().doc, &flipped).is_err(),
+            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &flipped).is_err(),
             "tampered bytes"
+        );
+        let mut other_epoch = env.clone();
+        other_epoch.key_epoch = 5;
+        assert!(
+            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &other_epoch).is_err(),
+            "other epoch"
         );
         let mut snapshot = env;
         snapshot.kind = EnvelopeKind::Snapshot as i32;
         assert!(
-            open(&key, &authors(), ctx().space, ctx().doc, &snapshot).is_err(),
+            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &snapshot).is_err(),
             "other kind"
         );
         assert!(
             open(
-                &SecretKey::random(),
+                |_| Some(SecretKey::random()),
                 &authors(),
                 ctx().space,
                 ctx().doc,

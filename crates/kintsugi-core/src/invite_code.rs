@@ -1,10 +1,11 @@
 //! Invite and device-link codes: what one phone shows and the other scans or types.
 //!
-//! A code carries the server's invite id and single-use secret, the space id, the space key,
-//! the seed of the invite key the joiner countersigns its roster entry with (made on the
-//! inviting phone; the server never sees it), the first bytes of the roster's genesis hash (so
-//! a server cannot hand the joiner a roster of its own making) and, for a device link, the
-//! member key. It is base32 (no lookalike lowercase, easy to read aloud)
+//! A code carries the server's invite id and single-use secret, the space id, the key that
+//! seals device names, the one-time seed of the invite (made on the inviting phone; the server
+//! never sees it), and the first bytes of the roster's genesis hash (so a server cannot hand
+//! the joiner a roster of its own making). No key that reads a document: the seed opens the
+//! welcome the inviter sealed into the roster, and the join starts new key epochs, so a code
+//! read after it was used opens nothing written after the join. It is base32 (no lookalike lowercase, easy to read aloud)
 //! with a `KS1` prefix and a 4-byte SHA-256 checksum, so a typo is caught before any network
 //! call and reported as such.
 
@@ -15,7 +16,7 @@ use crate::ids::SpaceId;
 use crate::keys::SecretKey;
 
 const PREFIX: &str = "KS1";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 const CHECKSUM_LEN: usize = 4;
 /// The bytes of the genesis hash a code carries.
 pub const ROSTER_ROOT_LEN: usize = 16;
@@ -26,7 +27,7 @@ const BASE_LEN: usize = 1 + 1 + 16 + 32 + 16 + 32 + 32 + ROSTER_ROOT_LEN;
 pub enum CodeKind {
     /// The second partner of the space.
     Partner,
-    /// Another device of the inviting partner; carries the member key.
+    /// Another device of the inviting partner.
     Device,
 }
 
@@ -37,13 +38,12 @@ pub struct InviteCode {
     pub invite_id: [u8; 16],
     pub secret: [u8; 32],
     pub space: SpaceId,
-    pub space_key: SecretKey,
-    /// The seed of the invite's Ed25519 key (`roster::invite_key`).
+    /// The key that seals member and device names (`SecretKey::names_key`).
+    pub names_key: SecretKey,
+    /// The invite's one-time seed: its Ed25519 key and the key of its welcome derive from it.
     pub invite_seed: [u8; 32],
     /// The first bytes of the roster's genesis hash.
     pub roster_root: [u8; ROSTER_ROOT_LEN],
-    /// Present for device links only.
-    pub member_key: Option<SecretKey>,
 }
 
 impl InviteCode {
@@ -58,12 +58,9 @@ impl InviteCode {
         bytes.extend_from_slice(&self.invite_id);
         bytes.extend_from_slice(&self.secret);
         bytes.extend_from_slice(self.space.as_bytes());
-        bytes.extend_from_slice(self.space_key.expose());
+        bytes.extend_from_slice(self.names_key.expose());
         bytes.extend_from_slice(&self.invite_seed);
         bytes.extend_from_slice(&self.roster_root);
-        if let Some(member_key) = &self.member_key {
-            bytes.extend_from_slice(member_key.expose());
-        }
         let checksum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&checksum[..CHECKSUM_LEN]);
         format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
@@ -109,7 +106,7 @@ impl InviteCode {
         }
         let kind = match (payload[1], payload.len()) {
             (1, BASE_LEN) => CodeKind::Partner,
-            (2, len) if len == BASE_LEN + 32 => CodeKind::Device,
+            (2, BASE_LEN) => CodeKind::Device,
             _ => return Err(not_a_code()),
         };
         let take16 = |at: usize| -> [u8; 16] {
@@ -127,10 +124,9 @@ impl InviteCode {
             invite_id: take16(2),
             secret: take32(18),
             space: SpaceId(take16(50)),
-            space_key: SecretKey::from_bytes(take32(66)),
+            names_key: SecretKey::from_bytes(take32(66)),
             invite_seed: take32(98),
             roster_root: take16(130),
-            member_key: (kind == CodeKind::Device).then(|| SecretKey::from_bytes(take32(146))),
         })
     }
 }
@@ -145,10 +141,9 @@ mod tests {
             invite_id: [1; 16],
             secret: [2; 32],
             space: SpaceId([3; 16]),
-            space_key: SecretKey::from_bytes([4; 32]),
+            names_key: SecretKey::from_bytes([4; 32]),
             invite_seed: [6; 32],
             roster_root: [7; 16],
-            member_key: (kind == CodeKind::Device).then(|| SecretKey::from_bytes([5; 32])),
         }
     }
 
@@ -161,7 +156,7 @@ mod tests {
             assert_eq!(parsed.kind, kind);
             assert_eq!(parsed.secret, [2; 32]);
             assert_eq!(parsed.space, SpaceId([3; 16]));
-            assert_eq!(parsed.member_key.is_some(), kind == CodeKind::Device);
+            assert_eq!(parsed.names_key, SecretKey::from_bytes([4; 32]));
             assert_eq!((parsed.invite_seed, parsed.roster_root), ([6; 32], [7; 16]));
         }
     }

@@ -15,7 +15,6 @@ use zeroize::Zeroizing;
 use crate::error::{CoreError, Result};
 
 const FILE_NAME: &str = "device-keys";
-const RECOVERY_FILE_NAME: &str = "recovery-keys";
 const FORMAT: &[u8; 8] = b"KSKEYS01";
 const SECRET_LEN: usize = 32;
 
@@ -115,14 +114,6 @@ impl FileKeyStore {
         }
     }
 
-    /// The file of the member's recovery keys, which `init` (or a partner's join) makes and
-    /// `recovery show` prints as the recovery kit.
-    pub fn recovery_in_dir(dir: &Path) -> Self {
-        Self {
-            path: dir.join(RECOVERY_FILE_NAME),
-        }
-    }
-
     /// Removes the key file, if there is one.
     pub fn erase(&self) -> Result<()> {
         match std::fs::remove_file(&self.path) {
@@ -157,16 +148,21 @@ impl KeyStore for FileKeyStore {
     }
 
     fn save(&self, secrets: &DeviceSecrets) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| self.io(e))?;
-        file.write_all(&secrets.to_bytes())
-            .and_then(|()| file.as_file().sync_all())
-            .map_err(|e| self.io(e))?;
-        file.persist(&self.path).map_err(|e| self.io(e.error))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| self.io(e))
+        write_owner_only(&self.path, &secrets.to_bytes())
     }
+}
+
+/// Writes `bytes` to `path` whole or not at all, readable by this user only (a new temporary
+/// file is), and durable when it returns.
+pub(crate) fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |e| CoreError::io(dir, e);
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    file.write_all(bytes)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
 #[cfg(test)]

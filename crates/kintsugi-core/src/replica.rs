@@ -10,9 +10,12 @@ use kintsugi_proto::v1::EnvelopeKind;
 
 use crate::docs::{DocKind, genesis};
 use crate::envelope::{EnvelopeContext, seal};
+use crate::epoch_keys::EpochKeys;
 use crate::error::{CoreError, Result};
 use crate::identity::Identity;
-use crate::roster::Roster;
+use crate::ids::DocId;
+use crate::keys::SecretKey;
+use crate::roster::{EpochAudience, Recipient, Roster};
 use crate::store::LocalStore;
 use kintsugi_proto::v1::SignedRosterEntry;
 
@@ -39,6 +42,8 @@ pub(crate) struct Replica {
     documents: Mutex<()>,
     /// The roster as the verified log in the store makes it, replayed on first use.
     roster: Mutex<Option<Roster>>,
+    /// The epoch keys the roster of that length (and the keys learned outside it) give.
+    keys: Mutex<Option<(u64, Arc<EpochKeys>)>>,
 }
 
 impl Replica {
@@ -50,7 +55,60 @@ impl Replica {
             snapshot_every: crate::sync::SNAPSHOT_EVERY,
             documents: Mutex::new(()),
             roster: Mutex::new(None),
+            keys: Mutex::new(None),
         }
+    }
+
+    /// The epoch keys this device holds: opened from its verified roster with its own X25519
+    /// key, plus those it learned outside the roster.
+    pub(crate) fn epoch_keys(&self) -> Result<Arc<EpochKeys>> {
+        let roster = self.roster()?;
+        let mut cached = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((len, keys)) = cached.as_ref()
+            && *len == roster.len()
+        {
+            return Ok(keys.clone());
+        }
+        let me = Recipient::Device(self.identity.device);
+        let secret = self.identity.secrets.agreement_secret();
+        let keys = EpochKeys::unlock(&roster, me, secret, self.store.known_keys()?);
+        let keys = Arc::new(keys);
+        *cached = Some((roster.len(), keys.clone()));
+        Ok(keys)
+    }
+
+    /// Whose epoch keys seal a document of `kind`.
+    pub(crate) fn audience_of(&self, kind: DocKind) -> EpochAudience {
+        match kind.audience() {
+            kintsugi_proto::v1::Audience::Private => EpochAudience::Member(self.identity.member),
+            _ => EpochAudience::Space,
+        }
+    }
+
+    /// The newest epoch this device holds and may write under for documents of `kind`, and
+    /// that document's key in it. A device the roster does not admit yet (its joining entry
+    /// was not written) has none: what it sealed would be refused by every other device.
+    pub(crate) fn sealing_key(&self, kind: DocKind, doc: DocId) -> Result<(u64, SecretKey)> {
+        let (keys, roster) = (self.epoch_keys()?, self.roster()?);
+        let audience = self.audience_of(kind);
+        let me = self.identity.device;
+        let (epoch, key) = keys
+            .newest_first(audience)
+            .find(|(epoch, _)| roster.may_author(me, audience, *epoch))
+            .ok_or_else(|| {
+                CoreError::InvalidInput(
+                    "this device has not finished joining the space: run `kintsugi sync` (online), \
+                     then try again"
+                        .into(),
+                )
+            })?;
+        Ok((epoch, key.doc_key(doc)))
+    }
+
+    /// The key of document `doc` (of `kind`) under each epoch this device holds.
+    pub(crate) fn opening_keys(&self, kind: DocKind, doc: DocId) -> Result<impl Fn(u64) -> Option<SecretKey>> {
+        let (keys, audience) = (self.epoch_keys()?, self.audience_of(kind));
+        Ok(move |epoch| keys.doc_key(audience, epoch, doc))
     }
 
     /// The roster this device verified, from its stored log.
@@ -114,8 +172,8 @@ impl Replica {
     /// sync. The envelope is sealed inside the store's transaction, with the client sequence
     /// number that transaction takes, so a retry after a crash sends the very same bytes.
     pub(crate) fn commit_local_change(&self, kind: DocKind, change: &[u8]) -> Result<()> {
-        let keys = &self.identity.keys;
-        let (doc, key) = (keys.doc_id(kind), keys.doc_key(kind));
+        let doc = self.identity.keys.doc_id(kind);
+        let (epoch, key) = self.sealing_key(kind, doc)?;
         let seal_with = |client_seq| {
             let context = EnvelopeContext {
                 space: self.identity.space,
@@ -123,6 +181,7 @@ impl Replica {
                 device: self.identity.device,
                 client_seq,
                 kind: EnvelopeKind::Change,
+                epoch,
             };
             seal(&key, &self.identity.secrets, &context, change)
         };

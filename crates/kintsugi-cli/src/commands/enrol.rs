@@ -32,7 +32,7 @@ pub async fn join(
 ) -> anyhow::Result<()> {
     let code = match code {
         Some(code) => Zeroizing::new(code),
-        None => read_code(&mut std::io::stdin().lock(), std::io::stdin().is_terminal())?,
+        None => read_code(&mut std::io::stdin().lock(), std::io::stdin().is_terminal(), INVITE)?,
     };
     let code = code.trim();
     if code.is_empty() {
@@ -55,11 +55,27 @@ const NO_CODE: &str = "no invite code given: paste it when asked, or pipe it in 
 /// The longest line taken as a code: a code is about 220 characters.
 const MAX_CODE_LINE: u64 = 4096;
 
+/// What a code read from stdin is: its prompt and its name in errors.
+pub(super) struct CodeKind {
+    pub prompt: &'static str,
+    pub name: &'static str,
+}
+
+const INVITE: CodeKind = CodeKind {
+    prompt: "Invite code (from `kintsugi invite` on the inviting device): ",
+    name: "invite code",
+};
+
 /// One line of `input` (stdin), after a prompt on stderr when it is a terminal. The code stays
 /// out of argv, `ps` and shell history this way.
-fn read_code(input: &mut impl BufRead, terminal: bool) -> anyhow::Result<Zeroizing<String>> {
+pub(super) fn read_code(
+    input: &mut impl BufRead,
+    terminal: bool,
+    kind: CodeKind,
+) -> anyhow::Result<Zeroizing<String>> {
+    let name = kind.name;
     if terminal {
-        eprint!("Invite code (from `kintsugi invite` on the inviting device): ");
+        eprint!("{}", kind.prompt);
         let _ = std::io::stderr().flush();
     }
     let mut line = Zeroizing::new(String::new());
@@ -67,18 +83,18 @@ fn read_code(input: &mut impl BufRead, terminal: bool) -> anyhow::Result<Zeroizi
         .take(MAX_CODE_LINE)
         .read_line(&mut line)
         .map_err(|error| match error.kind() {
-            std::io::ErrorKind::InvalidData => anyhow::anyhow!(
-                "stdin does not hold text; give the invite code as one line of text"
-            ),
-            _ => anyhow::anyhow!("cannot read the invite code from stdin: {error}"),
+            std::io::ErrorKind::InvalidData => {
+                anyhow::anyhow!("stdin does not hold text; give the {name} as one line of text")
+            }
+            _ => anyhow::anyhow!("cannot read the {name} from stdin: {error}"),
         })?;
     if terminal && read == 0 {
         eprintln!();
     }
     if read as u64 == MAX_CODE_LINE && !line.ends_with('\n') {
         bail!(
-            "the first line of stdin is over {MAX_CODE_LINE} bytes, far longer than an invite \
-             code; give only the code, on one line"
+            "the first line of stdin is over {MAX_CODE_LINE} bytes, far longer than any {name}; \
+             give only the code, on one line"
         );
     }
     Ok(line)
@@ -99,7 +115,7 @@ fn enrolment<'a>(
     })
 }
 
-fn print_identity(device: &Device, out: Output, next: &str) -> anyhow::Result<()> {
+pub(super) fn print_identity(device: &Device, out: Output, next: &str) -> anyhow::Result<()> {
     let id = device.identity();
     let value = json!({
         "space": id.space.to_string(),
@@ -118,8 +134,12 @@ fn print_identity(device: &Device, out: Output, next: &str) -> anyhow::Result<()
 
 /// `--device-name`, else the host name, else "terminal".
 fn device_name(args: &EnrolArgs) -> String {
-    args.device_name
-        .clone()
+    device_name_or_host(args.device_name.clone())
+}
+
+/// `name`, else the host name, else "terminal".
+pub(super) fn device_name_or_host(name: Option<String>) -> String {
+    name
         .or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|n| n.trim().to_string())
@@ -132,7 +152,7 @@ mod tests {
     use super::*;
 
     fn read(bytes: &[u8]) -> Result<String, String> {
-        read_code(&mut &bytes[..], false)
+        read_code(&mut &bytes[..], false, INVITE)
             .map(|line| line.trim().to_owned())
             .map_err(|error| error.to_string())
     }

@@ -14,6 +14,7 @@ mod invite;
 mod journal;
 mod leave;
 mod progress;
+mod recovery;
 mod serve;
 mod sync;
 mod verify;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History { doc } => history::run(&open(home)?, &doc, out),
         Command::Sync { watch } => sync::run(&open(home)?, watch, out).await,
         Command::Devices => devices::list(&open(home)?, out).await,
+        Command::Recovery(command) => recovery::run(home, command, out).await,
         Command::Verify { confirm, yes } => verify::run(&open(home)?, confirm, yes, out).await,
         Command::Revoke { device, yes } => devices::revoke(&open(home)?, &device, yes, out).await,
         Command::Leave { yes } => leave::run(&open(home)?, yes, out).await,

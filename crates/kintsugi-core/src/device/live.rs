@@ -11,7 +11,11 @@ impl Device {
     /// fails is reported in the result's `failed` and the others still sync; only losing the
     /// server or this device's access fails it all.
     pub async fn sync(&self) -> Result<SyncReport> {
-        self.replica.sync().await
+        let report = self.replica.sync().await?;
+        // A device that finished joining in this sync writes its arrival, which the next sync
+        // (or a live one at once) sends.
+        self.announce_arrival()?;
+        Ok(report)
     }
 
     /// Syncs live until `shutdown` completes or an error that retrying cannot fix occurs.
@@ -20,6 +24,7 @@ impl Device {
         shutdown: impl Future<Output = ()>,
         on_event: impl FnMut(WatchEvent),
     ) -> Result<()> {
+        self.announce_arrival()?;
         self.replica.watch(shutdown, on_event).await
     }
 

@@ -8,6 +8,7 @@ mod domain;
 mod live;
 mod ops;
 pub mod pairing;
+mod recovery;
 mod verify;
 
 use std::path::Path;
@@ -121,7 +122,7 @@ impl Device {
             return Err(CoreError::NotInitialised(dir.to_path_buf()));
         }
         LocalStore::erase(dir)?;
-        FileKeyStore::recovery_in_dir(dir).erase()?;
+        crate::recovery_kit::RecoveryKitFile::in_dir(dir).erase()?;
         FileKeyStore::in_dir(dir).erase()
     }
 

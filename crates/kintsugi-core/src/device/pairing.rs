@@ -1,13 +1,15 @@
 //! Making a space, inviting a partner or another device, joining, listing and revoking devices.
 //!
-//! Keys never travel through the server: the space key (and, for a device link, the member key)
-//! go from phone to phone inside the invite code. The server sees only sealed names.
+//! Keys never travel through the server in the clear: an invite code carries a one-time seed
+//! that opens the welcome the inviter sealed into the roster, and the join starts new key
+//! epochs sealed to the new device alone. The server sees only sealed names and keys.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use kintsugi_proto::v1::{
-    AcceptInviteRequest, CreateInviteRequest, CreateSpaceRequest, InviteKind, RevokeDeviceRequest,
+    AcceptInviteRequest, AcceptInviteResponse, CreateInviteRequest, CreateSpaceRequest,
+    InviteKind, RecoveryKeys, RevokeDeviceRequest,
 };
 use tonic::Code;
 
@@ -18,9 +20,13 @@ use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, MemberId, SpaceId};
 use crate::invite_code::{CodeKind, InviteCode};
 use crate::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
+use crate::epoch_keys::KnownKey;
 use crate::keys::{Keyring, SecretKey};
+use crate::recovery_kit::{RecoveryKit, RecoveryKitFile};
+use crate::roster::EpochAudience;
 use crate::store::{LocalStore, PendingRosterEntry};
 use crate::sync::client::{Connection, check_url, status_error};
+use crate::sync::{recovery_keys, welcome_keys};
 
 const MAX_NAME_CHARS: usize = 100;
 
@@ -56,7 +62,7 @@ impl std::fmt::Debug for Enrolment<'_> {
 
 impl Enrolment<'_> {
     /// Checks the names and the URL, opens the empty store and makes the device's keys.
-    fn check(&self) -> Result<(LocalStore, Arc<DeviceSecrets>)> {
+    pub(super) fn check(&self) -> Result<(LocalStore, Arc<DeviceSecrets>)> {
         for (what, name) in [
             ("name", self.member_name),
             ("device name", self.device_name),
@@ -77,6 +83,30 @@ impl Enrolment<'_> {
         FileKeyStore::in_dir(self.dir).save(&secrets)?;
         Ok((store, Arc::new(secrets)))
     }
+
+    /// The identity of the device this enrolment made.
+    pub(super) fn identity(
+        &self,
+        space: SpaceId,
+        member: MemberId,
+        device: &[u8],
+        token: String,
+        keys: Keyring,
+        secrets: Arc<DeviceSecrets>,
+    ) -> Result<Identity> {
+        Ok(Identity {
+            server_url: self.server_url.to_string(),
+            space,
+            member,
+            device: DeviceId::from_slice(device)?,
+            token,
+            member_name: self.member_name.trim().to_string(),
+            device_name: self.device_name.trim().to_string(),
+            keys,
+            secrets,
+            ca_cert_pem: self.ca_cert_pem.clone(),
+        })
+    }
 }
 
 impl Device {
@@ -90,33 +120,32 @@ impl Device {
         let space = SpaceId::random();
         let names = keys.space.names_key();
         let url = enrolment.server_url;
+        let recovery_seed = RecoveryKit::generate(space, MemberId([0; 16]), names.clone());
+        let recovery = recovery_keys(&recovery_seed.secrets());
         let response = Connection::pairing(url, enrolment.ca_cert_pem.as_deref())
             .await?
             .create_space(CreateSpaceRequest {
                 space_id: space.as_bytes().to_vec(),
                 sealed_member_name: seal_name(&names, space, enrolment.member_name.trim()),
                 sealed_device_name: seal_name(&names, space, enrolment.device_name.trim()),
+                recovery_key: recovery.signing_key.clone(),
             })
             .await
             .map_err(|s| status_error(url, s))?
             .into_inner();
-        let identity = Identity {
-            server_url: url.to_string(),
-            space,
-            member: MemberId::from_slice(&response.member_id)?,
-            device: DeviceId::from_slice(&response.device_id)?,
-            token: response.token,
-            member_name: enrolment.member_name.trim().to_string(),
-            device_name: enrolment.device_name.trim().to_string(),
-            keys,
-            secrets,
-            ca_cert_pem: enrolment.ca_cert_pem.clone(),
-        };
-        make_recovery_keys(enrolment.dir)?;
+        let member = MemberId::from_slice(&response.member_id)?;
+        let first_keys = [
+            known(EpochAudience::Space, &keys.space),
+            known(EpochAudience::Member(member), &keys.member),
+        ];
+        let identity = enrolment.identity(space, member, &response.device_id, response.token, keys, secrets)?;
         let pending = PendingRosterEntry {
             genesis: true,
+            recovery: Some(recovery),
             ..PendingRosterEntry::default()
         };
+        store.add_known_keys(&first_keys)?;
+        RecoveryKitFile::in_dir(enrolment.dir).save(&recovery_seed.for_member(member))?;
         let device = Self::enrolled(store, identity, enrolment.clock, true, &pending)?;
         device.try_finish_enrolment().await;
         Ok(device)
@@ -128,85 +157,79 @@ impl Device {
         let code = InviteCode::parse(code)?;
         let (store, secrets) = enrolment.check()?;
         let url = enrolment.server_url;
-        let member_key = code.member_key.clone().unwrap_or_else(SecretKey::random);
-        let names = code.space_key.names_key();
-        let response = Connection::pairing(url, enrolment.ca_cert_pem.as_deref())
-            .await?
-            .accept_invite(AcceptInviteRequest {
-                invite_id: code.invite_id.to_vec(),
-                secret: code.secret.to_vec(),
-                sealed_member_name: seal_name(&names, code.space, enrolment.member_name.trim()),
-                sealed_device_name: seal_name(&names, code.space, enrolment.device_name.trim()),
-            })
-            .await
-            .map_err(|status| match status.code() {
-                Code::NotFound
-                | Code::FailedPrecondition
-                | Code::PermissionDenied
-                | Code::ResourceExhausted => CoreError::InviteRefused(status.message().to_string()),
-                _ => status_error(url, status),
-            })?
-            .into_inner();
-        if SpaceId::from_slice(&response.space_id)? != code.space {
-            return Err(CoreError::Protocol(
-                "the server joined a different space than the code names".into(),
-            ));
-        }
-        let identity = Identity {
-            server_url: url.to_string(),
-            space: code.space,
-            member: MemberId::from_slice(&response.member_id)?,
-            device: DeviceId::from_slice(&response.device_id)?,
-            token: response.token,
-            member_name: enrolment.member_name.trim().to_string(),
-            device_name: enrolment.device_name.trim().to_string(),
-            keys: Keyring {
-                space: code.space_key.clone(),
-                member: member_key,
-            },
-            secrets,
-            ca_cert_pem: enrolment.ca_cert_pem.clone(),
-        };
         let partner = code.kind == CodeKind::Partner;
-        if partner {
-            make_recovery_keys(enrolment.dir)?;
-        }
+        let kit = RecoveryKit::generate(code.space, MemberId([0; 16]), code.names_key.clone());
+        let recovery = partner.then(|| recovery_keys(&kit.secrets()));
+        let response = accept_invite(&enrolment, &code, recovery.as_ref()).await?;
+        let member = MemberId::from_slice(&response.member_id)?;
+        let mut conn = Connection::open(url, enrolment.ca_cert_pem.as_deref(), &response.token, false).await?;
+        let mut learned = welcome_keys(&mut conn, &code, member).await?;
+        let first = |audience| learned.iter().find(|k| k.audience == audience && k.epoch == 0);
+        let space_key = first(EpochAudience::Space).map(|k| k.key.clone());
+        let member_key = match partner {
+            true => SecretKey::random(),
+            false => first(EpochAudience::Member(member)).map(|k| k.key.clone()).ok_or_else(welcome_without_keys)?,
+        };
+        let keys = Keyring {
+            space: space_key.ok_or_else(welcome_without_keys)?,
+            member: member_key,
+        };
+        learned.push(known(EpochAudience::Member(member), &keys.member));
+        let identity = enrolment.identity(code.space, member, &response.device_id, response.token, keys, secrets)?;
         let pending = PendingRosterEntry {
             genesis: false,
             invite_id: code.invite_id.to_vec(),
             invite_seed: code.invite_seed.to_vec(),
             roster_root: code.roster_root.to_vec(),
+            recovery,
+            ..PendingRosterEntry::default()
         };
+        store.add_known_keys(&learned)?;
+        if partner {
+            RecoveryKitFile::in_dir(enrolment.dir).save(&kit.for_member(member))?;
+        }
         let device = Self::enrolled(store, identity, enrolment.clock, partner, &pending)?;
         device.try_finish_enrolment().await;
         Ok(device)
     }
 
-    fn enrolled(
+    /// Stores a new device's identity, remembering first the roster entry and the agreement
+    /// entry it owes, so no device exists that forgot them.
+    pub(super) fn enrolled(
         store: LocalStore,
         identity: Identity,
         clock: Clock,
         new_member: bool,
         pending: &PendingRosterEntry,
     ) -> Result<Device> {
-        // The entry the roster is owed is remembered before the identity that makes the folder
-        // a device, so no device exists that forgot it.
         store.set_pending_roster_entry(Some(pending))?;
+        store.set_owed_announcement(Some(new_member))?;
         store.save_identity(&identity.to_record())?;
-        let device = Device::assemble(store, identity, clock);
-        let id = &device.replica.identity;
+        Ok(Device::assemble(store, identity, clock))
+    }
+
+    /// Writes in the agreement that this device (and, for a new member, its partner) arrived,
+    /// once the roster admits it: what it writes before is sealed under no epoch it may use.
+    pub(crate) fn announce_arrival(&self) -> Result<()> {
+        let Some(new_member) = self.replica.store.owed_announcement()? else {
+            return Ok(());
+        };
+        if !self.replica.roster()?.admits(self.replica.identity.device) {
+            return Ok(());
+        }
+        let id = &self.replica.identity;
         let (member, device_id, name, now) = (
             id.member_key(),
             id.device.to_string(),
             id.member_name.clone(),
-            device.now(),
+            self.now(),
         );
         let message = if new_member {
             format!("{name} joined")
         } else {
             format!("{name} linked a device")
         };
-        device.edit(
+        self.edit(
             DocKind::Agreement,
             |_: &()| message,
             |tx| {
@@ -216,19 +239,22 @@ impl Device {
                 agreement::add_device(tx, &device_id, &member)
             },
         )?;
-        Ok(device)
+        self.replica.store.set_owed_announcement(None)
     }
 
     /// Writes the roster entry `init` or `join` owes; when the network cuts it short, the
     /// next sync writes it.
     async fn try_finish_enrolment(&self) {
-        let written = async {
-            let mut conn = self.replica.connect().await?;
-            self.replica.finish_enrolment(&mut conn).await
-        };
-        if let Err(error) = written.await {
-            tracing::warn!(%error, "this device's roster entry waits for the next sync");
+        if let Err(error) = self.finish_enrolment_now().await {
+            tracing::warn!(%error, "this device's enrolment finishes at the next sync");
         }
+    }
+
+    /// Writes the roster entry this new device owes, then its arrival in the agreement.
+    pub(super) async fn finish_enrolment_now(&self) -> Result<()> {
+        let mut conn = self.replica.connect().await?;
+        self.replica.finish_enrolment(&mut conn).await?;
+        self.announce_arrival()
     }
 
     /// Asks the server for a single-use invite and wraps it, with the keys, into a code.
@@ -267,9 +293,7 @@ impl Device {
                 .try_into()
                 .map_err(|_| bad("secret"))?,
             space: self.replica.identity.space,
-            space_key: self.replica.identity.keys.space.clone(),
-            member_key: (kind == CodeKind::Device)
-                .then(|| self.replica.identity.keys.member.clone()),
+            names_key: self.replica.identity.keys.space.names_key(),
         })
     }
 
@@ -344,9 +368,50 @@ impl Device {
     }
 }
 
-/// Makes the member's recovery keys and keeps them beside the device's.
-fn make_recovery_keys(dir: &Path) -> Result<()> {
-    FileKeyStore::recovery_in_dir(dir).save(&DeviceSecrets::generate())
+/// Redeems the code's invite on the server, with the new member's recovery key for a partner.
+async fn accept_invite(
+    enrolment: &Enrolment<'_>,
+    code: &InviteCode,
+    recovery: Option<&RecoveryKeys>,
+) -> Result<AcceptInviteResponse> {
+    let (url, names) = (enrolment.server_url, &code.names_key);
+    let response = Connection::pairing(url, enrolment.ca_cert_pem.as_deref())
+        .await?
+        .accept_invite(AcceptInviteRequest {
+            invite_id: code.invite_id.to_vec(),
+            secret: code.secret.to_vec(),
+            sealed_member_name: seal_name(names, code.space, enrolment.member_name.trim()),
+            sealed_device_name: seal_name(names, code.space, enrolment.device_name.trim()),
+            recovery_key: recovery.map(|r| r.signing_key.clone()).unwrap_or_default(),
+        })
+        .await
+        .map_err(|status| match status.code() {
+            Code::NotFound
+            | Code::FailedPrecondition
+            | Code::PermissionDenied
+            | Code::ResourceExhausted => CoreError::InviteRefused(status.message().to_string()),
+            _ => status_error(url, status),
+        })?
+        .into_inner();
+    if SpaceId::from_slice(&response.space_id)? != code.space {
+        return Err(CoreError::Protocol(
+            "the server joined a different space than the code names".into(),
+        ));
+    }
+    Ok(response)
+}
+
+/// The first epoch key of `audience`, as this device knows it before the roster says so.
+fn known(audience: EpochAudience, key: &SecretKey) -> KnownKey {
+    KnownKey {
+        audience,
+        epoch: 0,
+        key: key.clone(),
+    }
+}
+
+fn welcome_without_keys() -> CoreError {
+    CoreError::InviteRefused("the invite's welcome holds no key of the space; ask for a new code".into())
 }
 
 /// The one device `typed` names by id or unique prefix; never this device itself.

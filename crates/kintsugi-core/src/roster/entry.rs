@@ -3,7 +3,7 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use kintsugi_proto::v1::roster_entry::Body;
-use kintsugi_proto::v1::{DeviceKeys, RosterEntry, SignedRosterEntry};
+use kintsugi_proto::v1::{DeviceKeys, RosterEntry, Rotation, SignedRosterEntry};
 use prost::Message;
 
 use super::EntryHash;
@@ -41,12 +41,13 @@ impl Author {
     }
 }
 
-/// Signs an entry at position `seq` after `prev`.
+/// Signs an entry at position `seq` after `prev`, starting the key epochs `rotations`.
 pub fn sign_entry(
     seq: u64,
     prev: &EntryHash,
     author: Author,
     body: EntryBody,
+    rotations: Vec<Rotation>,
     signer: &DeviceSecrets,
 ) -> SignedRosterEntry {
     let (author_device, recovery_member) = match author {
@@ -58,6 +59,7 @@ pub fn sign_entry(
         prev: if seq == 0 { Vec::new() } else { prev.to_vec() },
         author_device,
         recovery_member,
+        rotations,
         body: Some(body),
     }
     .encode_to_vec();
@@ -110,9 +112,13 @@ pub(super) fn verifying_key(bytes: &[u8]) -> Result<VerifyingKey, String> {
 
 /// An X25519 public key from the 32 bytes an entry holds.
 pub(super) fn agreement_key(bytes: &[u8]) -> Result<[u8; 32], String> {
-    bytes
+    let key: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| "an agreement key is not 32 bytes".into())
+        .map_err(|_| "an agreement key is not 32 bytes")?;
+    if !crate::epoch_keys::is_usable_public_key(&key) {
+        return Err("an agreement key no epoch can be sealed to".into());
+    }
+    Ok(key)
 }
 
 /// The public keys of `secrets` for device `id`, as an entry carries them.

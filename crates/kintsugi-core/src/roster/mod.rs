@@ -11,6 +11,7 @@
 //! rebuilds on the winner.
 
 mod entry;
+mod epochs;
 mod rules;
 mod safety;
 
@@ -25,6 +26,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId, MemberId, SpaceId};
 
 pub use entry::{Author, EntryBody, device_keys, invite_signing_input, sign_entry};
+pub use epochs::{EpochAudience, EpochRecord, Recipient, recipient_of};
 pub use safety::SafetyNumber;
 
 /// The space's roster log: the document with this reserved id (shared by its first bit).
@@ -68,6 +70,7 @@ struct InviteState {
     key: VerifyingKey,
     issuer: DeviceId,
     used: bool,
+    welcome: Vec<u8>,
 }
 
 /// The roster as the log up to `head` makes it.
@@ -83,6 +86,7 @@ pub struct Roster {
     members: BTreeMap<MemberId, MemberState>,
     devices: BTreeMap<DeviceId, RosterDevice>,
     invites: BTreeMap<Vec<u8>, InviteState>,
+    epochs: epochs::Epochs,
 }
 
 impl Roster {
@@ -97,6 +101,7 @@ impl Roster {
             members: BTreeMap::new(),
             devices: BTreeMap::new(),
             invites: BTreeMap::new(),
+            epochs: epochs::Epochs::default(),
         }
     }
 
@@ -115,8 +120,19 @@ impl Roster {
     /// Checks `signed`, the entry at the next position, against this state and, when it
     /// holds, applies it. A refused entry leaves the roster as it was.
     pub fn apply(&mut self, signed: &SignedRosterEntry) -> Result<()> {
+        *self = self.applied(signed, rules::Check::Whole)?;
+        Ok(())
+    }
+
+    /// What the roster would be after `signed` with its epochs left out: who the new epochs of
+    /// an entry being written are for.
+    pub fn preview(&self, signed: &SignedRosterEntry) -> Result<Roster> {
+        self.applied(signed, rules::Check::BodyOnly)
+    }
+
+    fn applied(&self, signed: &SignedRosterEntry, check: rules::Check) -> Result<Roster> {
         let mut next = self.clone();
-        rules::apply(&mut next, signed).map_err(|why| {
+        rules::apply(self, &mut next, signed, check).map_err(|why| {
             CoreError::RosterRefused(format!("entry {} was refused: {why}", self.len))
         })?;
         next.len += 1;
@@ -124,8 +140,7 @@ impl Roster {
         if !self.started() {
             next.root = next.head;
         }
-        *self = next;
-        Ok(())
+        Ok(next)
     }
 
     /// Takes the entry at the next position of the server's log: applies it when it holds,
@@ -172,6 +187,11 @@ impl Roster {
     /// The hash of the genesis entry (zeros before it).
     pub fn root(&self) -> EntryHash {
         self.root
+    }
+
+    /// The sealed welcome of the invite `invite_id`, if the roster holds it.
+    pub fn invite_welcome(&self, invite_id: &[u8]) -> Option<&[u8]> {
+        self.invites.get(invite_id).map(|invite| invite.welcome.as_slice())
     }
 
     /// The kind of the invite `invite_id`, if the roster holds it.
@@ -224,11 +244,37 @@ impl Roster {
     }
 }
 
-/// Envelopes are checked against the keys of every device the roster ever admitted: a
-/// revoked device's history stays readable.
-impl Authors for Roster {
-    fn signing_key(&self, device: DeviceId) -> Option<VerifyingKey> {
-        self.devices.get(&device).map(|d| d.signing_key)
+impl Roster {
+    /// Who may have written the envelopes of `audience`'s documents, epoch by epoch.
+    pub fn authors(&self, audience: EpochAudience) -> RosterAuthors<'_> {
+        RosterAuthors {
+            roster: self,
+            audience,
+        }
+    }
+
+    /// The audiences `body`, written by `author` now, must start a new epoch of.
+    pub fn required_epochs(&self, author: Author, body: &EntryBody) -> Vec<EpochAudience> {
+        epochs::required(self, author, body).unwrap_or_default()
+    }
+}
+
+/// The roster as the judge of who wrote an envelope of one audience.
+#[derive(Clone, Copy, Debug)]
+pub struct RosterAuthors<'a> {
+    roster: &'a Roster,
+    audience: EpochAudience,
+}
+
+/// An envelope under epoch `epoch` is checked against the key of a device that was in the
+/// roster when that epoch began and not revoked before (`Roster::may_author`): a revoked
+/// device's history stays readable, and nothing it signs under a later epoch is taken.
+impl Authors for RosterAuthors<'_> {
+    fn signing_key(&self, device: DeviceId, epoch: u64) -> Option<VerifyingKey> {
+        self.roster
+            .may_author(device, self.audience, epoch)
+            .then(|| self.roster.devices.get(&device).map(|d| d.signing_key))
+            .flatten()
     }
 }
 

@@ -8,16 +8,19 @@
 //! - Revoking: a member's first (or recovered) device may revoke any device of its member; any
 //!   other device only the devices it enrolled, directly or not; no device itself. Revocation
 //!   cascades to every device the revoked one enrolled. The recovery key may revoke any device
-//!   of its member.
+//!   of its member, and a recovery revokes every other device of its member.
+//! - A new recovery key comes from the member's first (or recovered) device only.
+//! - Key epochs: see `epochs.rs`.
 
 use ed25519_dalek::VerifyingKey;
 use kintsugi_proto::v1::roster_entry::Body;
 use kintsugi_proto::v1::{
     AddDevice, DeviceKeys, Genesis, Invite, InviteKind, Recover, RecoveryKeys, RosterEntry,
-    SignedRosterEntry,
+    SetRecovery, SignedRosterEntry,
 };
 use prost::Message;
 
+use super::epochs;
 use super::entry::{Author, agreement_key, invite_signing_input, signed_by, verify, verifying_key};
 use super::{InviteState, MemberState, RecoveryKey, Roster, RosterDevice};
 use crate::ids::{DeviceId, MemberId, SpaceId};
@@ -27,24 +30,54 @@ type Checked<T = ()> = Result<T, String>;
 /// The most members a space has: a couple.
 const MAX_MEMBERS: usize = 2;
 
-pub(super) fn apply(roster: &mut Roster, signed: &SignedRosterEntry) -> Checked {
+/// Whether an entry's new epochs are checked too, or only what it says (to learn, before
+/// sealing them, who the epochs of an entry being written go to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Check {
+    Whole,
+    BodyOnly,
+}
+
+/// Checks `signed` against `before` and applies it to `roster`, a copy of `before`.
+pub(super) fn apply(
+    before: &Roster,
+    roster: &mut Roster,
+    signed: &SignedRosterEntry,
+    check: Check,
+) -> Checked {
     let entry = RosterEntry::decode(signed.entry.as_slice())
         .map_err(|_| "it is not a roster entry".to_string())?;
     check_position(roster, &entry)?;
     let author = Author::of(&entry)?;
     let seq = entry.seq;
-    match entry.body {
-        Some(Body::Genesis(genesis)) => genesis_entry(roster, author, signed, genesis),
-        Some(body) if !roster.started() => Err(format!("the log starts with {}", name(&body))),
-        Some(Body::AddDevice(add)) => add_device(roster, author, signed, add, seq),
-        Some(body) => {
+    let body = entry.body.ok_or("it says nothing")?;
+    let required = epochs::required(before, author, &body)?;
+    apply_body(roster, author, signed, body, seq)?;
+    epochs::mark_owed(roster, before);
+    if check == Check::BodyOnly {
+        return Ok(());
+    }
+    epochs::apply_rotations(roster, author, &entry.rotations, &required, seq)
+}
+
+fn apply_body(
+    roster: &mut Roster,
+    author: Author,
+    signed: &SignedRosterEntry,
+    body: Body,
+    seq: u64,
+) -> Checked {
+    match body {
+        Body::Genesis(genesis) => genesis_entry(roster, author, signed, genesis),
+        body if !roster.started() => Err(format!("the log starts with {}", name(&body))),
+        Body::AddDevice(add) => add_device(roster, author, signed, add, seq),
+        body => {
             let key = author_key(roster, author)?;
             if !signed_by(signed, &key) {
                 return Err("its signature is not its author's".into());
             }
             signed_body(roster, author, body, seq)
         }
-        None => Err("it says nothing".into()),
     }
 }
 
@@ -57,6 +90,9 @@ fn signed_body(roster: &mut Roster, author: Author, body: Body, seq: u64) -> Che
         }
         Body::Leave(leave) => leave_space(roster, author, member_id(&leave.member_id)?, seq),
         Body::Recover(recover) => recover_member(roster, author, recover, seq),
+        Body::SetRecovery(set) => set_recovery(roster, author, set),
+        // What a rotation says is in its epochs, which `apply` checks next.
+        Body::Rotate(_) => Ok(()),
         Body::Genesis(_) | Body::AddDevice(_) => Err("unreachable entry kind".into()),
     }
 }
@@ -69,6 +105,8 @@ fn name(body: &Body) -> &'static str {
         Body::Revoke(_) => "a revocation",
         Body::Leave(_) => "a departure",
         Body::Recover(_) => "a recovery",
+        Body::Rotate(_) => "a new epoch",
+        Body::SetRecovery(_) => "a new recovery key",
     }
 }
 
@@ -137,6 +175,7 @@ fn issue_invite(roster: &mut Roster, author: Author, invite: Invite) -> Checked 
             key,
             issuer,
             used: false,
+            welcome: invite.welcome,
         },
     );
     Ok(())
@@ -270,7 +309,28 @@ fn recover_member(roster: &mut Roster, author: Author, recover: Recover, seq: u6
         return Err("a recovery not signed by the member's recovery key".into());
     }
     let (id, device) = new_device(roster, recover.device.as_ref(), member, None, seq)?;
+    for old in roster.devices.values_mut().filter(|d| d.member == member) {
+        old.revoked_at.get_or_insert(seq);
+    }
     roster.devices.insert(id, device);
+    Ok(())
+}
+
+/// A new recovery key for the author's member: only its first (or recovered) device may set
+/// one, as only it may revoke every other device of the member, which the key can.
+fn set_recovery(roster: &mut Roster, author: Author, set: SetRecovery) -> Checked {
+    let Author::Device(id) = author else {
+        return Err("a recovery key does not replace itself".into());
+    };
+    let device = &roster.devices[&id];
+    if device.enrolled_by.is_some() {
+        return Err("a new recovery key from a device other than the member's first".into());
+    }
+    let member = device.member;
+    let key = recovery_key(set.recovery.as_ref())?;
+    if let Some(state) = roster.members.get_mut(&member) {
+        state.recovery = Some(key);
+    }
     Ok(())
 }
 

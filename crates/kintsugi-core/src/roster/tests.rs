@@ -8,6 +8,7 @@ use kintsugi_proto::v1::{AddDevice, Genesis, Invite, InviteKind, Leave, Recovery
 use super::entry::{device_keys, invite_signing_input};
 use super::*;
 use crate::key_store::DeviceSecrets;
+use crate::keys::SecretKey;
 
 /// A space's log as the tests write it, with every key they need.
 struct Log {
@@ -52,8 +53,26 @@ impl Log {
         (log, phone, recovery)
     }
 
+    /// Signs `body` with fresh key epochs for every audience its rules require (their keys
+    /// are random: these tests are about who may do what, `epoch_keys` about the keys).
     fn sign(&self, author: Author, body: Body, signer: &DeviceSecrets) -> SignedRosterEntry {
-        sign_entry(self.roster.len(), &self.roster.head(), author, body, signer)
+        let (len, head) = (self.roster.len(), self.roster.head());
+        let plain = sign_entry(len, &head, author, body.clone(), Vec::new(), signer);
+        let Ok(after) = self.roster.preview(&plain) else {
+            return plain;
+        };
+        let rotations = self
+            .roster
+            .required_epochs(author, &body)
+            .into_iter()
+            .filter_map(|audience| {
+                let previous = after.current_epoch(audience).map(|e| (e, SecretKey::random()));
+                let previous = previous.as_ref().map(|(e, k)| (*e, k));
+                crate::epoch_keys::new_rotation(&after, audience, &SecretKey::random(), previous)
+                    .ok()
+            })
+            .collect();
+        sign_entry(len, &head, author, body, rotations, signer)
     }
 
     fn push(&mut self, author: Author, body: Body, signer: &DeviceSecrets) -> Result<()> {
@@ -75,6 +94,7 @@ impl Log {
             invite_id: invite_id.clone(),
             kind: kind as i32,
             invite_key: invite_key.verifying_key().to_bytes().to_vec(),
+            welcome: Vec::new(),
         });
         self.push(Author::Device(by.id), invite, &by.keys)?;
         let phone = Phone {
@@ -145,6 +165,7 @@ fn a_server_cannot_add_a_device_without_the_invite_key() {
         invite_id: vec![7; 16],
         kind: InviteKind::Device as i32,
         invite_key: invite_key.verifying_key().to_bytes().to_vec(),
+        welcome: Vec::new(),
     });
     log.push(Author::Device(alice.id), invite, &alice.keys)
         .expect("the invite");
@@ -271,12 +292,10 @@ fn the_recovery_key_enrols_a_new_first_device_and_revokes_the_old() {
         "signed by another key"
     );
     log.push(author, recover, &recovery).expect("the recovery");
-    let revoke = Body::Revoke(Revoke {
-        device_id: alice.id.as_bytes().to_vec(),
-    });
-    log.push(author, revoke, &recovery)
-        .expect("the old phone revoked");
-    assert!(log.roster.admits(fresh.id) && !log.roster.admits(alice.id));
+    assert!(
+        log.roster.admits(fresh.id) && !log.roster.admits(alice.id),
+        "the recovery revokes the old phone"
+    );
     log.join(&fresh, InviteKind::Partner, MemberId::random())
         .expect("the new phone invites");
 }
@@ -311,4 +330,121 @@ fn the_safety_number_changes_with_every_entry() {
     assert_ne!(before, after);
     let digits: String = after.as_str().split(' ').collect();
     assert_eq!((digits.len(), after.as_str().split(' ').count()), (60, 12));
+}
+
+#[test]
+fn who_reads_changes_only_with_a_new_epoch() {
+    let (mut log, alice, _) = Log::start();
+    let tablet = log
+        .join(&alice, InviteKind::Device, alice.member)
+        .expect("a device link");
+    let space = EpochAudience::Space;
+    assert_eq!(log.roster.current_epoch(space), Some(1), "the join started one");
+    let revoke = Body::Revoke(Revoke {
+        device_id: tablet.id.as_bytes().to_vec(),
+    });
+    let bare = sign_entry(
+        log.roster.len(),
+        &log.roster.head(),
+        Author::Device(alice.id),
+        revoke.clone(),
+        Vec::new(),
+        &alice.keys,
+    );
+    let refused = log.push_signed(bare).expect_err("a revocation without a new epoch");
+    assert!(refused.to_string().contains("without a new epoch"), "{refused}");
+    log.revoke(&alice, tablet.id).expect("with new epochs");
+    assert_eq!(log.roster.current_epoch(space), Some(2));
+    assert_eq!(
+        log.roster.current_epoch(EpochAudience::Member(alice.member)),
+        Some(2)
+    );
+    let sealed_to: Vec<Recipient> = log.roster.epochs(space)[2]
+        .sealed
+        .iter()
+        .filter_map(|s| recipient_of(s).ok())
+        .collect();
+    assert!(!sealed_to.contains(&Recipient::Device(tablet.id)));
+    assert!(sealed_to.contains(&Recipient::Recovery(alice.member)));
+}
+
+#[test]
+fn a_revoked_device_writes_under_no_later_epoch_and_a_new_one_under_no_earlier() {
+    let (mut log, alice, _) = Log::start();
+    let tablet = log
+        .join(&alice, InviteKind::Device, alice.member)
+        .expect("a device link");
+    let space = EpochAudience::Space;
+    assert!(log.roster.may_author(tablet.id, space, 1));
+    assert!(!log.roster.may_author(tablet.id, space, 0), "joined after epoch 0 began");
+    log.revoke(&alice, tablet.id).expect("revoked");
+    assert!(log.roster.may_author(tablet.id, space, 1), "its history stands");
+    assert!(!log.roster.may_author(tablet.id, space, 2));
+    assert!(log.roster.may_author(alice.id, space, 2));
+    let member = EpochAudience::Member(alice.member);
+    assert!(log.roster.may_author(alice.id, member, 0));
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("bob");
+    assert!(
+        !log.roster.may_author(bob.id, member, 2),
+        "a partner never writes alice's private documents"
+    );
+}
+
+#[test]
+fn a_departure_leaves_the_space_epoch_owed_until_the_partner_renews_it() {
+    let (mut log, alice, _) = Log::start();
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("bob");
+    let leave = Body::Leave(Leave {
+        member_id: bob.member.as_bytes().to_vec(),
+    });
+    log.push(Author::Device(bob.id), leave, &bob.keys)
+        .expect("bob leaves");
+    assert!(log.roster.epoch_owed(EpochAudience::Space));
+    let after = log.roster.clone();
+    let rotation = crate::epoch_keys::new_rotation(
+        &after,
+        EpochAudience::Space,
+        &SecretKey::random(),
+        Some((1, &SecretKey::random())),
+    )
+    .expect("a rotation");
+    let rotate = sign_entry(
+        log.roster.len(),
+        &log.roster.head(),
+        Author::Device(alice.id),
+        Body::Rotate(kintsugi_proto::v1::Rotate {}),
+        vec![rotation],
+        &alice.keys,
+    );
+    log.push_signed(rotate).expect("alice renews the epoch");
+    assert!(!log.roster.epoch_owed(EpochAudience::Space));
+}
+
+#[test]
+fn a_partner_cannot_start_an_epoch_of_the_other_members_documents() {
+    let (mut log, alice, _) = Log::start();
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("bob");
+    let audience = EpochAudience::Member(alice.member);
+    let rotation = crate::epoch_keys::new_rotation(
+        &log.roster,
+        audience,
+        &SecretKey::random(),
+        Some((0, &SecretKey::random())),
+    )
+    .expect("a rotation");
+    let forged = sign_entry(
+        log.roster.len(),
+        &log.roster.head(),
+        Author::Device(bob.id),
+        Body::Rotate(kintsugi_proto::v1::Rotate {}),
+        vec![rotation],
+        &bob.keys,
+    );
+    assert!(log.push_signed(forged).is_err());
 }

@@ -84,6 +84,13 @@ pub struct PendingRosterEntry {
     pub invite_seed: Vec<u8>,
     #[prost(bytes = "vec", tag = "4")]
     pub roster_root: Vec<u8>,
+    /// The new member's recovery keys (public halves), for a genesis or a partner's join.
+    #[prost(message, optional, tag = "5")]
+    pub recovery: Option<kintsugi_proto::v1::RecoveryKeys>,
+    /// For a device enrolled with a recovery kit: the kit, whose key signs the entry. Kept
+    /// only until the entry is written.
+    #[prost(string, tag = "6")]
+    pub recovery_kit: String,
 }
 
 /// The devices of the space as this device last saw them, to tell the user what changed.
@@ -99,4 +106,23 @@ pub struct RosterEntry {
     pub device_id: Vec<u8>,
     #[prost(bool, tag = "2")]
     pub revoked: bool,
+}
+
+/// An epoch key this device learned outside the roster: its own first keys, or a welcome.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KnownKeyRecord {
+    /// Empty for the space's key, else the member whose private documents it reads.
+    #[prost(bytes = "vec", tag = "1")]
+    pub member_id: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub epoch: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub key: Vec<u8>,
+}
+
+/// Every `KnownKeyRecord` of the device.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KnownKeysRecord {
+    #[prost(message, repeated, tag = "1")]
+    pub keys: Vec<KnownKeyRecord>,
 }

@@ -65,6 +65,7 @@ impl Replica {
         let mut conn = self.connect().await?;
         self.pull_roster(&mut conn).await?;
         self.finish_enrolment(&mut conn).await?;
+        self.renew_owed_epochs(&mut conn).await?;
         let mut report = self.push_outbox(&mut conn).await?;
         for kind in DocKind::ALL {
             match self.sync_doc(&mut conn, kind).await {

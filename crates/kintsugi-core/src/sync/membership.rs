@@ -1,20 +1,30 @@
 //! The roster entries a device writes: the genesis of a space it made, its own entry when it
-//! joins, the invites it issues, revocations and leaving.
+//! joins, the invites it issues (with their welcome), revocations, leaving, and the key epochs
+//! the roster owes. Each entry's new epochs are drafted by `roster_draft.rs`.
 //!
 //! The genesis and the joining entry are owed, not optional: `init` and `join` remember them
 //! (`PendingRosterEntry`) and every sync writes what is still owed before anything else, so an
 //! enrolment the network cut short finishes later instead of leaving a device no one accepts.
 
 use kintsugi_proto::v1::roster_entry::Body;
-use kintsugi_proto::v1::{AddDevice, Genesis, Invite, InviteKind, Leave, RecoveryKeys, Revoke};
+use kintsugi_proto::v1::{
+    AddDevice, Genesis, Invite, InviteKind, Leave, Recover, RecoveryKeys, Revoke, Rotate,
+    SetRecovery,
+};
 
 use super::client::Connection;
+use super::roster_draft::Writer;
+use super::engine::pull_page;
+use super::roster_log::roster_entry;
+use crate::epoch_keys::KnownKey;
+use crate::epoch_keys::welcome::{open_welcome, seal_welcome};
 use crate::error::{CoreError, Result};
-use crate::ids::DeviceId;
-use crate::invite_code::ROSTER_ROOT_LEN;
-use crate::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
+use crate::ids::{DeviceId, MemberId, SpaceId};
+use crate::invite_code::{InviteCode, ROSTER_ROOT_LEN};
+use crate::key_store::DeviceSecrets;
+use crate::recovery_kit::RecoveryKit;
 use crate::replica::Replica;
-use crate::roster::{Roster, device_keys, invite_signing_input};
+use crate::roster::{ROSTER_DOC, Roster, device_keys, invite_signing_input};
 use crate::store::PendingRosterEntry;
 
 /// The Ed25519 key of an invite, from the seed its code carries.
@@ -23,7 +33,7 @@ pub(crate) fn invite_signer(seed: &[u8; 32]) -> DeviceSecrets {
 }
 
 /// The public half of a recovery key, as the roster records it.
-fn recovery_keys(secrets: &DeviceSecrets) -> RecoveryKeys {
+pub(crate) fn recovery_keys(secrets: &DeviceSecrets) -> RecoveryKeys {
     RecoveryKeys {
         signing_key: secrets.verifying_key().to_bytes().to_vec(),
         agreement_key: secrets.agreement_public().to_vec(),
@@ -39,7 +49,9 @@ impl Replica {
         let roster = self.pull_roster(conn).await?;
         if !roster.admits(self.identity.device) {
             if pending.genesis {
-                self.write_genesis(conn).await?;
+                self.write_genesis(conn, &pending).await?;
+            } else if !pending.recovery_kit.is_empty() {
+                self.write_recover(conn, &pending.recovery_kit).await?;
             } else {
                 self.write_join(conn, &pending).await?;
             }
@@ -47,17 +59,24 @@ impl Replica {
         self.store.set_pending_roster_entry(None)
     }
 
-    /// The member's recovery keys, which `init` and a partner's `join` made.
-    fn recovery_secrets(&self) -> Result<DeviceSecrets> {
-        let dir = self.store.dir();
-        let secrets = FileKeyStore::recovery_in_dir(dir).load()?;
-        let secrets =
-            secrets.ok_or_else(|| CoreError::damaged(dir, "the recovery keys are missing"))?;
-        Ok(secrets)
+    /// Starts the key epochs the roster owes and this device may start: after a partner left,
+    /// or when the newest epoch was not sealed to this device.
+    pub(crate) async fn renew_owed_epochs(&self, conn: &mut Connection) -> Result<()> {
+        let roster = self.roster()?;
+        if !self.owes_rotation(&roster)? {
+            return Ok(());
+        }
+        // Another device may have started it meanwhile: then nothing is written.
+        let owed = |roster: &Roster| -> Result<Option<Body>> {
+            Ok(self.owes_rotation(roster)?.then_some(Body::Rotate(Rotate {})))
+        };
+        self.push_roster_entry_as(conn, Writer::Device, owed)
+            .await
+            .map(drop)
     }
 
-    async fn write_genesis(&self, conn: &mut Connection) -> Result<()> {
-        let recovery = recovery_keys(&self.recovery_secrets()?);
+    async fn write_genesis(&self, conn: &mut Connection, pending: &PendingRosterEntry) -> Result<()> {
+        let recovery = pending.recovery.clone().ok_or_else(|| self.no_recovery_keys())?;
         let id = &self.identity;
         let genesis = Genesis {
             space_id: id.space.as_bytes().to_vec(),
@@ -88,7 +107,10 @@ impl Replica {
         let keys = device_keys(self.identity.device, &self.identity.secrets);
         let roster = self.pull_roster(conn).await?;
         let partner = roster.invite_kind(&pending.invite_id) == Some(InviteKind::Partner);
-        let recovery = partner.then(|| self.recovery_secrets()).transpose()?;
+        let recovery = match partner {
+            true => Some(pending.recovery.clone().ok_or_else(|| self.no_recovery_keys())?),
+            false => None,
+        };
         self.push_roster_entry(conn, |roster: &Roster| {
             if roster.root()[..ROSTER_ROOT_LEN] != pending.roster_root[..] {
                 return Err(CoreError::RosterRefused(
@@ -108,11 +130,15 @@ impl Replica {
                 member_id: self.identity.member.as_bytes().to_vec(),
                 device: Some(keys.clone()),
                 invite_signature: invite.sign(&signing_input).to_vec(),
-                recovery: recovery.as_ref().map(recovery_keys),
+                recovery: recovery.clone(),
             }))
         })
         .await
         .map(drop)
+    }
+
+    fn no_recovery_keys(&self) -> CoreError {
+        CoreError::damaged(self.store.dir(), "the pending roster entry has no recovery keys")
     }
 
     /// Issues an invite in the roster; returns the seed of its key and the start of the
@@ -124,10 +150,13 @@ impl Replica {
         kind: InviteKind,
     ) -> Result<([u8; 32], [u8; ROSTER_ROOT_LEN])> {
         let seed: [u8; 32] = rand::random();
+        let member = (kind == InviteKind::Device).then_some(self.identity.member);
+        let welcome = self.welcome(&seed, &invite_id, member)?;
         let invite = Invite {
             invite_id: invite_id.to_vec(),
             kind: kind as i32,
             invite_key: invite_signer(&seed).verifying_key().to_bytes().to_vec(),
+            welcome,
         };
         let roster = self
             .push_roster_entry(conn, |_: &Roster| Ok(Body::Invite(invite.clone())))
@@ -135,6 +164,46 @@ impl Replica {
         let mut root = [0; ROSTER_ROOT_LEN];
         root.copy_from_slice(&roster.root()[..ROSTER_ROOT_LEN]);
         Ok((seed, root))
+    }
+
+    /// The welcome of an invite with `seed`: the keys this device holds now.
+    fn welcome(&self, seed: &[u8; 32], invite_id: &[u8], member: Option<MemberId>) -> Result<Vec<u8>> {
+        let keys = self.epoch_keys()?;
+        seal_welcome(seed, self.identity.space, invite_id, &keys, member).ok_or_else(|| {
+            CoreError::RosterRefused(
+                "this device holds no key of the space yet; run `kintsugi sync` and try again".into(),
+            )
+        })
+    }
+
+    /// Enrols this device in the roster as its member's new first device, signed by the
+    /// member's recovery kit; the entry revokes every other device of the member.
+    async fn write_recover(&self, conn: &mut Connection, kit: &str) -> Result<()> {
+        let kit = RecoveryKit::parse(kit)
+            .map_err(|_| CoreError::damaged(self.store.dir(), "the pending recovery kit"))?;
+        let secrets = kit.secrets();
+        let recover = Recover {
+            member_id: self.identity.member.as_bytes().to_vec(),
+            device: Some(device_keys(self.identity.device, &self.identity.secrets)),
+        };
+        let body = |_: &Roster| Ok(Some(Body::Recover(recover.clone())));
+        self.push_roster_entry_as(conn, Writer::Recovery(&secrets), body)
+            .await
+            .map(drop)
+    }
+
+    /// Records a new recovery key of this device's member in the roster.
+    pub(crate) async fn write_set_recovery(
+        &self,
+        conn: &mut Connection,
+        recovery: &RecoveryKeys,
+    ) -> Result<()> {
+        let set = SetRecovery {
+            recovery: Some(recovery.clone()),
+        };
+        self.push_roster_entry(conn, |_: &Roster| Ok(Body::SetRecovery(set.clone())))
+            .await
+            .map(drop)
     }
 
     /// Revokes `device` (and what it enrolled) in the roster.
@@ -168,4 +237,47 @@ impl Replica {
             .await
             .map(drop)
     }
+}
+
+/// The keys the welcome of the invite in `code` opens to, for a joiner of `member`, read from
+/// the server's roster, which must be the one of the space the code was made in.
+pub(crate) async fn welcome_keys(
+    conn: &mut Connection,
+    code: &InviteCode,
+    member: MemberId,
+) -> Result<Vec<KnownKey>> {
+    let roster = read_roster(conn, code.space, &code.roster_root).await?;
+    let refused = || {
+        CoreError::InviteRefused(
+            "the invite's keys are not in the space's roster, or the code does not open them; \
+             ask for a new code"
+                .into(),
+        )
+    };
+    let sealed = roster.invite_welcome(&code.invite_id).ok_or_else(refused)?;
+    open_welcome(&code.invite_seed, code.space, &code.invite_id, sealed, member).ok_or_else(refused)
+}
+
+/// The server's roster of `space`, which must start with the genesis whose hash begins `root`.
+pub(crate) async fn read_roster(
+    conn: &mut Connection,
+    space: SpaceId,
+    root: &[u8; ROSTER_ROOT_LEN],
+) -> Result<Roster> {
+    let mut roster = Roster::new(space);
+    loop {
+        let page = pull_page(conn, ROSTER_DOC, roster.len(), false).await?;
+        for envelope in &page.envelopes {
+            roster.follow(&roster_entry(roster.len(), envelope)?);
+        }
+        if !page.more || page.envelopes.is_empty() {
+            break;
+        }
+    }
+    if roster.root()[..ROSTER_ROOT_LEN] != root[..] {
+        return Err(CoreError::RosterRefused(
+            "the server's roster is not the one of the space the code was made in".into(),
+        ));
+    }
+    Ok(roster)
 }

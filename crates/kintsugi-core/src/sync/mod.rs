@@ -12,10 +12,12 @@ mod membership;
 mod page;
 mod report;
 mod roster;
+mod roster_draft;
 mod roster_log;
 mod snapshot;
 mod watch;
 
+pub(crate) use membership::{read_roster, recovery_keys, welcome_keys};
 pub use report::{DocFailure, RosterChange, RosterEvent, SetAside, SyncReport};
 pub use roster::DeviceView;
 pub use snapshot::{SNAPSHOT_EVERY, SnapshotPayload};

@@ -13,12 +13,11 @@ use kintsugi_proto::v1::{Envelope, EnvelopeKind, Snapshot};
 
 use super::report::SetAside;
 use crate::docs::{DocKind, Refused, apply_in_log_order, apply_one_by_one, parse_change};
-use crate::envelope::open;
+use crate::envelope::{Authors, open};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId};
 use crate::keys::SecretKey;
 use crate::replica::{LoadedDoc, Replica};
-use crate::roster::Roster;
 use crate::store::SetAsideRecord;
 
 /// What applying a page did.
@@ -39,13 +38,13 @@ pub(crate) struct Accepted {
 /// Opens a logged change envelope of `doc` and parses what it carries as a change written by
 /// the device that sent it; the error says why it cannot be accepted.
 pub(crate) fn accept(
-    key: &SecretKey,
-    authors: &Roster,
+    keys: &impl Fn(u64) -> Option<SecretKey>,
+    authors: &impl Authors,
     space: crate::ids::SpaceId,
     doc: DocId,
     envelope: &Envelope,
 ) -> Result<Accepted> {
-    let (ctx, plaintext) = open(key, authors, space, doc, envelope)?;
+    let (ctx, plaintext) = open(keys, authors, space, doc, envelope)?;
     if ctx.kind != EnvelopeKind::Change {
         return Err(CoreError::Tampered(
             "a snapshot was sent as a change".into(),
@@ -120,11 +119,12 @@ impl Replica {
         // where the server pruned, which only the server knows. Either way: no gaps.
         let start = snapshot.is_none().then_some(cursor);
         check_contiguous(kind, start, &fresh)?;
-        let (key, roster) = (self.identity.keys.doc_key(kind), self.roster()?);
+        let (keys, roster) = (self.opening_keys(kind, doc_id)?, self.roster()?);
+        let authors = roster.authors(self.audience_of(kind));
         let mut aside = Vec::new();
         let mut accepted = Vec::with_capacity(fresh.len());
         for envelope in &fresh {
-            match accept(&key, &roster, self.identity.space, doc_id, envelope) {
+            match accept(&keys, &authors, self.identity.space, doc_id, envelope) {
                 Ok(change) => accepted.push(change),
                 Err(error) => aside.push(record(doc_id, envelope, error.to_string())),
             }

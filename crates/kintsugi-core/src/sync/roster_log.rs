@@ -16,9 +16,10 @@ use tonic::Code;
 
 use super::client::Connection;
 use super::engine::pull_page;
+use super::roster_draft::{Writer, refused_here};
 use crate::error::{CoreError, Result};
 use crate::replica::Replica;
-use crate::roster::{Author, EntryBody, ROSTER_DOC, Roster, sign_entry};
+use crate::roster::{EntryBody, ROSTER_DOC, Roster};
 
 /// How many times an entry is signed again after losing its position to another device's.
 const RETRIES: usize = 8;
@@ -55,23 +56,25 @@ impl Replica {
         conn: &mut Connection,
         body: impl Fn(&Roster) -> Result<EntryBody>,
     ) -> Result<Roster> {
+        let body = |roster: &Roster| body(roster).map(Some);
+        self.push_roster_entry_as(conn, Writer::Device, body).await
+    }
+
+    /// `push_roster_entry`, signed by `writer`; a `body` of `None` writes nothing.
+    pub(crate) async fn push_roster_entry_as(
+        &self,
+        conn: &mut Connection,
+        writer: Writer<'_>,
+        body: impl Fn(&Roster) -> Result<Option<EntryBody>>,
+    ) -> Result<Roster> {
         for _ in 0..RETRIES {
             let mut roster = self.pull_roster(conn).await?;
-            let author = Author::Device(self.identity.device);
-            let signed = sign_entry(
-                roster.len(),
-                &roster.head(),
-                author,
-                body(&roster)?,
-                &self.identity.secrets,
-            );
+            let Some(body) = body(&roster)? else {
+                return Ok(roster);
+            };
+            let signed = self.draft_entry(&roster, writer, body)?;
             // The same rules every device applies: what they would refuse is not sent.
-            roster.apply(&signed).map_err(|error| match error {
-                CoreError::RosterRefused(why) => {
-                    CoreError::PermissionDenied(format!("the roster does not allow this ({why})"))
-                }
-                other => other,
-            })?;
+            roster.apply(&signed).map_err(refused_here)?;
             if self.push_signed_entry(conn, &signed).await? {
                 return self.extend_roster(roster.len() - 1, &[signed]);
             }
@@ -95,6 +98,7 @@ impl Replica {
             ciphertext: signed.encode_to_vec(),
             server_seq: 0,
             signature: Vec::new(),
+            key_epoch: 0,
         };
         let request = PushRequest {
             doc_id: ROSTER_DOC.as_bytes().to_vec(),
@@ -111,7 +115,7 @@ impl Replica {
 }
 
 /// The signed entry an envelope of the roster log carries, at the position it must hold.
-fn roster_entry(position: u64, envelope: &Envelope) -> Result<SignedRosterEntry> {
+pub(super) fn roster_entry(position: u64, envelope: &Envelope) -> Result<SignedRosterEntry> {
     if envelope.server_seq != position + 1 {
         return Err(CoreError::RosterRefused(format!(
             "the log skips from entry {position} to position {}",

@@ -50,9 +50,10 @@ impl Replica {
             .as_ref()
             .ok_or_else(|| CoreError::Protocol("a snapshot without an envelope".into()))?;
         let doc_id = self.identity.keys.doc_id(kind);
+        let roster = self.roster()?;
         let (ctx, plaintext) = open(
-            &self.identity.keys.doc_key(kind),
-            &self.roster()?,
+            self.opening_keys(kind, doc_id)?,
+            &roster.authors(self.audience_of(kind)),
             self.identity.space,
             doc_id,
             envelope,
@@ -128,15 +129,17 @@ impl Replica {
             document: doc.save(),
             covers_seq,
         };
+        let (epoch, key) = self.sealing_key(kind, doc_id)?;
         let ctx = EnvelopeContext {
             space: self.identity.space,
             doc: doc_id,
             device: self.identity.device,
             client_seq: self.store.reserve_client_seq()?,
             kind: EnvelopeKind::Snapshot,
+            epoch,
         };
         let envelope = seal(
-            &self.identity.keys.doc_key(kind),
+            &key,
             &self.identity.secrets,
             &ctx,
             &payload.encode_to_vec(),
@@ -255,7 +258,8 @@ impl Replica {
         covers: u64,
     ) -> Result<HashSet<ChangeHash>> {
         let doc_id = self.identity.keys.doc_id(kind);
-        let (key, roster) = (self.identity.keys.doc_key(kind), self.roster()?);
+        let (keys, roster) = (self.opening_keys(kind, doc_id)?, self.roster()?);
+        let authors = roster.authors(self.audience_of(kind));
         let mut doc = genesis(kind);
         let mut after = 0;
         while after < covers {
@@ -270,7 +274,7 @@ impl Replica {
                 .envelopes
                 .iter()
                 .filter(|e| e.server_seq <= covers)
-                .filter_map(|e| accept(&key, &roster, self.identity.space, doc_id, e).ok())
+                .filter_map(|e| accept(&keys, &authors, self.identity.space, doc_id, e).ok())
                 .map(|accepted| accepted.change)
                 .collect();
             let before = doc.clone();
