@@ -9,6 +9,8 @@ use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{ActorId, Automerge, Change};
 use kintsugi_core::docs::{DocKind, genesis};
 use kintsugi_core::envelope::{EnvelopeContext, seal};
+use kintsugi_core::epoch_keys::EpochKeys;
+use kintsugi_core::roster::{EpochAudience, Recipient, Roster};
 use kintsugi_core::ids::{DeviceId, DocId, MemberId, SpaceId};
 use kintsugi_core::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
 use kintsugi_core::keys::{Keyring, SecretKey};
@@ -69,17 +71,42 @@ pub fn write_unchecked(
         device,
         client_seq,
         kind: EnvelopeKind::Change,
+        epoch: 0,
     };
-    let doc_key = keys.doc_key(kind);
     let signer = FileKeyStore::in_dir(dir)
         .load()
         .expect("the key file reads")
         .expect("the device has keys");
+    let epochs = epochs_of(&store, device, &signer);
+    let (epoch, doc_key) = newest_doc_key(&epochs, &keys, kind, MemberId::from_slice(&record.member_id).expect("member id"));
     store
         .commit_local_change(doc_id, &change, kind.audience(), |seq| {
-            seal(&doc_key, &signer, &context(seq), &change)
+            let context = EnvelopeContext {
+                epoch,
+                ..context(seq)
+            };
+            seal(&doc_key, &signer, &context, &change)
         })
         .expect("queue the change");
+}
+
+/// The epoch keys the device of `store` holds, as the core opens them.
+fn epochs_of(store: &LocalStore, device: DeviceId, signer: &DeviceSecrets) -> EpochKeys {
+    let record = store.identity().expect("identity").expect("enrolled");
+    let space = SpaceId::from_slice(&record.space_id).expect("space id");
+    let roster = Roster::replay(space, &store.roster_log().expect("the roster log"));
+    let me = Recipient::Device(device);
+    EpochKeys::unlock(&roster, me, signer.agreement_secret(), store.known_keys().expect("keys"))
+}
+
+/// The newest epoch of `kind`'s documents and the document's key in it.
+fn newest_doc_key(epochs: &EpochKeys, keys: &Keyring, kind: DocKind, member: MemberId) -> (u64, SecretKey) {
+    let audience = match kind.audience() {
+        kintsugi_proto::v1::Audience::Private => EpochAudience::Member(member),
+        _ => EpochAudience::Space,
+    };
+    let (epoch, key) = epochs.latest(audience).expect("an epoch key");
+    (epoch, key.doc_key(keys.doc_id(kind)))
 }
 
 /// The document as the store holds it: saved bytes (or genesis) and the changes since.
@@ -126,6 +153,15 @@ pub struct Secrets {
     pub device: DeviceId,
     /// The device's own signing keys: what the attacker signs his forgeries with.
     pub signer: std::sync::Arc<DeviceSecrets>,
+    /// The key epochs the device holds.
+    pub epochs: EpochKeys,
+}
+
+impl Secrets {
+    /// The newest epoch of `kind`'s documents this device holds, and the document's key in it.
+    pub fn doc_key(&self, kind: DocKind) -> (u64, SecretKey) {
+        newest_doc_key(&self.epochs, &self.keys, kind, self.member)
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -141,6 +177,11 @@ pub fn secrets_of(dir: &Path) -> Secrets {
     let store = when_free(dir, || LocalStore::open(dir));
     let record = store.identity().expect("identity").expect("enrolled");
     let key = |bytes: &[u8]| SecretKey::from_slice(bytes).expect("a stored key");
+    let device = DeviceId::from_slice(&record.device_id).expect("device id");
+    let signer = FileKeyStore::in_dir(dir)
+        .load()
+        .expect("the key file reads")
+        .expect("the device has keys");
     Secrets {
         keys: Keyring {
             space: key(&record.space_key),
@@ -148,13 +189,9 @@ pub fn secrets_of(dir: &Path) -> Secrets {
         },
         space: SpaceId::from_slice(&record.space_id).expect("space id"),
         member: MemberId::from_slice(&record.member_id).expect("member id"),
-        device: DeviceId::from_slice(&record.device_id).expect("device id"),
-        signer: std::sync::Arc::new(
-            FileKeyStore::in_dir(dir)
-                .load()
-                .expect("the key file reads")
-                .expect("the device has keys"),
-        ),
+        device,
+        epochs: epochs_of(&store, device, &signer),
+        signer: std::sync::Arc::new(signer),
     }
 }
 
@@ -173,15 +210,17 @@ pub fn sealed_snapshot(
         document: document.save(),
         covers_seq,
     };
+    let (epoch, key) = secrets.doc_key(kind);
     let ctx = EnvelopeContext {
         space: secrets.space,
         doc: secrets.keys.doc_id(kind),
         device: secrets.device,
         client_seq,
         kind: EnvelopeKind::Snapshot,
+        epoch,
     };
     seal(
-        &secrets.keys.doc_key(kind),
+        &key,
         &secrets.signer,
         &ctx,
         &payload.encode_to_vec(),

@@ -280,6 +280,7 @@ async fn ten_thousand_garbage_requests_leave_the_server_serving_others() {
         device: attacker.identity().device,
         client_seq: seq,
         kind: EnvelopeKind::Change,
+        epoch: 0,
     };
     let key = kintsugi_core::keys::SecretKey::random();
     let signer = kintsugi_core::key_store::DeviceSecrets::generate();

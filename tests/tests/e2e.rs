@@ -140,6 +140,7 @@ async fn retried_push_is_stored_once() {
         device: alice.identity().device,
         client_seq: 41,
         kind: EnvelopeKind::Change,
+        epoch: 0,
     };
     let envelope = seal(
         &SecretKey::random(),
@@ -341,6 +342,7 @@ async fn a_forged_envelope_is_refused_and_changes_nothing() {
         device: alice.identity().device,
         client_seq: 1_000_000,
         kind: EnvelopeKind::Change,
+        epoch: 0,
     };
     let forged = seal(
         &SecretKey::random(),

@@ -207,19 +207,21 @@ async fn a_partner_cannot_squat_a_shared_document_and_one_refusal_stops_no_other
     // Bob pushes first to the check-ins, claiming them as his private document.
     let (bob, secrets) = steal_own_secrets(&world, bob);
     let doc = secrets.keys.doc_id(DocKind::Checkins);
+    let (epoch, checkins_key) = secrets.doc_key(DocKind::Checkins);
     let ctx = EnvelopeContext {
         space: secrets.space,
         doc,
         device: secrets.device,
         client_seq: 900_000,
         kind: EnvelopeKind::Change,
+        epoch,
     };
     let mut conn = bob.connect().await.expect("connect");
     let squat = PushRequest {
         doc_id: doc.as_bytes().to_vec(),
         audience: Audience::Private as i32,
         envelopes: vec![seal(
-            &secrets.keys.doc_key(DocKind::Checkins),
+            &checkins_key,
             &secrets.signer,
             &ctx,
             b"mine",
@@ -265,18 +267,21 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
         ciphertext: (0..200).map(|_| rand::random::<u8>()).collect(),
         server_seq: 0,
         signature: Vec::new(),
+        key_epoch: 0,
     };
     // And a genuine change of Alice's, resealed by Bob as if he had written it.
     let alice_change = alice_change_bytes(&alice);
+    let (epoch, agreement_key) = secrets.doc_key(DocKind::Agreement);
     let ctx = EnvelopeContext {
         space: secrets.space,
         doc,
         device: secrets.device,
         client_seq: 900_001,
         kind: EnvelopeKind::Change,
+        epoch,
     };
     let impersonation = seal(
-        &secrets.keys.doc_key(DocKind::Agreement),
+        &agreement_key,
         &secrets.signer,
         &ctx,
         &alice_change,
@@ -522,12 +527,14 @@ async fn sync_both(alice: &Device, bob: &Device) {
 
 /// Change bytes sealed as an envelope of `kind` by the device of `secrets`.
 fn resealed(secrets: &Secrets, kind: DocKind, client_seq: u64, bytes: &[u8]) -> Envelope {
+    let (epoch, key) = secrets.doc_key(kind);
     let ctx = EnvelopeContext {
         space: secrets.space,
         doc: secrets.keys.doc_id(kind),
         device: secrets.device,
         client_seq,
         kind: EnvelopeKind::Change,
+        epoch,
     };
-    seal(&secrets.keys.doc_key(kind), &secrets.signer, &ctx, bytes)
+    seal(&key, &secrets.signer, &ctx, bytes)
 }

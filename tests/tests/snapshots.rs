@@ -1,9 +1,8 @@
 //! Snapshots end to end: a new device catches up from a snapshot after the log is pruned, and
 //! a snapshot that omits changes is caught by the devices' audit before it can prune anything.
 
-use kintsugi_core::envelope::{EnvelopeContext, seal};
 use kintsugi_core::{CodeKind, DocKind};
-use kintsugi_proto::v1::{EnvelopeKind, PullRequest};
+use kintsugi_proto::v1::PullRequest;
 use kintsugi_tests::World;
 
 #[tokio::test]
@@ -81,17 +80,6 @@ async fn a_new_device_catches_up_from_a_snapshot_after_the_log_is_pruned() {
     );
 }
 
-/// The plaintext of a snapshot envelope, as kintsugi-core seals it (sync/snapshot.rs).
-#[derive(Clone, PartialEq, prost::Message)]
-struct SnapshotPayload {
-    #[prost(bytes = "vec", repeated, tag = "1")]
-    heads: Vec<Vec<u8>>,
-    #[prost(bytes = "vec", tag = "2")]
-    document: Vec<u8>,
-    #[prost(uint64, tag = "3")]
-    covers_seq: u64,
-}
-
 #[tokio::test]
 async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() {
     let clock = std::sync::Arc::new(kintsugi_server::ManualClock::new(
@@ -109,7 +97,10 @@ async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() 
 
     // A member's device (or a buggy app) offers a snapshot that claims to cover the whole log
     // but holds only the empty document. It is sealed properly: only its content is wrong.
-    let keys = alice.invite(CodeKind::Device).await.expect("invite");
+    let dir = alice.dir().to_path_buf();
+    drop(alice);
+    let secrets = kintsugi_tests::hostile::secrets_of(&dir);
+    let alice = kintsugi_tests::hostile::reopen(&dir);
     let doc = alice.doc_id(DocKind::Agreement);
     let mut conn = alice.connect().await.expect("connect");
     let head = conn
@@ -125,28 +116,7 @@ async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() 
         .into_inner()
         .head_seq;
     let empty = kintsugi_core::docs::genesis(DocKind::Agreement);
-    let payload = SnapshotPayload {
-        heads: empty.get_heads().iter().map(|h| h.0.to_vec()).collect(),
-        document: empty.save(),
-        covers_seq: head,
-    };
-    let ctx = EnvelopeContext {
-        space: alice.identity().space,
-        doc,
-        device: alice.identity().device,
-        client_seq: 500_000,
-        kind: EnvelopeKind::Snapshot,
-    };
-    let signer = kintsugi_core::key_store::FileKeyStore::in_dir(alice.dir());
-    let signer = kintsugi_core::key_store::KeyStore::load(&signer)
-        .expect("the key file reads")
-        .expect("alice's device has keys");
-    let sealed = seal(
-        &keys.space_key.doc_key(doc),
-        &signer,
-        &ctx,
-        &prost::Message::encode_to_vec(&payload),
-    );
+    let sealed = kintsugi_tests::hostile::sealed_snapshot(&secrets, DocKind::Agreement, &empty, head, 500_000);
     conn.sync
         .put_snapshot(kintsugi_proto::v1::PutSnapshotRequest {
             doc_id: doc.as_bytes().to_vec(),

@@ -140,3 +140,6 @@ impl EpochKeys {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
