@@ -164,6 +164,7 @@ fn envelope(device: DeviceId, client_seq: u64, text: &str) -> Envelope {
         nonce: vec![client_seq as u8; 24],
         ciphertext: text.as_bytes().to_vec(),
         signature: vec![client_seq as u8; 64],
+        key_epoch: client_seq + 40,
     }
 }
 

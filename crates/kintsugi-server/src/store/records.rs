@@ -110,6 +110,9 @@ pub(super) struct LogRecord {
     pub appended_at: i64,
     #[prost(bytes = "vec", tag = "6")]
     pub signature: Vec<u8>,
+    /// The envelope's key epoch; records stored before epochs read back as 0.
+    #[prost(uint64, tag = "7")]
+    pub key_epoch: u64,
 }
 
 /// The dedup index, keyed `space | doc | device | client_seq`. It keeps a hash of the content
@@ -146,6 +149,9 @@ pub(super) struct SnapshotRecord {
     pub endorsing_devices: Vec<Vec<u8>>,
     #[prost(bytes = "vec", tag = "9")]
     pub signature: Vec<u8>,
+    /// The envelope's key epoch; records stored before epochs read back as 0.
+    #[prost(uint64, tag = "10")]
+    pub key_epoch: u64,
 }
 
 /// Decodes a record, reporting which tree held the damaged value.
@@ -199,6 +205,7 @@ impl LogRecord {
             nonce: self.nonce,
             ciphertext: self.ciphertext,
             signature: self.signature,
+            key_epoch: self.key_epoch,
         })
     }
 }
@@ -211,6 +218,7 @@ impl SnapshotRecord {
             nonce: self.nonce,
             ciphertext: self.ciphertext,
             signature: self.signature,
+            key_epoch: self.key_epoch,
         })
     }
 }

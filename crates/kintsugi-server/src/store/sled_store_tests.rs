@@ -102,6 +102,7 @@ fn erased_ciphertext_is_gone_from_the_files() {
                     nonce: vec![0; 24],
                     ciphertext,
                     signature: Vec::new(),
+                    key_epoch: 0,
                 }],
                 now: UnixSeconds::from_secs(1),
                 quota_bytes: u64::MAX,
@@ -215,6 +216,7 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
                         nonce: vec![1; 24],
                         ciphertext: vec![2; 100],
                         signature: Vec::new(),
+                        key_epoch: 0,
                     }],
                     now: UnixSeconds::from_secs(1),
                     quota_bytes: u64::MAX,
@@ -275,6 +277,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             nonce: vec![1; 24],
             ciphertext: vec![2; 10],
             signature: Vec::new(),
+            key_epoch: 0,
         })
         .collect();
     store
@@ -310,6 +313,7 @@ fn a_snapshot_an_older_server_served_at_once_still_stands_its_window() {
         endorsed_by: Vec::new(),
         endorsing_devices: Vec::new(),
         signature: Vec::new(),
+        key_epoch: 0,
     };
     store
         .reading()
