@@ -188,6 +188,7 @@ mod tests {
                 token_hash: token.hash(),
                 sealed_member_name: vec![],
                 sealed_device_name: vec![],
+                recovery_key: None,
             })
             .expect("redeem");
         assert!(matches!(joined, Redeemed::Joined { .. }), "{joined:?}");
@@ -243,6 +244,7 @@ mod tests {
                 token_hash: DeviceToken::generate().hash(),
                 sealed_member_name: vec![],
                 sealed_device_name: vec![],
+                recovery_key: crate::store::RecoveryKey([7; 32]),
                 now: UnixSeconds::from_secs(0),
             })
             .expect("the space is created");

@@ -4,7 +4,8 @@
 //! from the operating system's random source, and the client picks space and document ids
 //! (document ids are HMACs, so the server learns nothing from them). `ServerSeq` is a position
 //! in one document's log. Ids print as lowercase hex: they are not secrets and may be logged,
-//! unlike tokens and invite secrets, which never get a `Display` at all.
+//! unlike tokens and invite secrets, which never get a `Display` at all. A member's
+//! `RecoveryKey` (a public key, 32 bytes) is typed here too, and not printed either.
 
 use std::fmt;
 
@@ -150,6 +151,26 @@ impl fmt::Debug for SecretHash {
     // Even a hash is not printed: it would help an attacker correlate logs with a stolen store.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretHash(..)")
+    }
+}
+
+/// A member's recovery key: the Ed25519 verifying key (32 bytes) of the member's recovery kit.
+/// The store keeps the bytes as they are; the services check that they are a key and verify
+/// signatures with it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryKey(pub [u8; 32]);
+
+impl RecoveryKey {
+    /// The key in `bytes`, or `None` unless it is exactly 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+}
+
+impl fmt::Debug for RecoveryKey {
+    // Public, but nothing a log needs: logs name members by id.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecoveryKey(..)")
     }
 }
 

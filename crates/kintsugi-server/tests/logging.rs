@@ -1,6 +1,7 @@
-//! The server's logs never contain a secret: a whole pairing, push, pull, subscribe and leave
-//! session is logged at every level into a buffer, which must not contain any token, invite
-//! secret, sealed name or ciphertext, whatever the encoding (raw, hex, base64, a debug list).
+//! The server's logs never contain a secret: a whole pairing, push, pull, subscribe, recovery
+//! and leave session is logged at every level into a buffer, which must not contain any token,
+//! invite secret, recovery signature, sealed name or ciphertext, whatever the encoding (raw,
+//! hex, base64, a debug list).
 //!
 //! A separate test binary, because it installs the process-wide subscriber: the server logs
 //! from tokio's worker and blocking threads, which a thread-local subscriber would miss.
@@ -17,11 +18,14 @@ use data_encoding::{BASE64, BASE64_NOPAD, BASE64URL, BASE64URL_NOPAD, HEXLOWER, 
 use kintsugi_proto::admin::v1::StatsRequest;
 use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateInviteRequest, InviteKind, LeaveSpaceRequest, PullRequest,
-    SubscribeRequest,
+    SetRecoveryKeyRequest, SubscribeRequest,
 };
 use kintsugi_server::LogFormat;
 use kintsugi_server::testing::TestServer;
-use support::{Clients, TestDevice, distinctive_bytes, private_doc, push_request, random16};
+use support::{
+    Clients, TestDevice, distinctive_bytes, private_doc, public_key, push_request, random16,
+    recover_request, recovery_kit, unix_now,
+};
 use tokio_stream::StreamExt;
 use tracing_subscriber::EnvFilter;
 
@@ -69,11 +73,13 @@ async fn join_with_secret(server: &TestServer, inviter: &TestDevice) -> (TestDev
     let mut wrong = invite.secret.clone();
     wrong[0] ^= 1;
     let mut pairing = server.pairing().await;
+    let kit = recovery_kit();
     let attempt = |secret: Vec<u8>| AcceptInviteRequest {
         invite_id: invite.invite_id.clone(),
         secret,
         sealed_member_name: b"sealed: Sam".to_vec(),
         sealed_device_name: b"sealed: tablet".to_vec(),
+        recovery_key: public_key(&kit),
     };
     pairing
         .accept_invite(attempt(wrong))
@@ -91,8 +97,39 @@ async fn join_with_secret(server: &TestServer, inviter: &TestDevice) -> (TestDev
         token: joined.token,
         channel: server.channel().await,
         next_client_seq: 1,
+        recovery: Some(kit),
     };
     (device, secret)
+}
+
+/// Alex's member recovers with the kit, and the new device makes a new kit. Returns the new
+/// device's token and the recovery request.
+async fn recover_alex(
+    server: &TestServer,
+    alex: &TestDevice,
+) -> (String, kintsugi_proto::v1::RecoverMemberRequest) {
+    let kit = alex.recovery.as_ref().expect("alex's kit");
+    let request = recover_request(kit, &alex.space_id, &alex.member_id, unix_now());
+    let recovered = server
+        .pairing()
+        .await
+        .recover_member(request.clone())
+        .await
+        .expect("recovered")
+        .into_inner();
+    let device = TestDevice {
+        token: recovered.token.clone(),
+        ..server.reconnect(alex).await
+    };
+    let new_kit = SetRecoveryKeyRequest {
+        recovery_key: public_key(&recovery_kit()),
+    };
+    device
+        .space()
+        .set_recovery_key(new_kit)
+        .await
+        .expect("a new kit");
+    (recovered.token, request)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,6 +193,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         .expect("stats");
     let admin_token =
         kintsugi_server::offline_admin::read_admin_token(server.data()).expect("an admin token");
+    let (recovered, recovery) = recover_alex(&server, &alex).await;
     drop(stream);
     sam.space()
         .leave_space(LeaveSpaceRequest {})
@@ -170,7 +208,7 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         logs.contains(&HEXLOWER.encode(&alex.device_id)),
         "device ids are logged"
     );
-    let tokens = [&alex.token, &sam.token, &admin_token];
+    let tokens = [&alex.token, &sam.token, &admin_token, &recovered];
     let token_bytes: Vec<Vec<u8>> = tokens
         .iter()
         .map(|t| HEXLOWER.decode(t.as_bytes()).expect("hex"))
@@ -181,6 +219,8 @@ async fn a_whole_session_logs_no_token_secret_name_or_ciphertext() {
         ("private ciphertext", private),
         ("sealed name", b"sealed: Alex".to_vec()),
         ("sealed device name", b"sealed: tablet".to_vec()),
+        ("recovered device's name", recovery.sealed_device_name),
+        ("recovery signature", recovery.signature),
     ];
     forbidden.extend(token_bytes.into_iter().map(|bytes| ("token", bytes)));
     for (what, bytes) in forbidden {

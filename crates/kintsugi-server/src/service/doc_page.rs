@@ -73,6 +73,7 @@ pub(crate) fn to_proto(
         ciphertext: envelope.ciphertext.clone(),
         server_seq: seq.0,
         signature: envelope.signature.clone(),
+        key_epoch: envelope.key_epoch,
     }
 }
 

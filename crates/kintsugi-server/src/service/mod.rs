@@ -1,7 +1,8 @@
 //! The gRPC services and what they share: the store, the settings, the clock and the fan-out.
 //!
 //! One file per service (`pairing`, `space`, `sync`, `admin`) plus `subscribe` for the
-//! long-lived stream. Handlers validate input, call the store through `State::blocking` (sled is
+//! long-lived stream and `recovery` for recovery kits (a call of each of the first two).
+//! Handlers validate input, call the store through `State::blocking` (sled is
 //! synchronous; async code must not block), wait for durability where a reply promises it,
 //! and turn their `ServiceError` into a `tonic::Status` only at the edge. Every task that
 //! outlives a request (streams, compaction) holds an `Arc<State>`; `run` waits until all of
@@ -23,6 +24,7 @@ use crate::store::{Durable, Store};
 pub(crate) mod admin;
 pub(crate) mod doc_page;
 pub(crate) mod pairing;
+pub(crate) mod recovery;
 pub(crate) mod space;
 pub(crate) mod stream_queue;
 pub(crate) mod streams;

@@ -1,21 +1,25 @@
-//! `PairingService`: the two calls a device makes before it has a token.
+//! `PairingService`: the calls a device makes before it has a token.
 //!
 //! `CreateSpace` makes a space whose first member and device are the caller; `AcceptInvite`
 //! redeems a single-use, expiring invite secret for a token, adding either the second partner
-//! or another device of the inviting member. Both are unauthenticated by nature, so they hand
-//! out nothing without proof: the space id must be new, and an invite secret is compared by
-//! hash, counted when wrong, and burnt after a few failures. Tokens are returned once and
-//! kept only as hashes. Both calls are rate limited per client address (`limits`), which
-//! bounds how fast anyone can fill the disk with spaces or guess at invite secrets.
+//! or another device of the inviting member; `RecoverMember` (in `recovery`) enrols a new first
+//! device for a member who lost every device. All are unauthenticated by nature, so they hand
+//! out nothing without proof: the space id must be new, an invite secret is compared by hash,
+//! counted when wrong, and burnt after a few failures, and a recovery must be signed by the
+//! member's recovery key. A new member (the first, or a partner) brings that key along. Tokens
+//! are returned once and kept only as hashes. Every call is rate limited per client address
+//! (`limits`), which bounds how fast anyone can fill the disk with spaces or guess at secrets.
 
 use std::sync::Arc;
 
 use kintsugi_proto::v1::pairing_service_server::PairingService;
 use kintsugi_proto::v1::{
     AcceptInviteRequest, AcceptInviteResponse, CreateSpaceRequest, CreateSpaceResponse,
+    RecoverMemberRequest, RecoverMemberResponse,
 };
 use tonic::{Request, Response, Status};
 
+use super::recovery::{optional_recovery_key, recovery_key};
 use super::{State, check_sealed_name, parse_id};
 use crate::error::ServiceError;
 use crate::ids::{DeviceId, DeviceToken, InviteId, MemberId, SecretHash, SpaceId};
@@ -39,6 +43,7 @@ impl PairingApi {
         let space_id = parse_id(&request.space_id, "space_id", SpaceId::from_slice)?;
         check_sealed_name(&request.sealed_member_name, "sealed_member_name")?;
         check_sealed_name(&request.sealed_device_name, "sealed_device_name")?;
+        let recovery_key = recovery_key(&request.recovery_key)?;
         let member_id = MemberId::random();
         let device_id = DeviceId::random();
         let token = DeviceToken::generate();
@@ -49,6 +54,7 @@ impl PairingApi {
             token_hash: token.hash(),
             sealed_member_name: request.sealed_member_name,
             sealed_device_name: request.sealed_device_name,
+            recovery_key,
             now: self.state.clock.now(),
         };
         self.state
@@ -68,6 +74,7 @@ impl PairingApi {
         request: AcceptInviteRequest,
     ) -> Result<AcceptInviteResponse, ServiceError> {
         let invite_id = check_accept_request(&request)?;
+        let recovery_key = optional_recovery_key(&request.recovery_key)?;
         let token = DeviceToken::generate();
         let redeem = RedeemInvite {
             invite_id,
@@ -79,6 +86,7 @@ impl PairingApi {
             token_hash: token.hash(),
             sealed_member_name: request.sealed_member_name,
             sealed_device_name: request.sealed_device_name,
+            recovery_key,
         };
         let outcome = self
             .state
@@ -165,6 +173,14 @@ fn answer(
              longer used (`kintsugi devices`, `kintsugi revoke`) and use the code again",
             crate::store::MAX_DEVICES_PER_MEMBER
         ))),
+        Redeemed::RecoveryKeyMissing => Err(ServiceError::invalid(
+            "a partner joins with a recovery key: send the 32-byte public key of the new \
+             member's recovery kit as recovery_key",
+        )),
+        Redeemed::RecoveryKeyUnexpected => Err(ServiceError::invalid(
+            "a linked device joins a member who has a recovery kit already: send recovery_key \
+             empty with a device-link code",
+        )),
         Redeemed::InviterRevoked => {
             tracing::info!(invite = %invite_id, "invite of a revoked device refused");
             Err(ServiceError::FailedPrecondition(
@@ -205,18 +221,29 @@ impl PairingService for PairingApi {
             self.accept_invite(request.into_inner()).await?,
         ))
     }
+
+    async fn recover_member(
+        &self,
+        request: Request<RecoverMemberRequest>,
+    ) -> Result<Response<RecoverMemberResponse>, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
+        self.state.limits.pairing_call(peer)?;
+        let recovered = super::recovery::recover_member(&self.state, request.into_inner()).await?;
+        Ok(Response::new(recovered))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::handlers::harness;
+    use crate::testing::handlers::{harness, recovery_key_bytes};
 
     fn new_space(sealed_member_name: Vec<u8>) -> CreateSpaceRequest {
         CreateSpaceRequest {
             space_id: SpaceId::random().to_vec(),
             sealed_member_name,
             sealed_device_name: b"phone".to_vec(),
+            recovery_key: recovery_key_bytes(),
         }
     }
 
@@ -270,9 +297,77 @@ mod tests {
             secret: vec![1; 32],
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: vec![],
         };
         let status = Status::from(api.accept_invite(request).await.expect_err("unknown"));
         assert_eq!(status.code(), tonic::Code::NotFound);
         assert!(status.message().contains("ask for a new one"));
+    }
+
+    #[tokio::test]
+    async fn a_space_is_created_only_with_a_valid_recovery_key() {
+        let h = harness();
+        let api = PairingApi::new(h.state.clone());
+        let mut identity = vec![0; 32];
+        identity[0] = 1;
+        for (key, says) in [
+            (vec![], "recovery_key is missing"),
+            (vec![9; 31], "recovery_key must be 32 bytes"),
+            (identity, "recovery_key is not a valid Ed25519 public key"),
+        ] {
+            let request = CreateSpaceRequest {
+                recovery_key: key,
+                ..new_space(vec![])
+            };
+            let space_id = SpaceId::from_slice(&request.space_id).expect("16 bytes");
+            let refused = Status::from(api.create_space(request).await.expect_err("refused"));
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+            assert!(refused.message().starts_with(says), "{}", refused.message());
+            let members = h.state.store.member_count(space_id);
+            assert!(members.is_err(), "no space was made");
+        }
+        let request = new_space(vec![]);
+        let (space_id, key) = (request.space_id.clone(), request.recovery_key.clone());
+        let created = api.create_space(request).await.expect("created");
+        let space_id = SpaceId::from_slice(&space_id).expect("16 bytes");
+        let member = MemberId::from_slice(&created.member_id).expect("16 bytes");
+        let recorded = h.state.store.recovery_key(space_id, member).expect("read");
+        assert_eq!(recorded.map(|r| r.key.0.to_vec()), Some(key));
+    }
+
+    #[tokio::test]
+    async fn a_partner_brings_a_recovery_key_and_a_linked_device_none() {
+        use crate::service::SpaceApi;
+        use crate::testing::handlers::founder;
+        use kintsugi_proto::v1::{CreateInviteRequest, InviteKind as Kind};
+        let h = harness();
+        let api = PairingApi::new(h.state.clone());
+        let me = founder(&h).await;
+        let spaces = SpaceApi::new(h.state.clone());
+        for (kind, wrong, says) in [
+            (Kind::Partner, vec![], "a partner joins with a recovery key"),
+            (Kind::Device, recovery_key_bytes(), "a linked device joins"),
+        ] {
+            let request = CreateInviteRequest { kind: kind as i32 };
+            let invite = spaces.create_invite(me, request).await.expect("invite");
+            let accept = |recovery_key| AcceptInviteRequest {
+                invite_id: invite.invite_id.clone(),
+                secret: invite.secret.clone(),
+                sealed_member_name: vec![],
+                sealed_device_name: vec![],
+                recovery_key,
+            };
+            let refused = api.accept_invite(accept(wrong)).await.expect_err("refused");
+            let refused = Status::from(refused);
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+            assert!(refused.message().starts_with(says), "{}", refused.message());
+            let right = match kind {
+                Kind::Partner => recovery_key_bytes(),
+                _ => vec![],
+            };
+            api.accept_invite(accept(right))
+                .await
+                .expect("the invite still works");
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! `SpaceService`: invites, the device list and revocation, for an authenticated device.
+//! (`SetRecoveryKey` is answered in `recovery`, with the rest of recovery kits.)
 //!
 //! An invite is an id plus a 32-byte secret that the inviting device shows its partner (or
 //! its owner's other device) as a code; the server keeps the secret's hash, an expiry, a
@@ -21,6 +22,7 @@ use kintsugi_proto::v1::space_service_server::SpaceService;
 use kintsugi_proto::v1::{
     CreateInviteRequest, CreateInviteResponse, Device, LeaveSpaceRequest, LeaveSpaceResponse,
     ListDevicesRequest, ListDevicesResponse, RevokeDeviceRequest, RevokeDeviceResponse,
+    SetRecoveryKeyRequest, SetRecoveryKeyResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -251,6 +253,15 @@ impl SpaceService for SpaceApi {
             self.revoke_device(who, request.into_inner()).await?,
         ))
     }
+
+    async fn set_recovery_key(
+        &self,
+        request: Request<SetRecoveryKeyRequest>,
+    ) -> Result<Response<SetRecoveryKeyResponse>, Status> {
+        let who = authed(&request)?;
+        let set = super::recovery::set_recovery_key(&self.state, who, request.into_inner()).await?;
+        Ok(Response::new(set))
+    }
 }
 
 #[cfg(test)]
@@ -273,7 +284,8 @@ mod tests {
             .expect("invite");
         assert_eq!(invite.expires_at, h.clock_now() + 86_400);
         h.clock.advance(std::time::Duration::from_secs(86_400));
-        let status = join(&h, &invite).await.expect_err("expired");
+        let device = kintsugi_proto::v1::InviteKind::Device;
+        let status = join(&h, &invite, device).await.expect_err("expired");
         assert_eq!(status.code(), tonic::Code::FailedPrecondition);
         assert_eq!(status.message(), "invite code expired; ask for a new one");
     }
@@ -287,7 +299,9 @@ mod tests {
             .create_invite(me, kind(kintsugi_proto::v1::InviteKind::Partner))
             .await
             .expect("invite");
-        let partner = join(&h, &invite).await.expect("partner joins");
+        let partner = join(&h, &invite, kintsugi_proto::v1::InviteKind::Partner)
+            .await
+            .expect("partner joins");
         assert_ne!(partner.member_id, me.member_id);
         let third = api
             .create_invite(me, kind(kintsugi_proto::v1::InviteKind::Partner))
@@ -394,13 +408,13 @@ mod tests {
             device_id: phone.device_id.to_vec(),
         };
         api.revoke_device(me, revoke).await.expect("revoked");
-        for code in [&link, &partner] {
-            let refused = join(&h, code)
+        for (code, kind) in [(&link, Device), (&partner, Partner)] {
+            let refused = join(&h, code, kind)
                 .await
                 .expect_err("the phone's codes went with it");
             assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
         }
-        join(&h, &mine)
+        join(&h, &mine, Device)
             .await
             .expect("codes of the member's other devices still work");
 
@@ -410,7 +424,7 @@ mod tests {
             .create_invite(phone, kind(Device))
             .await
             .expect("the handler trusts its caller");
-        let refused = join(&h, &late).await.expect_err("refused");
+        let refused = join(&h, &late, Device).await.expect_err("refused");
         assert_eq!(
             (refused.code(), refused.message()),
             (
@@ -418,7 +432,7 @@ mod tests {
                 "the device that made this invite was revoked; ask for a new one"
             )
         );
-        let again = join(&h, &late).await.expect_err("used up");
+        let again = join(&h, &late, Device).await.expect_err("used up");
         assert_eq!(
             again.code(),
             tonic::Code::NotFound,

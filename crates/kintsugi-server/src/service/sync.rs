@@ -85,6 +85,7 @@ fn check_envelope(
         nonce: envelope.nonce.clone(),
         ciphertext: envelope.ciphertext.clone(),
         signature: envelope.signature.clone(),
+        key_epoch: envelope.key_epoch,
     })
 }
 

@@ -18,6 +18,7 @@ fn change(device: AuthedDevice, client_seq: u64, text: &str) -> proto::Envelope 
         ciphertext: text.as_bytes().to_vec(),
         server_seq: 0,
         signature: vec![5; 64],
+        key_epoch: 3,
     }
 }
 
@@ -102,6 +103,12 @@ async fn pushed_changes_come_back_in_order_and_paged() {
     assert_eq!((seqs(&page), page.more), (vec![3, 4, 5], false));
     assert_eq!(page.envelopes[0].ciphertext, b"change 3");
     assert_eq!(page.envelopes[0].kind, proto::EnvelopeKind::Change as i32);
+    let relayed = &page.envelopes[0];
+    assert_eq!(
+        (relayed.signature.as_slice(), relayed.key_epoch),
+        (&[5; 64][..], 3),
+        "the signature and the key epoch come back as pushed"
+    );
     let unknown = api
         .pull(me, pull_request(DocId::random_of(Audience::Shared), 0, 0))
         .await
@@ -253,6 +260,7 @@ fn snapshot_request(
 ) -> proto::PutSnapshotRequest {
     let mut envelope = change(who, client_seq, "the whole document");
     envelope.kind = proto::EnvelopeKind::Snapshot as i32;
+    envelope.key_epoch = 7;
     proto::PutSnapshotRequest {
         doc_id: doc.to_vec(),
         covers_seq,
@@ -288,6 +296,10 @@ async fn pull_behind_pruned_entries_starts_with_the_snapshot() {
     let envelope = snapshot.envelope.as_ref().expect("an envelope");
     assert_eq!(envelope.kind, proto::EnvelopeKind::Snapshot as i32);
     assert_eq!(envelope.client_seq, 100);
+    assert_eq!(
+        (envelope.signature.as_slice(), envelope.key_epoch),
+        (&[5; 64][..], 7)
+    );
     assert_eq!((seqs(&page), page.head_seq), (vec![4, 5], 5));
     let page = api.pull(me, pull_request(doc, 4, 0)).await.expect("pulled");
     assert!(page.snapshot.is_none());
@@ -477,6 +489,7 @@ fn stored_change(who: AuthedDevice, client_seq: u64) -> crate::store::Envelope {
         nonce: vec![9; 24],
         ciphertext: format!("change {client_seq}").into_bytes(),
         signature: vec![5; 64],
+        key_epoch: 3,
     }
 }
 

@@ -26,11 +26,13 @@ mod documents;
 mod erasure;
 mod lifecycle;
 mod pairing;
+mod recovery;
 
 pub use documents::*;
 pub use erasure::*;
 pub use lifecycle::*;
 pub use pairing::*;
+pub use recovery::*;
 
 // `store_conformance_tests!`, one `#[test]` per `pub fn` of the files in `conformance/`.
 include!(concat!(env!("OUT_DIR"), "/store_conformance_tests.rs"));
@@ -120,6 +122,12 @@ struct Founded {
     member: MemberId,
     device: DeviceId,
     token: DeviceToken,
+    recovery_key: RecoveryKey,
+}
+
+/// 32 random bytes as a recovery key: the store keeps the bytes, the services check them.
+fn some_recovery_key() -> RecoveryKey {
+    RecoveryKey(crate::ids::random_secret())
 }
 
 fn found_space(store: &dyn Store) -> Founded {
@@ -128,6 +136,7 @@ fn found_space(store: &dyn Store) -> Founded {
         member: MemberId::random(),
         device: DeviceId::random(),
         token: DeviceToken::generate(),
+        recovery_key: some_recovery_key(),
     };
     store
         .create_space(NewSpace {
@@ -137,6 +146,7 @@ fn found_space(store: &dyn Store) -> Founded {
             token_hash: founded.token.hash(),
             sealed_member_name: b"sealed member".to_vec(),
             sealed_device_name: b"sealed device".to_vec(),
+            recovery_key: founded.recovery_key,
             now: at(NOW),
         })
         .expect("the space is created");
@@ -164,6 +174,7 @@ fn envelope(device: DeviceId, client_seq: u64, text: &str) -> Envelope {
         nonce: vec![client_seq as u8; 24],
         ciphertext: text.as_bytes().to_vec(),
         signature: vec![client_seq as u8; 64],
+        key_epoch: client_seq + 40,
     }
 }
 
@@ -202,6 +213,7 @@ fn read_all(store: &dyn Store, f: &Founded, doc: DocId, after: u64) -> Vec<Seque
 struct Invite {
     id: InviteId,
     secret: [u8; 32],
+    kind: InviteKind,
 }
 
 fn invite(store: &dyn Store, f: &Founded, kind: InviteKind, expires_at: i64) -> Invite {
@@ -219,6 +231,7 @@ fn invite_from(
     let invite = Invite {
         id: InviteId::random(),
         secret: crate::ids::random_secret(),
+        kind,
     };
     store
         .create_invite(NewInvite {
@@ -235,12 +248,25 @@ fn invite_from(
     invite
 }
 
+/// Redeems `invite` as a client does: a partner brings a recovery key, a linked device none.
 fn redeem(
     store: &dyn Store,
     invite: &Invite,
     secret: &[u8],
     now: i64,
     token: &DeviceToken,
+) -> Redeemed {
+    let recovery_key = (invite.kind == InviteKind::Partner).then(some_recovery_key);
+    redeem_with(store, invite, secret, now, token, recovery_key)
+}
+
+fn redeem_with(
+    store: &dyn Store,
+    invite: &Invite,
+    secret: &[u8],
+    now: i64,
+    token: &DeviceToken,
+    recovery_key: Option<RecoveryKey>,
 ) -> Redeemed {
     store
         .redeem_invite(RedeemInvite {
@@ -253,6 +279,7 @@ fn redeem(
             token_hash: token.hash(),
             sealed_member_name: b"partner".to_vec(),
             sealed_device_name: b"phone".to_vec(),
+            recovery_key,
         })
         .expect("redeem runs")
 }

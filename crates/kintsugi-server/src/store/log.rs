@@ -50,6 +50,8 @@ pub struct Envelope {
     pub ciphertext: Vec<u8>,
     /// The author's signature, relayed as it came; devices check it, the server cannot.
     pub signature: Vec<u8>,
+    /// The key epoch the author sealed it under, relayed as it came (0 from before epochs).
+    pub key_epoch: u64,
 }
 
 impl Envelope {

@@ -13,12 +13,12 @@
 //! The methods are split by concern into four traits, each in its own file with the record
 //! types it takes and returns:
 //!
-//! | Trait           | File           | What it covers                                              |
-//! |-----------------|----------------|-------------------------------------------------------------|
-//! | `PairingStore`  | `pairing.rs`   | spaces, members, devices, invites, revocation, `leave_space` |
-//! | `LogStore`      | `log.rs`       | document metadata, appending and reading the log             |
-//! | `SnapshotStore` | `snapshots.rs` | the candidate and serving snapshots, verdicts, compaction    |
-//! | `AdminStore`    | `admin.rs`     | durability, byte counters, stats, export, vacuum             |
+//! | Trait           | File           | What it covers                                                   |
+//! |-----------------|----------------|------------------------------------------------------------------|
+//! | `PairingStore`  | `pairing.rs`   | spaces, members, devices, invites, revocation, recovery, leaving |
+//! | `LogStore`      | `log.rs`       | document metadata, appending and reading the log                 |
+//! | `SnapshotStore` | `snapshots.rs` | the candidate and serving snapshots, verdicts, compaction        |
+//! | `AdminStore`    | `admin.rs`     | durability, byte counters, stats, export, vacuum                 |
 //!
 //! `Store` is all four at once (with a blanket impl), so the services hold one
 //! `Arc<dyn Store>`. Beyond reads and writes, a backend keeps a per-space byte counter for
@@ -28,7 +28,9 @@
 //! knows gRPC: the services translate (the test `store_speaks_no_grpc` keeps it so).
 
 pub use crate::clock::UnixSeconds;
-pub use crate::ids::{DeviceId, DocId, InviteId, MemberId, SecretHash, ServerSeq, SpaceId};
+pub use crate::ids::{
+    DeviceId, DocId, InviteId, MemberId, RecoveryKey, SecretHash, ServerSeq, SpaceId,
+};
 
 mod admin;
 #[cfg(any(test, feature = "testing"))]
@@ -43,6 +45,7 @@ mod records;
 mod sled_erase;
 mod sled_log;
 mod sled_pairing;
+mod sled_recovery;
 mod sled_snapshots;
 mod sled_store;
 mod sled_usage;
@@ -58,8 +61,9 @@ pub use log::{
     SequencedEnvelope,
 };
 pub use pairing::{
-    Departure, DeviceInfo, InviteKind, MAX_DEVICES_PER_MEMBER, NewInvite, NewSpace, PairingStore,
-    RedeemInvite, Redeemed, Revocation, enrolled_through,
+    Departure, DeviceInfo, InviteKind, MAX_DEVICES_PER_MEMBER, MemberRecovery, NewInvite, NewSpace,
+    PairingStore, Recovered, Recovery, RecoveryKeyChange, RedeemInvite, Redeemed, Revocation,
+    enrolled_through,
 };
 pub(crate) use sled_store::MARKER_FILE;
 pub use sled_store::SledStore;

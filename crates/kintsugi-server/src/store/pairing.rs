@@ -3,11 +3,14 @@
 //! Everything about who belongs to a space and with which devices: a space is created with
 //! its first member and device, grows by invites (a partner, or another device of a member),
 //! loses devices by revocation and members by `leave_space`. Tokens and invite secrets reach
-//! the store only as SHA-256 hashes; names only sealed by the clients.
+//! the store only as SHA-256 hashes; names only sealed by the clients. Each member has a
+//! recovery key (the public half of their recovery kit), with which `recover_member` replaces
+//! every device of the member by a new first one; the services check keys and signatures, the
+//! store only keeps the bytes.
 
 use super::StoreError;
 use crate::clock::UnixSeconds;
-use crate::ids::{DeviceId, InviteId, MemberId, SecretHash, SpaceId};
+use crate::ids::{DeviceId, InviteId, MemberId, RecoveryKey, SecretHash, SpaceId};
 
 /// What an invite adds when it is redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,8 @@ pub struct NewSpace {
     pub token_hash: SecretHash,
     pub sealed_member_name: Vec<u8>,
     pub sealed_device_name: Vec<u8>,
+    /// The first member's recovery key.
+    pub recovery_key: RecoveryKey,
     pub now: UnixSeconds,
 }
 
@@ -118,6 +123,8 @@ pub struct RedeemInvite {
     pub token_hash: SecretHash,
     pub sealed_member_name: Vec<u8>,
     pub sealed_device_name: Vec<u8>,
+    /// The new member's recovery key: required by a partner invite, refused by a device link.
+    pub recovery_key: Option<RecoveryKey>,
 }
 
 /// Live devices one member may have: each may hold streams and push, so a member who linked
@@ -148,6 +155,57 @@ pub enum Redeemed {
     /// A device invite, but its member has `MAX_DEVICES_PER_MEMBER` live devices already; the
     /// invite stays, for after a device is revoked.
     TooManyDevices,
+    /// A partner invite redeemed without a recovery key; the invite stays.
+    RecoveryKeyMissing,
+    /// A device link redeemed with a recovery key (a linked device joins a member who has
+    /// one); the invite stays.
+    RecoveryKeyUnexpected,
+}
+
+/// What the store knows of a member's recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecovery {
+    pub key: RecoveryKey,
+    /// The `issued_at` of the last recovery the member made; a new one must be later.
+    pub last_issued_at: Option<UnixSeconds>,
+}
+
+/// A member recovering with their recovery kit. The device id and token hash are made by the
+/// caller beforehand, and the signature is checked by the caller against `key`.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    pub space_id: SpaceId,
+    pub member_id: MemberId,
+    /// The key the request was checked against: if it is no longer the member's, nothing happens.
+    pub key: RecoveryKey,
+    /// When the recovery kit signed the request; must be later than `last_issued_at`.
+    pub issued_at: UnixSeconds,
+    pub new_device_id: DeviceId,
+    pub token_hash: SecretHash,
+    pub sealed_device_name: Vec<u8>,
+    pub now: UnixSeconds,
+}
+
+/// The outcome of a recovery. Refusals change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovered {
+    /// The new device is the member's root device, and `revoked` are the member's devices that
+    /// were live until now (revoked with their invites).
+    Enrolled { revoked: Vec<DeviceId> },
+    /// No such member in the space, or its recovery key is not the one the request names.
+    NotValid,
+    /// A recovery issued at the same time or later was taken already: a replay.
+    Replayed,
+}
+
+/// The outcome of replacing a member's recovery key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryKeyChange {
+    /// The member's recovery key is the new one now.
+    Replaced,
+    /// The device is not a live root device (one no device linked) of the member; nothing
+    /// changed.
+    NotRootDevice,
 }
 
 /// The outcome of revoking a device.
@@ -218,4 +276,25 @@ pub trait PairingStore {
     /// hashes, their invites and the member. If they were the last member, erases everything
     /// of the space. Deleted data may linger in a backend's files until `vacuum`.
     fn leave_space(&self, space_id: SpaceId, member_id: MemberId) -> Result<Departure, StoreError>;
+    /// The member's recovery key, if the member is in the space and has one (members made by
+    /// an older server have none).
+    fn recovery_key(
+        &self,
+        space_id: SpaceId,
+        member_id: MemberId,
+    ) -> Result<Option<MemberRecovery>, StoreError>;
+    /// Replaces the recovery key of `member_id`, if `by` is a live root device of that member
+    /// (`enrolled_by` is `None`). `UnknownMember` if the member is gone.
+    fn set_recovery_key(
+        &self,
+        space_id: SpaceId,
+        member_id: MemberId,
+        by: DeviceId,
+        key: RecoveryKey,
+    ) -> Result<RecoveryKeyChange, StoreError>;
+    /// In one transaction: checks that the member is in the space with `recovery.key` and that
+    /// `issued_at` is later than the last recovery's, revokes every live device of the member
+    /// and deletes the member's invites, adds the new device as a root device with its token,
+    /// and records `issued_at`. No device of the member may be linked meanwhile.
+    fn recover_member(&self, recovery: Recovery) -> Result<Recovered, StoreError>;
 }

@@ -34,6 +34,12 @@ pub(super) struct MemberRecord {
     pub sealed_name: Vec<u8>,
     #[prost(int64, tag = "2")]
     pub created_at: i64,
+    /// The member's recovery key (32 bytes); empty for members stored before recovery keys.
+    #[prost(bytes = "vec", tag = "3")]
+    pub recovery_key: Vec<u8>,
+    /// The `issued_at` of the member's last recovery; none before the first.
+    #[prost(int64, optional, tag = "4")]
+    pub last_recovery_issued_at: Option<i64>,
 }
 
 /// A device, keyed `space | device`, so listing a space's devices is a prefix scan.
@@ -110,6 +116,9 @@ pub(super) struct LogRecord {
     pub appended_at: i64,
     #[prost(bytes = "vec", tag = "6")]
     pub signature: Vec<u8>,
+    /// The envelope's key epoch; records stored before epochs read back as 0.
+    #[prost(uint64, tag = "7")]
+    pub key_epoch: u64,
 }
 
 /// The dedup index, keyed `space | doc | device | client_seq`. It keeps a hash of the content
@@ -146,6 +155,9 @@ pub(super) struct SnapshotRecord {
     pub endorsing_devices: Vec<Vec<u8>>,
     #[prost(bytes = "vec", tag = "9")]
     pub signature: Vec<u8>,
+    /// The envelope's key epoch; records stored before epochs read back as 0.
+    #[prost(uint64, tag = "10")]
+    pub key_epoch: u64,
 }
 
 /// Decodes a record, reporting which tree held the damaged value.
@@ -199,6 +211,7 @@ impl LogRecord {
             nonce: self.nonce,
             ciphertext: self.ciphertext,
             signature: self.signature,
+            key_epoch: self.key_epoch,
         })
     }
 }
@@ -211,6 +224,7 @@ impl SnapshotRecord {
             nonce: self.nonce,
             ciphertext: self.ciphertext,
             signature: self.signature,
+            key_epoch: self.key_epoch,
         })
     }
 }
@@ -298,5 +312,58 @@ mod tests {
     fn damaged_records_are_reported_not_panicked() {
         let result: Result<DocRecord, _> = decode("docs", &[0xff, 0xff, 0xff]);
         assert!(matches!(result, Err(StoreError::Corrupt(_))));
+    }
+
+    /// What an older server wrote: the records without the fields added since.
+    #[derive(Clone, PartialEq, Message)]
+    struct OlderLogRecord {
+        #[prost(bytes = "vec", tag = "1")]
+        device_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "6")]
+        signature: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct OlderSnapshotRecord {
+        #[prost(bytes = "vec", tag = "2")]
+        device_id: Vec<u8>,
+        #[prost(bytes = "vec", tag = "9")]
+        signature: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, Message)]
+    struct OlderMemberRecord {
+        #[prost(bytes = "vec", tag = "1")]
+        sealed_name: Vec<u8>,
+        #[prost(int64, tag = "2")]
+        created_at: i64,
+    }
+
+    #[test]
+    fn records_from_before_key_epochs_and_recovery_keys_read_back_without_them() {
+        let older = OlderLogRecord {
+            device_id: vec![3; 16],
+            signature: vec![4; 64],
+        }
+        .encode_to_vec();
+        let log: LogRecord = decode("log", &older).expect("decodes");
+        let envelope = log.envelope().expect("an envelope");
+        assert_eq!((envelope.signature, envelope.key_epoch), (vec![4; 64], 0));
+        let older = OlderSnapshotRecord {
+            device_id: vec![3; 16],
+            signature: vec![4; 64],
+        }
+        .encode_to_vec();
+        let snapshot: SnapshotRecord = decode("snapshots", &older).expect("decodes");
+        let envelope = snapshot.envelope().expect("an envelope");
+        assert_eq!((envelope.signature, envelope.key_epoch), (vec![4; 64], 0));
+        let member = OlderMemberRecord {
+            sealed_name: b"sealed".to_vec(),
+            created_at: 5,
+        }
+        .encode_to_vec();
+        let member: MemberRecord = decode("members", &member).expect("decodes");
+        assert!(member.recovery_key.is_empty());
+        assert_eq!(member.last_recovery_issued_at, None);
     }
 }

@@ -180,6 +180,7 @@ fn prepare_envelopes(
                 ciphertext: envelope.ciphertext.clone(),
                 appended_at: now.as_secs(),
                 signature: envelope.signature.clone(),
+                key_epoch: envelope.key_epoch,
             }
             .encode_to_vec(),
             dedup_key: records::dedup_key(space, doc, envelope.device_id, envelope.client_seq),

@@ -24,7 +24,7 @@ use super::{
 use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, MemberId, SecretHash, SpaceId};
 
-fn device_record(
+pub(super) fn device_record(
     member: MemberId,
     name: &[u8],
     token: SecretHash,
@@ -101,6 +101,8 @@ impl Opened {
         let member_record = MemberRecord {
             sealed_name: space.sealed_member_name.clone(),
             created_at: space.now.as_secs(),
+            recovery_key: space.recovery_key.0.to_vec(),
+            last_recovery_issued_at: None,
         }
         .encode_to_vec();
         let device = device_record(
@@ -187,6 +189,9 @@ impl Opened {
                     };
                     let (space, inviter, kind) =
                         invite_fields(&invite).map_err(ConflictableTransactionError::Abort)?;
+                    if let Some(outcome) = recovery_key_mismatch(kind, &redeem) {
+                        return Ok(outcome);
+                    }
                     invites.remove(invite_key)?;
                     let made_by = match live_inviting_device(devices, space, &invite)? {
                         Ok(made_by) => made_by,
@@ -373,6 +378,17 @@ fn checked_invite(invites: &Tx, invite_key: &[u8], redeem: &RedeemInvite) -> Ste
     Ok(Ok(invite))
 }
 
+/// The refusal of a redemption whose recovery key does not fit the invite: a partner brings
+/// one, a linked device none. Checked once the secret matched, before anything is written, so
+/// the invite stays for a corrected request.
+fn recovery_key_mismatch(kind: InviteKind, redeem: &RedeemInvite) -> Option<Redeemed> {
+    match (kind, redeem.recovery_key) {
+        (InviteKind::Partner, None) => Some(Redeemed::RecoveryKeyMissing),
+        (InviteKind::Device, Some(_)) => Some(Redeemed::RecoveryKeyUnexpected),
+        _ => None,
+    }
+}
+
 /// The invite's space, inviting member and kind.
 fn invite_fields(invite: &InviteRecord) -> Result<(SpaceId, MemberId, InviteKind), StoreError> {
     let space = records::id16("invites", &invite.space_id, SpaceId::from_slice)?;
@@ -436,6 +452,11 @@ impl Joining<'_> {
                 let member_record = MemberRecord {
                     sealed_name: redeem.sealed_member_name.clone(),
                     created_at: redeem.now.as_secs(),
+                    recovery_key: redeem
+                        .recovery_key
+                        .map(|k| k.0.to_vec())
+                        .unwrap_or_default(),
+                    last_recovery_issued_at: None,
                 };
                 let key = records::pair_key(space, redeem.new_member_id.as_bytes());
                 members.insert(&key[..], member_record.encode_to_vec())?;

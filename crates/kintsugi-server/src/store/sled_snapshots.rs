@@ -433,6 +433,7 @@ fn snapshot_record(snapshot: &NewSnapshot) -> Vec<u8> {
         endorsed_by: Vec::new(),
         endorsing_devices: Vec::new(),
         signature: snapshot.envelope.signature.clone(),
+        key_epoch: snapshot.envelope.key_epoch,
     }
     .encode_to_vec()
 }

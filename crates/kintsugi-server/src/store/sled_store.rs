@@ -11,8 +11,9 @@
 //!
 //! Two locks, both held only by blocking threads: `open` guards which database is open (it is
 //! swapped by `vacuum`) and is held just long enough to clone an `Arc`; `pause` is taken
-//! shared by every write and exclusively by `export`, `leave_space` and `vacuum`, which is
-//! what makes a backup a consistent copy. Reads never take `pause`, so a backup does not stop
+//! shared by every write and exclusively by `export`, `leave_space`, `recover_member` and
+//! `vacuum`, which is what makes a backup a consistent copy (and a recovery's scan of the
+//! member's devices complete). Reads never take `pause`, so a backup does not stop
 //! devices from pulling. This file opens the store and implements the four traits of
 //! `crate::store`; `sled_pairing.rs`, `sled_log.rs`, `sled_snapshots.rs`, `sled_usage.rs`,
 //! `sled_erase.rs` and `sled_vacuum.rs` do the work, each in an `Opened` method (for
@@ -28,9 +29,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use super::records;
 use super::{
     AdminStore, AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta,
-    DumpSummary, Durable, EnvelopePage, LogStore, NewInvite, NewSnapshot, NewSpace, PairingStore,
-    RedeemInvite, Redeemed, Revocation, SnapshotPut, SnapshotStore, StoreError, StoreStats,
-    StoredSnapshot, VacuumReport,
+    DumpSummary, Durable, EnvelopePage, LogStore, MemberRecovery, NewInvite, NewSnapshot, NewSpace,
+    PairingStore, Recovered, Recovery, RecoveryKey, RecoveryKeyChange, RedeemInvite, Redeemed,
+    Revocation, SnapshotPut, SnapshotStore, StoreError, StoreStats, StoredSnapshot, VacuumReport,
 };
 use crate::clock::UnixSeconds;
 use crate::durability::GroupCommit;
@@ -341,6 +342,30 @@ impl PairingStore for SledStore {
     fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
         let _pause = self.pause_all();
         self.reading()?.leave_space(space, member)
+    }
+
+    fn recovery_key(
+        &self,
+        space: SpaceId,
+        member: MemberId,
+    ) -> Result<Option<MemberRecovery>, StoreError> {
+        self.reading()?.recovery_key(space, member)
+    }
+
+    fn set_recovery_key(
+        &self,
+        space: SpaceId,
+        member: MemberId,
+        by: DeviceId,
+        key: RecoveryKey,
+    ) -> Result<RecoveryKeyChange, StoreError> {
+        self.writing(|o| o.set_recovery_key(space, member, by, key))
+    }
+
+    fn recover_member(&self, recovery: Recovery) -> Result<Recovered, StoreError> {
+        // No device may be linked between the scan of the member's devices and the transaction.
+        let _pause = self.pause_all();
+        self.reading()?.recover_member(recovery)
     }
 }
 

@@ -31,6 +31,7 @@ fn an_unfinished_snapshot_from_a_killed_server_does_not_stop_the_store_opening()
             token_hash: crate::ids::DeviceToken::generate().hash(),
             sealed_member_name: vec![1],
             sealed_device_name: vec![2],
+            recovery_key: crate::store::RecoveryKey([7; 32]),
             now: UnixSeconds::from_secs(1),
         };
         store.create_space(space).expect("a space");
@@ -83,6 +84,7 @@ fn erased_ciphertext_is_gone_from_the_files() {
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: crate::store::RecoveryKey([7; 32]),
             now: UnixSeconds::from_secs(1),
         })
         .expect("created");
@@ -102,6 +104,7 @@ fn erased_ciphertext_is_gone_from_the_files() {
                     nonce: vec![0; 24],
                     ciphertext,
                     signature: Vec::new(),
+                    key_epoch: 0,
                 }],
                 now: UnixSeconds::from_secs(1),
                 quota_bytes: u64::MAX,
@@ -147,6 +150,7 @@ fn a_backup_restores_into_an_empty_folder_and_an_interrupted_vacuum_finishes() {
             token_hash: token.hash(),
             sealed_member_name: b"sealed".to_vec(),
             sealed_device_name: vec![],
+            recovery_key: crate::store::RecoveryKey([7; 32]),
             now: UnixSeconds::from_secs(5),
         })
         .expect("created");
@@ -197,6 +201,7 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: crate::store::RecoveryKey([7; 32]),
             now: UnixSeconds::from_secs(1),
         })
         .expect("created");
@@ -215,6 +220,7 @@ fn vacuum_while_a_device_writes_and_reads_loses_nothing() {
                         nonce: vec![1; 24],
                         ciphertext: vec![2; 100],
                         signature: Vec::new(),
+                        key_epoch: 0,
                     }],
                     now: UnixSeconds::from_secs(1),
                     quota_bytes: u64::MAX,
@@ -265,6 +271,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: crate::store::RecoveryKey([7; 32]),
             now: UnixSeconds::from_secs(1),
         })
         .expect("created");
@@ -275,6 +282,7 @@ fn store_with_doc(dir: &Path, entries: u64) -> (SledStore, SpaceId, MemberId, De
             nonce: vec![1; 24],
             ciphertext: vec![2; 10],
             signature: Vec::new(),
+            key_epoch: 0,
         })
         .collect();
     store
@@ -310,6 +318,7 @@ fn a_snapshot_an_older_server_served_at_once_still_stands_its_window() {
         endorsed_by: Vec::new(),
         endorsing_devices: Vec::new(),
         signature: Vec::new(),
+        key_epoch: 0,
     };
     store
         .reading()
@@ -379,6 +388,7 @@ fn an_invite_stored_without_its_device_can_still_be_redeemed() {
             token_hash: DeviceToken::generate().hash(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: None,
         })
         .expect("redeemed");
     assert!(

@@ -15,9 +15,10 @@ use crate::clock::UnixSeconds;
 use crate::ids::{DeviceId, DocId, MemberId, SecretHash, ServerSeq, SpaceId};
 use crate::store::{
     AdminStore, AppendEnvelopes, Appended, CandidateVerdict, Departure, DeviceInfo, DocMeta,
-    DumpSummary, Durable, EnvelopePage, LogStore, NewInvite, NewSnapshot, NewSpace, PairingStore,
-    RedeemInvite, Redeemed, Revocation, SledStore, SnapshotPut, SnapshotStore, StoreError,
-    StoreStats, StoredSnapshot, VacuumReport,
+    DumpSummary, Durable, EnvelopePage, LogStore, MemberRecovery, NewInvite, NewSnapshot, NewSpace,
+    PairingStore, Recovered, Recovery, RecoveryKey, RecoveryKeyChange, RedeemInvite, Redeemed,
+    Revocation, SledStore, SnapshotPut, SnapshotStore, StoreError, StoreStats, StoredSnapshot,
+    VacuumReport,
 };
 
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -112,6 +113,25 @@ impl PairingStore for GatedStore {
     }
     fn leave_space(&self, space: SpaceId, member: MemberId) -> Result<Departure, StoreError> {
         self.inner.leave_space(space, member)
+    }
+    fn recovery_key(
+        &self,
+        space: SpaceId,
+        member: MemberId,
+    ) -> Result<Option<MemberRecovery>, StoreError> {
+        self.inner.recovery_key(space, member)
+    }
+    fn set_recovery_key(
+        &self,
+        space: SpaceId,
+        member: MemberId,
+        by: DeviceId,
+        key: RecoveryKey,
+    ) -> Result<RecoveryKeyChange, StoreError> {
+        self.inner.set_recovery_key(space, member, by, key)
+    }
+    fn recover_member(&self, recovery: Recovery) -> Result<Recovered, StoreError> {
+        self.inner.recover_member(recovery)
     }
 }
 

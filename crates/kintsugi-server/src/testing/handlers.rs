@@ -90,6 +90,7 @@ pub(crate) async fn founder(h: &Harness) -> AuthedDevice {
             space_id: space.to_vec(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: recovery_key_bytes(),
         })
         .await
         .expect("created");
@@ -100,17 +101,30 @@ pub(crate) async fn founder(h: &Harness) -> AuthedDevice {
     }
 }
 
-/// Redeems an invite; returns the new device.
+/// The public key of a fresh recovery kit, as a request carries it.
+pub(crate) fn recovery_key_bytes() -> Vec<u8> {
+    let kit = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+    kit.verifying_key().to_bytes().to_vec()
+}
+
+/// Redeems an invite of `kind` as a client does (a partner brings a recovery key); returns the
+/// new device.
 pub(crate) async fn join(
     h: &Harness,
     invite: &CreateInviteResponse,
+    kind: kintsugi_proto::v1::InviteKind,
 ) -> Result<AuthedDevice, tonic::Status> {
+    let recovery_key = match kind {
+        kintsugi_proto::v1::InviteKind::Partner => recovery_key_bytes(),
+        _ => Vec::new(),
+    };
     let joined = PairingApi::new(h.state.clone())
         .accept_invite(AcceptInviteRequest {
             invite_id: invite.invite_id.clone(),
             secret: invite.secret.clone(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key,
         })
         .await?;
     let token = DeviceToken::from_hex(&joined.token).expect("hex token");
@@ -138,5 +152,5 @@ pub(crate) async fn invite_and_join(
         .create_invite(inviter, request)
         .await
         .expect("invite");
-    join(h, &invite).await.expect("joined")
+    join(h, &invite, kind).await.expect("joined")
 }

@@ -8,7 +8,9 @@ use kintsugi_server::testing::TestServer;
 use kintsugi_server::{PAIRING_MESSAGE_BYTES, RateLimit};
 use tonic::Code;
 
-use crate::support::{Clients, push_request, random16};
+use crate::support::{
+    Clients, public_key, push_request, random16, recover_request, recovery_kit, unix_now,
+};
 
 fn pull(doc: &[u8]) -> PullRequest {
     PullRequest {
@@ -118,6 +120,7 @@ async fn pairing_calls_are_limited_per_address() {
             space_id: random16(),
             sealed_member_name: vec![],
             sealed_device_name: vec![],
+            recovery_key: public_key(&recovery_kit()),
         };
         if let Err(status) = pairing.create_space(request).await {
             refused = Some(status);
@@ -132,6 +135,14 @@ async fn pairing_calls_are_limited_per_address() {
             .starts_with("rate limit: too many pairing calls from your address; retry in "),
         "{}",
         refused.message()
+    );
+    let kit = alex.recovery.as_ref().expect("alex's kit");
+    let recovery = recover_request(kit, &alex.space_id, &alex.member_id, unix_now());
+    let limited = pairing.recover_member(recovery).await.expect_err("limited");
+    assert_eq!(
+        limited.code(),
+        Code::ResourceExhausted,
+        "recovery is a pairing call"
     );
     alex.sync()
         .pull(pull(&random16()))
@@ -198,6 +209,7 @@ async fn oversized_pairing_and_space_calls_are_refused_and_pairing_still_works()
         secret: vec![0; 32],
         sealed_member_name: vec![1; 15 << 20],
         sealed_device_name: vec![],
+        recovery_key: vec![],
     };
     let refused = pairing
         .accept_invite(huge)

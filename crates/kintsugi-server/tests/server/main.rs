@@ -10,6 +10,7 @@ mod admin;
 mod erasure;
 mod limits;
 mod observability;
+mod recovery;
 mod support;
 mod tls;
 
@@ -201,11 +202,13 @@ async fn invite_codes_are_single_use_and_checked() {
         .await
         .expect("invite")
         .into_inner();
+    let kit = support::recovery_kit();
     let accept = |secret: Vec<u8>| AcceptInviteRequest {
         invite_id: invite.invite_id.clone(),
         secret,
         sealed_member_name: vec![],
         sealed_device_name: vec![],
+        recovery_key: support::public_key(&kit),
     };
     let mut pairing = server.pairing().await;
     let wrong = pairing

@@ -3,13 +3,14 @@
 
 #![allow(dead_code, clippy::expect_used)]
 
+use ed25519_dalek::{Signer, SigningKey};
 use kintsugi_proto::admin::v1::admin_service_client::AdminServiceClient;
 use kintsugi_proto::v1::pairing_service_client::PairingServiceClient;
 use kintsugi_proto::v1::space_service_client::SpaceServiceClient;
 use kintsugi_proto::v1::sync_service_client::SyncServiceClient;
 use kintsugi_proto::v1::{
     AcceptInviteRequest, Audience, CreateInviteRequest, CreateSpaceRequest, Envelope, EnvelopeKind,
-    InviteKind, PushRequest,
+    InviteKind, PushRequest, RecoverMemberRequest,
 };
 use kintsugi_server::testing::TestServer;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -45,6 +46,7 @@ impl Clients for TestServer {
 
     async fn create_space(&self) -> TestDevice {
         let space_id = random16();
+        let kit = recovery_kit();
         let created = self
             .pairing()
             .await
@@ -52,6 +54,7 @@ impl Clients for TestServer {
                 space_id: space_id.clone(),
                 sealed_member_name: b"sealed: Alex".to_vec(),
                 sealed_device_name: b"sealed: phone".to_vec(),
+                recovery_key: public_key(&kit),
             })
             .await
             .expect("the space is created")
@@ -63,6 +66,7 @@ impl Clients for TestServer {
             token: created.token,
             channel: self.channel().await,
             next_client_seq: 1,
+            recovery: Some(kit),
         }
     }
 
@@ -73,6 +77,15 @@ impl Clients for TestServer {
             .await
             .expect("the invite is created")
             .into_inner();
+        // A partner brings a recovery kit of their own; a linked device shares its member's.
+        let recovery = match kind {
+            InviteKind::Partner => Some(recovery_kit()),
+            _ => inviter.recovery.clone(),
+        };
+        let recovery_key = match kind {
+            InviteKind::Partner => recovery.as_ref().map(public_key).unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let joined = self
             .pairing()
             .await
@@ -81,6 +94,7 @@ impl Clients for TestServer {
                 secret: invite.secret,
                 sealed_member_name: b"sealed: Sam".to_vec(),
                 sealed_device_name: b"sealed: tablet".to_vec(),
+                recovery_key,
             })
             .await
             .expect("the invite is accepted")
@@ -92,6 +106,7 @@ impl Clients for TestServer {
             token: joined.token,
             channel: self.channel().await,
             next_client_seq: 1,
+            recovery,
         }
     }
 
@@ -103,6 +118,7 @@ impl Clients for TestServer {
             token: device.token.clone(),
             channel: self.channel().await,
             next_client_seq: device.next_client_seq,
+            recovery: device.recovery.clone(),
         }
     }
 }
@@ -142,6 +158,8 @@ pub struct TestDevice {
     pub token: String,
     pub channel: Channel,
     pub next_client_seq: u64,
+    /// The recovery kit of the device's member, when the test made it.
+    pub recovery: Option<SigningKey>,
 }
 
 impl TestDevice {
@@ -170,7 +188,47 @@ impl TestDevice {
             ciphertext: ciphertext.to_vec(),
             server_seq: 0,
             signature: Vec::new(),
+            key_epoch: 0,
         }
+    }
+}
+
+/// A new recovery kit: the signing key whose public half a member records.
+pub fn recovery_kit() -> SigningKey {
+    SigningKey::from_bytes(&rand::random())
+}
+
+/// The recovery key a request carries for `kit`.
+pub fn public_key(kit: &SigningKey) -> Vec<u8> {
+    kit.verifying_key().to_bytes().to_vec()
+}
+
+/// Unix seconds now, as a recovery kit stamps its request.
+pub fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(now.expect("after 1970").as_secs()).expect("in range")
+}
+
+/// A `RecoverMember` request signed by `kit`, as docs/protocol.md spells the signed bytes:
+/// "kintsugi/recover-member/v1", space id, member id, issued_at (i64 big-endian), device name.
+pub fn recover_request(
+    kit: &SigningKey,
+    space_id: &[u8],
+    member_id: &[u8],
+    issued_at: i64,
+) -> RecoverMemberRequest {
+    let sealed_device_name = b"sealed: new phone".to_vec();
+    let mut signed = b"kintsugi/recover-member/v1".to_vec();
+    signed.extend_from_slice(space_id);
+    signed.extend_from_slice(member_id);
+    signed.extend_from_slice(&issued_at.to_be_bytes());
+    signed.extend_from_slice(&sealed_device_name);
+    RecoverMemberRequest {
+        space_id: space_id.to_vec(),
+        member_id: member_id.to_vec(),
+        sealed_device_name,
+        issued_at,
+        signature: kit.sign(&signed).to_bytes().to_vec(),
     }
 }
 

@@ -254,3 +254,51 @@ pub fn reads_page_by_count_and_bytes(open: Open<'_>) {
     let unknown = store.read_envelopes(f.space, DocId::random(), ServerSeq(0), 100, usize::MAX);
     assert!(unknown.unwrap().envelopes.is_empty());
 }
+
+/// What the server relays but cannot check, the author's signature and the envelope's key
+/// epoch, comes back from the log and from both snapshot slots exactly as it was stored; an
+/// envelope without them (from before epochs) comes back without them.
+pub fn envelopes_keep_their_signature_and_key_epoch(open: Open<'_>) {
+    let dir = ScratchDir::new();
+    let store = open(dir.path());
+    let s = store.as_ref();
+    let f = found_space(s);
+    let doc = DocId::random();
+    let sealed = Envelope {
+        key_epoch: u64::MAX,
+        ..envelope(f.device, 1, "change")
+    };
+    let plain = Envelope {
+        signature: Vec::new(),
+        key_epoch: 0,
+        ..envelope(f.device, 2, "older change")
+    };
+    let both = vec![sealed.clone(), plain.clone()];
+    append(s, &f, doc, Audience::Shared, f.member, both, NOW).unwrap();
+    let read: Vec<Envelope> = read_all(s, &f, doc, 0)
+        .into_iter()
+        .map(|e| e.envelope)
+        .collect();
+    assert_eq!(read, [sealed, plain]);
+    let whole = Envelope {
+        key_epoch: 7,
+        ..envelope(f.device, 3, "whole document")
+    };
+    s.put_snapshot(NewSnapshot {
+        space_id: f.space,
+        doc_id: doc,
+        member_id: f.member,
+        covers_seq: ServerSeq(2),
+        envelope: whole.clone(),
+        now: at(NOW),
+        retention: secs(100),
+        quota_bytes: u64::MAX,
+    })
+    .unwrap();
+    let candidate = s.candidate_snapshot(f.space, doc).unwrap().unwrap();
+    assert_eq!(candidate.envelope, whole);
+    assert!(endorse(s, &f, doc));
+    s.compact(f.space, doc, at(NOW + 101), secs(100)).unwrap();
+    let serving = s.snapshot(f.space, doc).unwrap().expect("promoted");
+    assert_eq!(serving.envelope, whole);
+}

@@ -217,6 +217,7 @@ pub fn space_ids_are_unique(open: Open<'_>) {
         token_hash: DeviceToken::generate().hash(),
         sealed_member_name: Vec::new(),
         sealed_device_name: Vec::new(),
+        recovery_key: some_recovery_key(),
         now: at(NOW),
     });
     assert!(matches!(again, Err(StoreError::SpaceExists)), "{again:?}");
