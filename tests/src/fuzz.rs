@@ -10,7 +10,7 @@ use kintsugi_core::docs::{DocKind, apply_remote_changes, genesis};
 use kintsugi_core::envelope::open;
 use kintsugi_core::ids::{DeviceId, DocId, SpaceId};
 use kintsugi_core::keys::SecretKey;
-use kintsugi_core::{CodeKind, InviteCode};
+use kintsugi_core::InviteCode;
 use kintsugi_proto::v1::pairing_service_client::PairingServiceClient;
 use kintsugi_proto::v1::space_service_client::SpaceServiceClient;
 use kintsugi_proto::v1::sync_service_client::SyncServiceClient;
@@ -32,7 +32,7 @@ pub fn envelope_open(data: &[u8]) {
     // Only a genuine seal opens; random bytes that forge a Poly1305 tag would be a bug.
     assert!(
         open(
-            &key,
+            |_| Some(key.clone()),
             &AnyDevice,
             SpaceId([1; 16]),
             DocId([2; 16]),
@@ -48,7 +48,7 @@ pub fn envelope_open(data: &[u8]) {
 struct AnyDevice;
 
 impl kintsugi_core::envelope::Authors for AnyDevice {
-    fn signing_key(&self, _device: DeviceId) -> Option<ed25519_dalek::VerifyingKey> {
+    fn signing_key(&self, _device: DeviceId, _epoch: u64) -> Option<ed25519_dalek::VerifyingKey> {
         Some(kintsugi_core::key_store::DeviceSecrets::from_seeds([8; 32], [9; 32]).verifying_key())
     }
 }
@@ -112,6 +112,10 @@ fn target() -> &'static Target {
                 space_id: vec![5; 16],
                 sealed_member_name: vec![1; 40],
                 sealed_device_name: vec![2; 40],
+                recovery_key: kintsugi_core::key_store::DeviceSecrets::from_seeds([3; 32], [4; 32])
+                    .verifying_key()
+                    .to_bytes()
+                    .to_vec(),
             };
             let founder = PairingServiceClient::new(channel.clone())
                 .create_space(space)

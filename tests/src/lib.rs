@@ -95,6 +95,22 @@ impl World {
             .expect("join")
     }
 
+    /// As `join`, and the code it joined with (as someone who later reads it would have it).
+    pub async fn join_keeping_code(
+        &self,
+        inviter: &Device,
+        kind: CodeKind,
+        home: &str,
+        name: &str,
+    ) -> (Device, String) {
+        let code = inviter.invite(kind).await.expect("invite").encode();
+        let (dir, url) = (self.home(home), self.server.url());
+        let device = Device::join(self.enrolment(&dir, &url, name, system_clock()), &code)
+            .await
+            .expect("join");
+        (device, code)
+    }
+
     /// Alice and Bob, paired.
     pub async fn couple(&self) -> (Device, Device) {
         let alice = self.init("Alice").await;

@@ -29,6 +29,13 @@ use rand::{Rng, SeedableRng};
 use tonic::Request;
 use tonic::transport::Channel;
 
+/// A member's recovery key as the server takes it: any valid Ed25519 point (the base point).
+const RECOVERY_KEY: [u8; 32] = {
+    let mut key = [0x66; 32];
+    key[0] = 0x58;
+    key
+};
+
 const DEVICES: usize = 4;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -66,6 +73,7 @@ impl Pusher {
                 .into_bytes(),
             server_seq: 0,
             signature: Vec::new(),
+            key_epoch: 0,
         }
     }
 
@@ -105,6 +113,7 @@ async fn enrol(url: &str) -> Vec<Pusher> {
             space_id: rand::random::<[u8; 16]>().to_vec(),
             sealed_member_name: vec![1; 40],
             sealed_device_name: vec![2; 40],
+            recovery_key: RECOVERY_KEY.to_vec(),
         })
         .await
         .expect("create space")
@@ -132,6 +141,7 @@ async fn enrol(url: &str) -> Vec<Pusher> {
                 secret: invite.secret,
                 sealed_member_name: vec![1; 40],
                 sealed_device_name: vec![3; 40],
+                recovery_key: Vec::new(),
             })
             .await
             .expect("accept")

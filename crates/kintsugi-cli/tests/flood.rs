@@ -19,6 +19,13 @@ use tonic::Request;
 use tonic::transport::Channel;
 
 /// Streams the attacker opens, and MiB in the log each would catch up on.
+/// A member's recovery key as the server takes it: any valid Ed25519 point (the base point).
+const RECOVERY_KEY: [u8; 32] = {
+    let mut key = [0x66; 32];
+    key[0] = 0x58;
+    key
+};
+
 const STREAMS: usize = 48;
 const LOG_MIB: usize = 32;
 /// Before the fix 12 such streams grew the server by 1.2 GiB; bounded, 48 stay far below.
@@ -52,6 +59,7 @@ async fn space_with_a_big_log(url: &str) -> (SyncServiceClient<Channel>, String,
             space_id: rand::random::<[u8; 16]>().to_vec(),
             sealed_member_name: vec![1; 40],
             sealed_device_name: vec![2; 40],
+            recovery_key: RECOVERY_KEY.to_vec(),
         })
         .await
         .expect("create space")
@@ -68,6 +76,7 @@ async fn space_with_a_big_log(url: &str) -> (SyncServiceClient<Channel>, String,
             ciphertext: vec![seq as u8; 1 << 20],
             server_seq: 0,
             signature: Vec::new(),
+            key_epoch: 0,
         };
         let push = PushRequest {
             doc_id: doc.clone(),

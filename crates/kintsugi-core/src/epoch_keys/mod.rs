@@ -11,7 +11,7 @@
 mod chain;
 mod hpke_seal;
 mod rotation;
-pub(crate) mod welcome;
+pub mod welcome;
 
 use std::collections::BTreeMap;
 

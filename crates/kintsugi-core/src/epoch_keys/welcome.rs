@@ -57,7 +57,7 @@ pub(crate) fn seal_welcome(
 }
 
 /// The keys a welcome holds, for a joiner of `member`; `None` when it does not open.
-pub(crate) fn open_welcome(
+pub fn open_welcome(
     seed: &[u8; 32],
     space: SpaceId,
     invite_id: &[u8],

@@ -191,6 +191,20 @@ impl LocalStore {
         })
     }
 
+    /// Replaces the envelope of outbox entry `seq` (sealed again under a newer key epoch), and
+    /// flushes, so a retry after a crash sends the very same bytes.
+    pub fn replace_outbox_envelope(&self, seq: u64, envelope: &kintsugi_proto::v1::Envelope) -> Result<()> {
+        let key = seq.to_be_bytes();
+        let stored = self.outbox.get(key).map_err(|e| self.unreadable(e))?;
+        let stored = stored.ok_or_else(|| self.damaged("the outbox entry to seal again is gone"))?;
+        let mut record = OutboxRecord::decode(&*stored).map_err(|e| self.damaged(e))?;
+        record.envelope = Some(envelope.clone());
+        self.outbox
+            .insert(key, record.encode_to_vec())
+            .map_err(|e| self.unreadable(e))?;
+        self.flush()
+    }
+
     pub fn outbox_len(&self) -> usize {
         self.outbox.len()
     }

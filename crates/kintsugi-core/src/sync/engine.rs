@@ -120,11 +120,12 @@ impl Replica {
     pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<SyncReport> {
         let mut by_doc: BTreeMap<DocId, OutboxBatch> = BTreeMap::new();
         for (seq, pending) in self.store.outbox()? {
+            let envelope = self.under_newest_epoch(seq, pending.doc_id, pending.envelope)?;
             by_doc
                 .entry(pending.doc_id)
                 .or_insert((pending.audience, Vec::new()))
                 .1
-                .push((seq, pending.envelope));
+                .push((seq, envelope));
         }
         let mut report = SyncReport::default();
         for (doc_id, (audience, entries)) in by_doc {

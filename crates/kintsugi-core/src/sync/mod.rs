@@ -11,6 +11,7 @@ mod engine;
 mod membership;
 mod page;
 mod report;
+mod reseal;
 mod roster;
 mod roster_draft;
 mod roster_log;
