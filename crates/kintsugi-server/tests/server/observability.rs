@@ -56,7 +56,18 @@ async fn metrics_move_after_a_push_and_its_delivery() {
             break;
         }
     }
-    let after = server.scrape().await;
+    // A call is counted when its handler's future completes, which can be just after the
+    // client has the answer: wait for the count rather than race it.
+    let push_ok = "kintsugi_calls_total{method=\"kintsugi.sync.v1.SyncService/Push\",code=\"OK\"}";
+    let counted = |text: &str| {
+        sample(text, "kintsugi_pushes_total") == Some(1.0) && sample(text, push_ok) == Some(1.0)
+    };
+    let mut after = server.scrape().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !counted(&after) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        after = server.scrape().await;
+    }
     assert_eq!(
         sample(&after, "kintsugi_pushes_total"),
         Some(1.0),
@@ -69,7 +80,6 @@ async fn metrics_move_after_a_push_and_its_delivery() {
         sample(&after, "kintsugi_push_to_delivery_seconds_count"),
         Some(1.0)
     );
-    let push_ok = "kintsugi_calls_total{method=\"kintsugi.sync.v1.SyncService/Push\",code=\"OK\"}";
     assert_eq!(sample(&after, push_ok), Some(1.0), "{after}");
     drop(stream);
     server.stop().await.expect("a clean stop");
