@@ -46,5 +46,6 @@ fn line(d: &DeviceView) -> String {
     } else {
         format!(" ({})", flags.join(", "))
     };
-    format!("{}  {}'s {}{flags}", d.id, d.member, d.name)
+    let epoch = d.epoch.map_or("no key epoch".to_string(), |e| format!("key epoch {e}"));
+    format!("{}  {}'s {}, {epoch}{flags}", d.id, d.member, d.name)
 }

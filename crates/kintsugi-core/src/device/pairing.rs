@@ -342,6 +342,14 @@ impl Device {
         Ok(revoked)
     }
 
+    /// Starts new key epochs for the space and this device's member: what is written from now
+    /// on is sealed with fresh keys, sealed to every device the roster admits. For a user who
+    /// fears a key was seen; revocations, departures and joins start new epochs on their own.
+    pub async fn rotate_keys(&self) -> Result<()> {
+        let mut conn = self.connect().await?;
+        self.replica.write_rotate(&mut conn).await
+    }
+
     /// Leaves the space: the server deletes this partner's private documents and revokes and
     /// deletes all of their devices; when the last partner leaves, the whole space is erased.
     /// This device's local copy stays until `wipe`.

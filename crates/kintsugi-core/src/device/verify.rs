@@ -22,6 +22,8 @@ pub struct Verification {
     /// How many of them broke the roster's rules and were passed over (a partner's junk, or a
     /// server's forgery); they change nothing, but many of them are worth asking about.
     pub passed_over: u64,
+    /// The space's current key epoch.
+    pub epoch: Option<u64>,
 }
 
 impl Device {
@@ -38,6 +40,7 @@ impl Device {
             verified,
             entries: roster.len(),
             passed_over: roster.passed_over(),
+            epoch: roster.current_epoch(crate::roster::EpochAudience::Space),
         })
     }
 
@@ -60,6 +63,7 @@ impl Device {
             verified: true,
             entries: roster.len(),
             passed_over: roster.passed_over(),
+            epoch: roster.current_epoch(crate::roster::EpochAudience::Space),
         })
     }
 }

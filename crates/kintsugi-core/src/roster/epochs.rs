@@ -2,7 +2,8 @@
 //! which devices may write under an epoch.
 //!
 //! Every change of who may read a set of documents starts a new epoch in the same entry: a new
-//! device (`AddDevice`, `Recover`), a revocation, a new recovery key. Only a departure cannot,
+//! device (`AddDevice`, `Recover`), a revocation, a new recovery key; so does a `Rotate`, which
+//! a device writes when an epoch is owed or its user asks for fresh keys. Only a departure cannot,
 //! as the member who leaves signs it: it leaves the space's epoch owed, and the next entry of
 //! a remaining device starts it. The roster checks the recipients of every rotation (each
 //! device it admits for that audience after the entry, and the audience's recovery keys) but
@@ -76,11 +77,12 @@ pub(super) fn required(before: &Roster, author: Author, body: &Body) -> Checked<
             EpochAudience::Space,
             EpochAudience::Member(member_of(&recover.member_id)?),
         ],
-        Body::Revoke(_) | Body::SetRecovery(_) => match author_member(before) {
+        // A rotation on its own renews the space's epoch and its author's member's.
+        Body::Revoke(_) | Body::SetRecovery(_) | Body::Rotate(_) => match author_member(before) {
             Some(member) => vec![EpochAudience::Space, EpochAudience::Member(member)],
             None => Vec::new(),
         },
-        Body::Invite(_) | Body::Leave(_) | Body::Rotate(_) => Vec::new(),
+        Body::Invite(_) | Body::Leave(_) => Vec::new(),
     })
 }
 
@@ -114,6 +116,17 @@ impl Roster {
     /// The number of `audience`'s current epoch, if it has one.
     pub fn current_epoch(&self, audience: EpochAudience) -> Option<u64> {
         (self.epochs(audience).len() as u64).checked_sub(1)
+    }
+
+    /// The newest epoch of `audience` sealed to `recipient`, if any.
+    pub fn newest_epoch_sealed_to(&self, recipient: Recipient, audience: EpochAudience) -> Option<u64> {
+        let records = self.epochs(audience);
+        (0..records.len() as u64).rev().find(|epoch| {
+            records[*epoch as usize]
+                .sealed
+                .iter()
+                .any(|s| recipient_of(s).ok() == Some(recipient))
+        })
     }
 
     /// Whether `audience`'s readers changed since its current epoch began.

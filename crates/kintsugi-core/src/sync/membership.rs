@@ -224,6 +224,13 @@ impl Replica {
             .map(drop)
     }
 
+    /// Starts new epochs of the space and of this device's member.
+    pub(crate) async fn write_rotate(&self, conn: &mut Connection) -> Result<()> {
+        self.push_roster_entry(conn, |_: &Roster| Ok(Body::Rotate(Rotate {})))
+            .await
+            .map(drop)
+    }
+
     /// Records in the roster that this device's member leaves.
     pub(crate) async fn write_leave(&self, conn: &mut Connection) -> Result<()> {
         let roster = self.pull_roster(conn).await?;

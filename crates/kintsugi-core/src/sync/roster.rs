@@ -11,6 +11,7 @@ use crate::envelope::open_name;
 use crate::error::Result;
 use crate::ids::DeviceId;
 use crate::replica::Replica;
+use crate::roster::{EpochAudience, Recipient};
 use crate::store::{RosterEntry, RosterRecord};
 
 /// A device of the space as the devices list shows it.
@@ -30,6 +31,9 @@ pub struct DeviceView {
     /// Whether it was in the roster when this device's user last compared safety numbers
     /// (`kintsugi verify --confirm`); a device added since shows `false`.
     pub verified: bool,
+    /// The newest key epoch of the space sealed to it: the space's current one for every
+    /// device that reads new changes, an older one for a revoked device (`None`: none).
+    pub epoch: Option<u64>,
 }
 
 impl Replica {
@@ -66,6 +70,7 @@ impl Replica {
                     revoked: d.revoked || in_roster.is_some_and(|r| r.revoked_at.is_some()),
                     in_roster: in_roster.is_some(),
                     verified: in_roster.is_some_and(|r| r.added_at < verified_len),
+                    epoch: roster.newest_epoch_sealed_to(Recipient::Device(id), EpochAudience::Space),
                     this_device: id == self.identity.device,
                     mine: d.member_id == self.identity.member.as_bytes(),
                     linked_by,
@@ -148,6 +153,7 @@ mod tests {
             linked_by: None,
             in_roster: true,
             verified: false,
+            epoch: Some(0),
         }
     }
 

@@ -81,13 +81,12 @@ impl Replica {
     /// Whether this device owes the roster a new epoch it may start: one a departure left
     /// owed, or one whose newest key it cannot open.
     pub(crate) fn owes_rotation(&self, roster: &Roster) -> Result<bool> {
-        let keys = self.epoch_keys()?;
-        let author = Author::Device(self.identity.device);
         if !roster.admits(self.identity.device) {
             return Ok(false);
         }
-        let body = EntryBody::Rotate(Default::default());
-        Ok(!to_rotate(roster, roster, author, &body, &keys).is_empty())
+        let keys = self.epoch_keys()?;
+        let author = Author::Device(self.identity.device);
+        Ok(!owed(roster, author, &keys).is_empty())
     }
 }
 
@@ -100,23 +99,30 @@ fn to_rotate(
     keys: &EpochKeys,
 ) -> Vec<EpochAudience> {
     let mut audiences = before.required_epochs(author, body);
-    let member = match author {
-        Author::Device(id) => after.device(id).map(|d| d.member),
-        Author::Recovery(member) => Some(member),
-    };
-    let candidates = [EpochAudience::Space]
-        .into_iter()
-        .chain(member.map(EpochAudience::Member));
-    for audience in candidates {
-        let unreadable = after
-            .current_epoch(audience)
-            .is_some_and(|current| keys.key(audience, current).is_none());
-        let owed = after.epoch_owed(audience) || unreadable;
-        if owed && after.may_rotate(author, audience) && !audiences.contains(&audience) {
+    for audience in owed(after, author, keys) {
+        if !audiences.contains(&audience) {
             audiences.push(audience);
         }
     }
     audiences
+}
+
+/// The audiences whose epoch `author` may renew and should: owed, or not readable by it.
+fn owed(after: &Roster, author: Author, keys: &EpochKeys) -> Vec<EpochAudience> {
+    let member = match author {
+        Author::Device(id) => after.device(id).map(|d| d.member),
+        Author::Recovery(member) => Some(member),
+    };
+    [EpochAudience::Space]
+        .into_iter()
+        .chain(member.map(EpochAudience::Member))
+        .filter(|audience| {
+            let unreadable = after
+                .current_epoch(*audience)
+                .is_some_and(|current| keys.key(*audience, current).is_none());
+            (after.epoch_owed(*audience) || unreadable) && after.may_rotate(author, *audience)
+        })
+        .collect()
 }
 
 /// An entry this device's own check refuses: what the roster does not allow it to do.
