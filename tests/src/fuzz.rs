@@ -6,11 +6,11 @@
 
 use std::sync::OnceLock;
 
+use kintsugi_core::InviteCode;
 use kintsugi_core::docs::{DocKind, apply_remote_changes, genesis};
 use kintsugi_core::envelope::open;
 use kintsugi_core::ids::{DeviceId, DocId, SpaceId};
 use kintsugi_core::keys::SecretKey;
-use kintsugi_core::InviteCode;
 use kintsugi_proto::v1::pairing_service_client::PairingServiceClient;
 use kintsugi_proto::v1::space_service_client::SpaceServiceClient;
 use kintsugi_proto::v1::sync_service_client::SyncServiceClient;

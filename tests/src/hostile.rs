@@ -10,10 +10,10 @@ use automerge::{ActorId, Automerge, Change};
 use kintsugi_core::docs::{DocKind, genesis};
 use kintsugi_core::envelope::{EnvelopeContext, seal};
 use kintsugi_core::epoch_keys::EpochKeys;
-use kintsugi_core::roster::{EpochAudience, Recipient, Roster};
 use kintsugi_core::ids::{DeviceId, DocId, MemberId, SpaceId};
 use kintsugi_core::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
 use kintsugi_core::keys::{Keyring, SecretKey};
+use kintsugi_core::roster::{EpochAudience, Recipient, Roster};
 use kintsugi_core::store::LocalStore;
 use kintsugi_core::{CoreError, Device};
 use kintsugi_proto::v1::EnvelopeKind;
@@ -78,7 +78,12 @@ pub fn write_unchecked(
         .expect("the key file reads")
         .expect("the device has keys");
     let epochs = epochs_of(&store, device, &signer);
-    let (epoch, doc_key) = newest_doc_key(&epochs, &keys, kind, MemberId::from_slice(&record.member_id).expect("member id"));
+    let (epoch, doc_key) = newest_doc_key(
+        &epochs,
+        &keys,
+        kind,
+        MemberId::from_slice(&record.member_id).expect("member id"),
+    );
     store
         .commit_local_change(doc_id, &change, kind.audience(), |seq| {
             let context = EnvelopeContext {
@@ -96,11 +101,21 @@ fn epochs_of(store: &LocalStore, device: DeviceId, signer: &DeviceSecrets) -> Ep
     let space = SpaceId::from_slice(&record.space_id).expect("space id");
     let roster = Roster::replay(space, &store.roster_log().expect("the roster log"));
     let me = Recipient::Device(device);
-    EpochKeys::unlock(&roster, me, signer.agreement_secret(), store.known_keys().expect("keys"))
+    EpochKeys::unlock(
+        &roster,
+        me,
+        signer.agreement_secret(),
+        store.known_keys().expect("keys"),
+    )
 }
 
 /// The newest epoch of `kind`'s documents and the document's key in it.
-fn newest_doc_key(epochs: &EpochKeys, keys: &Keyring, kind: DocKind, member: MemberId) -> (u64, SecretKey) {
+fn newest_doc_key(
+    epochs: &EpochKeys,
+    keys: &Keyring,
+    kind: DocKind,
+    member: MemberId,
+) -> (u64, SecretKey) {
     let audience = match kind.audience() {
         kintsugi_proto::v1::Audience::Private => EpochAudience::Member(member),
         _ => EpochAudience::Space,
@@ -219,10 +234,5 @@ pub fn sealed_snapshot(
         kind: EnvelopeKind::Snapshot,
         epoch,
     };
-    seal(
-        &key,
-        &secrets.signer,
-        &ctx,
-        &payload.encode_to_vec(),
-    )
+    seal(&key, &secrets.signer, &ctx, &payload.encode_to_vec())
 }

@@ -4,6 +4,7 @@
 pub mod fuzz;
 pub mod hostile;
 pub mod proxy;
+pub mod server_data;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,62 +2,37 @@
 //! device, and whoever reads an invite code after it was used. Each opens what came before and
 //! nothing written after.
 
-use std::path::Path;
-
 use kintsugi_core::envelope::{Authors, open};
 use kintsugi_core::epoch_keys::{EpochKeys, KnownKey};
 use kintsugi_core::ids::{DeviceId as CoreDeviceId, DocId as CoreDocId, SpaceId as CoreSpaceId};
-use kintsugi_core::roster::{EpochAudience, ROSTER_DOC, Recipient, Roster};
+use kintsugi_core::roster::{EpochAudience, Recipient, Roster};
 use kintsugi_core::{CodeKind, DocKind, InviteCode};
-use kintsugi_proto::v1::{Envelope, SignedRosterEntry};
-use kintsugi_server::store::{DocId, LogStore, ServerSeq, SledStore, SpaceId};
+use kintsugi_proto::v1::Envelope;
 use kintsugi_tests::World;
 use kintsugi_tests::hostile::{reopen, secrets_of};
-
-/// Every envelope of `doc` in a copy of the server's data folder, as devices receive them.
-fn envelopes_in(data: &Path, space: CoreSpaceId, doc: CoreDocId) -> Vec<Envelope> {
-    let store = SledStore::open(data).expect("the copied data folder opens");
-    let page = store
-        .read_envelopes(SpaceId(space.0), DocId(*doc.as_bytes()), ServerSeq(0), 100_000, usize::MAX)
-        .expect("read the log");
-    page.envelopes
-        .into_iter()
-        .map(|sequenced| {
-            let e = sequenced.envelope;
-            Envelope {
-                device_id: e.device_id.as_bytes().to_vec(),
-                client_seq: e.client_seq,
-                kind: if doc == ROSTER_DOC { 3 } else { 1 },
-                nonce: e.nonce,
-                ciphertext: e.ciphertext,
-                server_seq: sequenced.server_seq.0,
-                signature: e.signature,
-                key_epoch: e.key_epoch,
-            }
-        })
-        .collect()
-}
-
-/// The roster as the server's data folder holds it.
-fn roster_in(data: &Path, space: CoreSpaceId) -> Roster {
-    let entries: Vec<SignedRosterEntry> = envelopes_in(data, space, ROSTER_DOC)
-        .iter()
-        .map(|e| prost::Message::decode(e.ciphertext.as_slice()).expect("a roster entry"))
-        .collect();
-    Roster::replay(space, &entries)
-}
+use kintsugi_tests::server_data::{copy_server_data, envelopes_in, roster_in};
 
 /// Accepts any signature of a device the roster knows: the attacker only wants to decrypt.
 struct AnyKnownDevice<'a>(&'a Roster);
 
 impl Authors for AnyKnownDevice<'_> {
-    fn signing_key(&self, device: CoreDeviceId, _epoch: u64) -> Option<ed25519_dalek::VerifyingKey> {
+    fn signing_key(
+        &self,
+        device: CoreDeviceId,
+        _epoch: u64,
+    ) -> Option<ed25519_dalek::VerifyingKey> {
         self.0.device(device).map(|d| d.signing_key)
     }
 }
 
 /// How many of `envelopes` (of `doc`) open with some key in `keys`.
-fn opened(keys: &EpochKeys, roster: &Roster, space: CoreSpaceId, doc: CoreDocId, envelopes: &[Envelope]) -> usize {
+fn opened(
+    keys: &EpochKeys,
+    roster: &Roster,
+    space: CoreSpaceId,
+    doc: CoreDocId,
+    envelopes: &[Envelope],
+) -> usize {
     let authors = AnyKnownDevice(roster);
     envelopes
         .iter()
@@ -70,33 +45,19 @@ fn opened(keys: &EpochKeys, roster: &Roster, space: CoreSpaceId, doc: CoreDocId,
         .count()
 }
 
-/// A copy of the server's data folder, taken with the server stopped, and the server running again.
-async fn copy_server_data(world: &mut World, into: &Path) {
-    world.server.stop().await.expect("the server stops");
-    copy_dir(world.server.data(), into);
-    world.server.start_again().await;
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_revoked_device_with_the_servers_data_reads_nothing_written_after_its_revocation() {
     let mut world = World::new().await;
     let (alice, bob) = world.couple().await;
-    let tablet = world.join(&alice, CodeKind::Device, "tablet", "Alice").await;
-    alice.add_boundary("Before the tablet was lost", "general").expect("add");
-    alice.write_journal("before: only alice", None, &[]).expect("journal");
+    let tablet = world
+        .join(&alice, CodeKind::Device, "tablet", "Alice")
+        .await;
+    alice
+        .add_boundary("Before the tablet was lost", "general")
+        .expect("add");
+    alice
+        .write_journal("before: only alice", None, &[])
+        .expect("journal");
     kintsugi_tests::sync_all(&[&alice, &bob, &tablet]).await;
     let space = alice.identity().space;
     let docs = [DocKind::Agreement, DocKind::Journal].map(|kind| alice.doc_id(kind));
@@ -110,8 +71,12 @@ async fn a_revoked_device_with_the_servers_data_reads_nothing_written_after_its_
     drop(tablet);
     let stolen = secrets_of(&tablet_dir);
     alice.revoke(&tablet_id.to_string()).await.expect("revoke");
-    alice.add_boundary("After: the tablet must not read this", "general").expect("add");
-    alice.write_journal("after: the tablet must not read this", None, &[]).expect("journal");
+    alice
+        .add_boundary("After: the tablet must not read this", "general")
+        .expect("add");
+    alice
+        .write_journal("after: the tablet must not read this", None, &[])
+        .expect("journal");
     bob.add_boundary("After, from bob", "general").expect("add");
     kintsugi_tests::sync_all(&[&alice, &bob]).await;
 
@@ -128,8 +93,15 @@ async fn a_revoked_device_with_the_servers_data_reads_nothing_written_after_its_
         let all = envelopes_in(copy.path(), space, *doc);
         assert!(all.len() > *before, "new edits were written");
         let (old, new) = all.split_at(*before);
-        assert!(opened(&keys, &roster, space, *doc, old) > 0, "the stolen keys read the history");
-        assert_eq!(opened(&keys, &roster, space, *doc, new), 0, "an edit after the revocation opened");
+        assert!(
+            opened(&keys, &roster, space, *doc, old) > 0,
+            "the stolen keys read the history"
+        );
+        assert_eq!(
+            opened(&keys, &roster, space, *doc, new),
+            0,
+            "an edit after the revocation opened"
+        );
     }
     drop(reopen(&tablet_dir));
 }
@@ -138,16 +110,26 @@ async fn a_revoked_device_with_the_servers_data_reads_nothing_written_after_its_
 async fn a_used_invite_code_with_the_servers_data_opens_nothing_written_after_the_join() {
     let mut world = World::new().await;
     let alice = world.init("Alice").await;
-    alice.add_boundary("Before the join", "general").expect("add");
-    alice.write_journal("before the join", None, &[]).expect("journal");
+    alice
+        .add_boundary("Before the join", "general")
+        .expect("add");
+    alice
+        .write_journal("before the join", None, &[])
+        .expect("journal");
     alice.sync().await.expect("sync");
     let (tablet, code) = world
         .join_keeping_code(&alice, CodeKind::Device, "tablet", "Alice")
         .await;
     tablet.sync().await.expect("sync");
-    tablet.add_boundary("After the join, from the tablet", "general").expect("add");
-    alice.add_boundary("After the join, from alice", "general").expect("add");
-    alice.write_journal("after the join", None, &[]).expect("journal");
+    tablet
+        .add_boundary("After the join, from the tablet", "general")
+        .expect("add");
+    alice
+        .add_boundary("After the join, from alice", "general")
+        .expect("add");
+    alice
+        .write_journal("after the join", None, &[])
+        .expect("journal");
     kintsugi_tests::sync_all(&[&alice, &tablet]).await;
 
     let copy = tempfile::tempdir().expect("a temp dir");
@@ -155,7 +137,9 @@ async fn a_used_invite_code_with_the_servers_data_opens_nothing_written_after_th
     let space = alice.identity().space;
     let roster = roster_in(copy.path(), space);
     let code = InviteCode::parse(&code).expect("the code still parses");
-    let welcome = roster.invite_welcome(&code.invite_id).expect("the invite is in the roster");
+    let welcome = roster
+        .invite_welcome(&code.invite_id)
+        .expect("the invite is in the roster");
     let from_code = kintsugi_core::epoch_keys::welcome::open_welcome(
         &code.invite_seed,
         space,
@@ -164,8 +148,16 @@ async fn a_used_invite_code_with_the_servers_data_opens_nothing_written_after_th
         alice.identity().member,
     )
     .expect("the code opens its welcome");
-    let keys = EpochKeys::unlock(&roster, Recipient::Device(CoreDeviceId([0; 16])), &[0; 32], from_code);
-    let joined_at = roster.device(tablet.identity().device).expect("in the roster").added_at;
+    let keys = EpochKeys::unlock(
+        &roster,
+        Recipient::Device(CoreDeviceId([0; 16])),
+        &[0; 32],
+        from_code,
+    );
+    let joined_at = roster
+        .device(tablet.identity().device)
+        .expect("in the roster")
+        .added_at;
     let member = alice.identity().member;
     for (kind, audience) in [
         (DocKind::Agreement, EpochAudience::Space),
@@ -177,8 +169,48 @@ async fn a_used_invite_code_with_the_servers_data_opens_nothing_written_after_th
         let (old, new): (Vec<Envelope>, Vec<Envelope>) = all
             .into_iter()
             .partition(|e| epochs[e.key_epoch as usize].start < joined_at);
-        assert!(opened(&keys, &roster, space, doc, &old) > 0, "the code reads what came before");
+        assert!(
+            opened(&keys, &roster, space, doc, &old) > 0,
+            "the code reads what came before"
+        );
         assert!(!new.is_empty(), "edits were written after the join");
-        assert_eq!(opened(&keys, &roster, space, doc, &new), 0, "an edit after the join opened");
+        assert_eq!(
+            opened(&keys, &roster, space, doc, &new),
+            0,
+            "an edit after the join opened"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_code_made_before_the_keys_changed_is_refused_with_what_to_do() {
+    let world = World::new().await;
+    let alice = world.init("Alice").await;
+    let old_tablet = world.join(&alice, CodeKind::Device, "old", "Alice").await;
+    let code = alice
+        .invite(CodeKind::Device)
+        .await
+        .expect("invite")
+        .encode();
+    alice
+        .revoke(&old_tablet.identity().device.to_string())
+        .await
+        .expect("revoke");
+    let home = world.home("new");
+    let enrolment = kintsugi_core::Enrolment {
+        dir: &home,
+        server_url: &world.server.url(),
+        member_name: "Alice",
+        device_name: "new tablet",
+        ca_cert_pem: None,
+        clock: kintsugi_core::system_clock(),
+    };
+    let refused = kintsugi_core::Device::join(enrolment, &code)
+        .await
+        .expect_err("the code's welcome predates the revocation's new keys");
+    assert!(
+        matches!(refused, kintsugi_core::CoreError::InviteRefused(_))
+            && refused.to_string().contains("ask for a new code"),
+        "{refused}"
+    );
 }

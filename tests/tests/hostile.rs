@@ -220,12 +220,7 @@ async fn a_partner_cannot_squat_a_shared_document_and_one_refusal_stops_no_other
     let squat = PushRequest {
         doc_id: doc.as_bytes().to_vec(),
         audience: Audience::Private as i32,
-        envelopes: vec![seal(
-            &checkins_key,
-            &secrets.signer,
-            &ctx,
-            b"mine",
-        )],
+        envelopes: vec![seal(&checkins_key, &secrets.signer, &ctx, b"mine")],
     };
     let refused = conn.sync.push(squat).await.expect_err("the id says shared");
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused}");
@@ -280,12 +275,7 @@ async fn a_poisoned_envelope_is_set_aside_once_and_later_changes_still_apply() {
         kind: EnvelopeKind::Change,
         epoch,
     };
-    let impersonation = seal(
-        &agreement_key,
-        &secrets.signer,
-        &ctx,
-        &alice_change,
-    );
+    let impersonation = seal(&agreement_key, &secrets.signer, &ctx, &alice_change);
     let mut conn = bob.connect().await.expect("connect");
     let push = PushRequest {
         doc_id: doc.as_bytes().to_vec(),

@@ -116,7 +116,13 @@ async fn a_snapshot_that_omits_changes_is_detected_rejected_and_loses_nothing() 
         .into_inner()
         .head_seq;
     let empty = kintsugi_core::docs::genesis(DocKind::Agreement);
-    let sealed = kintsugi_tests::hostile::sealed_snapshot(&secrets, DocKind::Agreement, &empty, head, 500_000);
+    let sealed = kintsugi_tests::hostile::sealed_snapshot(
+        &secrets,
+        DocKind::Agreement,
+        &empty,
+        head,
+        500_000,
+    );
     conn.sync
         .put_snapshot(kintsugi_proto::v1::PutSnapshotRequest {
             doc_id: doc.as_bytes().to_vec(),

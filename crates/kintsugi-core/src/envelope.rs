@@ -181,7 +181,12 @@ pub fn open_name(names_key: &SecretKey, space: SpaceId, sealed: &[u8]) -> Option
     String::from_utf8(unpad(&padded)?.to_vec()).ok()
 }
 
-pub(crate) fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn encrypt(
+    key: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     // Encryption fails only for inputs beyond 256 GiB, which no envelope comes near.
     #[allow(clippy::expect_used)]
@@ -196,7 +201,12 @@ pub(crate) fn encrypt(key: &SecretKey, nonce: &[u8; NONCE_LEN], aad: &[u8], plai
         .expect("XChaCha20-Poly1305 encrypts any realistic input")
 }
 
-pub(crate) fn decrypt(key: &SecretKey, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn decrypt(
+    key: &SecretKey,
+    nonce: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Option<Vec<u8>> {
     if nonce.len() != NONCE_LEN {
         return None;
     }
@@ -238,21 +248,41 @@ mod tests {
     fn an_envelope_not_signed_by_the_device_it_names_is_refused() {
         let key = SecretKey::random();
         let forged = seal(&key, &DeviceSecrets::generate(), &ctx(), b"hello");
-        let error = open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &forged).expect_err("forged");
+        let error = open(
+            |_| Some(key.clone()),
+            &authors(),
+            ctx().space,
+            ctx().doc,
+            &forged,
+        )
+        .expect_err("forged");
         assert!(
             error.to_string().contains("not signed by device"),
             "{error}"
         );
         let mut renamed = seal(&key, &signer(), &ctx(), b"hello");
         renamed.device_id = vec![4; 16];
-        let error = open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &renamed).expect_err("renamed");
-        assert!(
-            error.to_string().contains("does not admit"),
-            "{error}"
-        );
+        let error = open(
+            |_| Some(key.clone()),
+            &authors(),
+            ctx().space,
+            ctx().doc,
+            &renamed,
+        )
+        .expect_err("renamed");
+        assert!(error.to_string().contains("does not admit"), "{error}");
         let mut unsigned = seal(&key, &signer(), &ctx(), b"hello");
         unsigned.signature.clear();
-        assert!(open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &unsigned).is_err());
+        assert!(
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                ctx().space,
+                ctx().doc,
+                &unsigned
+            )
+            .is_err()
+        );
     }
 
     fn ctx() -> EnvelopeContext {
@@ -270,7 +300,14 @@ mod tests {
     fn sealed_envelope_opens_with_the_same_context() {
         let key = SecretKey::random();
         let env = seal(&key, &signer(), &ctx(), b"hello");
-        let (opened, plain) = open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &env).expect("opens");
+        let (opened, plain) = open(
+            |_| Some(key.clone()),
+            &authors(),
+            ctx().space,
+            ctx().doc,
+            &env,
+        )
+        .expect("opens");
         assert_eq!(plain, b"hello");
         assert_eq!(opened.client_seq, 7);
     }
@@ -280,35 +317,77 @@ mod tests {
         let key = SecretKey::random();
         let env = seal(&key, &signer(), &ctx(), b"hello");
         assert!(
-            open(|_| Some(key.clone()), &authors(), ctx().space, DocId([9; 16]), &env).is_err(),
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                ctx().space,
+                DocId([9; 16]),
+                &env
+            )
+            .is_err(),
             "moved document"
         );
         assert!(
-            open(|_| Some(key.clone()), &authors(), SpaceId([9; 16]), ctx().doc, &env).is_err(),
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                SpaceId([9; 16]),
+                ctx().doc,
+                &env
+            )
+            .is_err(),
             "moved space"
         );
         let mut replayed = env.clone();
         replayed.client_seq = 8;
         assert!(
-            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &replayed).is_err(),
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                ctx().space,
+                ctx().doc,
+                &replayed
+            )
+            .is_err(),
             "other position"
         );
         let mut flipped = env.clone();
         flipped.ciphertext[0] ^= 1;
         assert!(
-            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &flipped).is_err(),
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                ctx().space,
+                ctx().doc,
+                &flipped
+            )
+            .is_err(),
             "tampered bytes"
         );
         let mut other_epoch = env.clone();
         other_epoch.key_epoch = 5;
         assert!(
-            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &other_epoch).is_err(),
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                ctx().space,
+                ctx().doc,
+                &other_epoch
+            )
+            .is_err(),
             "other epoch"
         );
         let mut snapshot = env;
         snapshot.kind = EnvelopeKind::Snapshot as i32;
         assert!(
-            open(|_| Some(key.clone()), &authors(), ctx().space, ctx().doc, &snapshot).is_err(),
+            open(
+                |_| Some(key.clone()),
+                &authors(),
+                ctx().space,
+                ctx().doc,
+                &snapshot
+            )
+            .is_err(),
             "other kind"
         );
         assert!(

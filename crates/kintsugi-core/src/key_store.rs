@@ -162,7 +162,9 @@ pub(crate) fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|()| file.as_file().sync_all())
         .map_err(io)?;
     file.persist(path).map_err(|e| io(e.error))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
 }
 
 #[cfg(test)]

@@ -88,7 +88,11 @@ impl RecoveryKit {
 
     /// Parses a kit as typed: case, spaces and dashes do not matter.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |what: &str| CoreError::InvalidCode(format!("{what}; copy the recovery kit again exactly as printed"));
+        let invalid = |what: &str| {
+            CoreError::InvalidCode(format!(
+                "{what}; copy the recovery kit again exactly as printed"
+            ))
+        };
         let cleaned: String = text
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
@@ -105,7 +109,9 @@ impl RecoveryKit {
         }
         let (payload, checksum) = bytes.split_at(BODY_LEN);
         if Sha256::digest(payload)[..CHECKSUM_LEN] != *checksum {
-            return Err(invalid("the recovery kit has a typo (its checksum does not match)"));
+            return Err(invalid(
+                "the recovery kit has a typo (its checksum does not match)",
+            ));
         }
         if payload[0] != VERSION {
             return Err(invalid("this recovery kit is of another Kintsugi version"));
@@ -117,7 +123,9 @@ impl RecoveryKit {
             member: MemberId::from_slice(take(17, 16)).map_err(|_| invalid("a bad member id"))?,
             seed: key(33)?,
             names_key: key(65)?,
-            roster_root: take(97, ROSTER_ROOT_LEN).try_into().map_err(|_| invalid("a bad root"))?,
+            roster_root: take(97, ROSTER_ROOT_LEN)
+                .try_into()
+                .map_err(|_| invalid("a bad root"))?,
         })
     }
 }
@@ -142,9 +150,9 @@ impl RecoveryKitFile {
     /// The kit, if this device still keeps one.
     pub fn load(&self) -> Result<Option<RecoveryKit>> {
         match std::fs::read_to_string(&self.path) {
-            Ok(text) => RecoveryKit::parse(&Zeroizing::new(text)).map(Some).map_err(|_| {
-                CoreError::damaged(self.dir(), "the recovery kit file is damaged")
-            }),
+            Ok(text) => RecoveryKit::parse(&Zeroizing::new(text))
+                .map(Some)
+                .map_err(|_| CoreError::damaged(self.dir(), "the recovery kit file is damaged")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CoreError::io(self.dir(), e)),
         }
@@ -177,7 +185,10 @@ mod tests {
         let text = kit.encode();
         let parsed = RecoveryKit::parse(&format!(" {} ", text.to_lowercase())).expect("parses");
         assert_eq!((parsed.space, parsed.member), (kit.space, kit.member));
-        assert_eq!(parsed.secrets().verifying_key(), kit.secrets().verifying_key());
+        assert_eq!(
+            parsed.secrets().verifying_key(),
+            kit.secrets().verifying_key()
+        );
         let mut typo: Vec<char> = text.chars().collect();
         typo[12] = if typo[12] == 'A' { 'B' } else { 'A' };
         let error = RecoveryKit::parse(&typo.into_iter().collect::<String>()).expect_err("typo");
@@ -192,7 +203,10 @@ mod tests {
         assert!(file.load().expect("load").is_none());
         let kit = RecoveryKit::generate(SpaceId::random(), MemberId::random(), SecretKey::random());
         file.save(&kit).expect("save");
-        assert_eq!(file.load().expect("load").map(|k| k.encode()), Some(kit.encode()));
+        assert_eq!(
+            file.load().expect("load").map(|k| k.encode()),
+            Some(kit.encode())
+        );
         file.erase().expect("erase");
         assert!(file.load().expect("load").is_none());
     }

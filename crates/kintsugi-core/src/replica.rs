@@ -106,7 +106,11 @@ impl Replica {
     }
 
     /// The key of document `doc` (of `kind`) under each epoch this device holds.
-    pub(crate) fn opening_keys(&self, kind: DocKind, doc: DocId) -> Result<impl Fn(u64) -> Option<SecretKey>> {
+    pub(crate) fn opening_keys(
+        &self,
+        kind: DocKind,
+        doc: DocId,
+    ) -> Result<impl Fn(u64) -> Option<SecretKey>> {
         let (keys, audience) = (self.epoch_keys()?, self.audience_of(kind));
         Ok(move |epoch| keys.doc_key(audience, epoch, doc))
     }

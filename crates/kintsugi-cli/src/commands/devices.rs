@@ -46,6 +46,8 @@ fn line(d: &DeviceView) -> String {
     } else {
         format!(" ({})", flags.join(", "))
     };
-    let epoch = d.epoch.map_or("no key epoch".to_string(), |e| format!("key epoch {e}"));
+    let epoch = d
+        .epoch
+        .map_or("no key epoch".to_string(), |e| format!("key epoch {e}"));
     format!("{}  {}'s {}, {epoch}{flags}", d.id, d.member, d.name)
 }

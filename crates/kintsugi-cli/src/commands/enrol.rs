@@ -32,7 +32,11 @@ pub async fn join(
 ) -> anyhow::Result<()> {
     let code = match code {
         Some(code) => Zeroizing::new(code),
-        None => read_code(&mut std::io::stdin().lock(), std::io::stdin().is_terminal(), INVITE)?,
+        None => read_code(
+            &mut std::io::stdin().lock(),
+            std::io::stdin().is_terminal(),
+            INVITE,
+        )?,
     };
     let code = code.trim();
     if code.is_empty() {
@@ -139,8 +143,7 @@ fn device_name(args: &EnrolArgs) -> String {
 
 /// `name`, else the host name, else "terminal".
 pub(super) fn device_name_or_host(name: Option<String>) -> String {
-    name
-        .or_else(|| std::env::var("HOSTNAME").ok())
+    name.or_else(|| std::env::var("HOSTNAME").ok())
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())

@@ -19,7 +19,11 @@ const KIT: CodeKind = CodeKind {
     name: "recovery kit",
 };
 
-pub async fn run(home: Option<PathBuf>, command: RecoveryCommand, out: Output) -> anyhow::Result<()> {
+pub async fn run(
+    home: Option<PathBuf>,
+    command: RecoveryCommand,
+    out: Output,
+) -> anyhow::Result<()> {
     match command {
         RecoveryCommand::Show { new } => show(&open(home)?, new, out).await,
         RecoveryCommand::Use(args) => recover(&home_dir(home)?, args, out).await,
@@ -42,7 +46,11 @@ async fn show(device: &Device, new: bool, out: Output) -> anyhow::Result<()> {
 }
 
 async fn recover(home: &Path, args: RecoverArgs, out: Output) -> anyhow::Result<()> {
-    let kit = read_code(&mut std::io::stdin().lock(), std::io::stdin().is_terminal(), KIT)?;
+    let kit = read_code(
+        &mut std::io::stdin().lock(),
+        std::io::stdin().is_terminal(),
+        KIT,
+    )?;
     let kit = kit.trim();
     if kit.is_empty() {
         bail!(

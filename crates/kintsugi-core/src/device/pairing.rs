@@ -8,19 +8,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kintsugi_proto::v1::{
-    AcceptInviteRequest, AcceptInviteResponse, CreateInviteRequest, CreateSpaceRequest,
-    InviteKind, RecoveryKeys, RevokeDeviceRequest,
+    AcceptInviteRequest, AcceptInviteResponse, CreateInviteRequest, CreateSpaceRequest, InviteKind,
+    RecoveryKeys, RevokeDeviceRequest,
 };
 use tonic::Code;
 
 use super::{Clock, Device, DeviceView, Identity};
 use crate::docs::{DocKind, agreement};
 use crate::envelope::seal_name;
+use crate::epoch_keys::KnownKey;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, MemberId, SpaceId};
 use crate::invite_code::{CodeKind, InviteCode};
 use crate::key_store::{DeviceSecrets, FileKeyStore, KeyStore};
-use crate::epoch_keys::KnownKey;
 use crate::keys::{Keyring, SecretKey};
 use crate::recovery_kit::{RecoveryKit, RecoveryKitFile};
 use crate::roster::EpochAudience;
@@ -138,7 +138,14 @@ impl Device {
             known(EpochAudience::Space, &keys.space),
             known(EpochAudience::Member(member), &keys.member),
         ];
-        let identity = enrolment.identity(space, member, &response.device_id, response.token, keys, secrets)?;
+        let identity = enrolment.identity(
+            space,
+            member,
+            &response.device_id,
+            response.token,
+            keys,
+            secrets,
+        )?;
         let pending = PendingRosterEntry {
             genesis: true,
             recovery: Some(recovery),
@@ -162,20 +169,39 @@ impl Device {
         let recovery = partner.then(|| recovery_keys(&kit.secrets()));
         let response = accept_invite(&enrolment, &code, recovery.as_ref()).await?;
         let member = MemberId::from_slice(&response.member_id)?;
-        let mut conn = Connection::open(url, enrolment.ca_cert_pem.as_deref(), &response.token, false).await?;
+        let mut conn = Connection::open(
+            url,
+            enrolment.ca_cert_pem.as_deref(),
+            &response.token,
+            false,
+        )
+        .await?;
         let mut learned = welcome_keys(&mut conn, &code, member).await?;
-        let first = |audience| learned.iter().find(|k| k.audience == audience && k.epoch == 0);
+        let first = |audience| {
+            learned
+                .iter()
+                .find(|k| k.audience == audience && k.epoch == 0)
+        };
         let space_key = first(EpochAudience::Space).map(|k| k.key.clone());
         let member_key = match partner {
             true => SecretKey::random(),
-            false => first(EpochAudience::Member(member)).map(|k| k.key.clone()).ok_or_else(welcome_without_keys)?,
+            false => first(EpochAudience::Member(member))
+                .map(|k| k.key.clone())
+                .ok_or_else(welcome_without_keys)?,
         };
         let keys = Keyring {
             space: space_key.ok_or_else(welcome_without_keys)?,
             member: member_key,
         };
         learned.push(known(EpochAudience::Member(member), &keys.member));
-        let identity = enrolment.identity(code.space, member, &response.device_id, response.token, keys, secrets)?;
+        let identity = enrolment.identity(
+            code.space,
+            member,
+            &response.device_id,
+            response.token,
+            keys,
+            secrets,
+        )?;
         let pending = PendingRosterEntry {
             genesis: false,
             invite_id: code.invite_id.to_vec(),
@@ -419,7 +445,9 @@ fn known(audience: EpochAudience, key: &SecretKey) -> KnownKey {
 }
 
 fn welcome_without_keys() -> CoreError {
-    CoreError::InviteRefused("the invite's welcome holds no key of the space; ask for a new code".into())
+    CoreError::InviteRefused(
+        "the invite's welcome holds no key of the space; ask for a new code".into(),
+    )
 }
 
 /// The one device `typed` names by id or unique prefix; never this device itself.

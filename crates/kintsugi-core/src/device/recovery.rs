@@ -44,7 +44,9 @@ impl Device {
         let kit = self.with_roster_root(kit)?;
         let recovery = recovery_keys(&kit.secrets());
         let mut conn = self.connect().await?;
-        self.replica.write_set_recovery(&mut conn, &recovery).await?;
+        self.replica
+            .write_set_recovery(&mut conn, &recovery)
+            .await?;
         conn.space
             .set_recovery_key(SetRecoveryKeyRequest {
                 recovery_key: recovery.signing_key.clone(),
@@ -77,7 +79,8 @@ impl Device {
         let (store, secrets) = enrolment.check()?;
         let (device, token) = recover_on_server(&enrolment, &kit).await?;
         let url = enrolment.server_url;
-        let mut conn = Connection::open(url, enrolment.ca_cert_pem.as_deref(), &token, false).await?;
+        let mut conn =
+            Connection::open(url, enrolment.ca_cert_pem.as_deref(), &token, false).await?;
         let roster = read_roster(&mut conn, kit.space, &kit.roster_root).await?;
         let me = Recipient::Recovery(kit.member);
         let keys = EpochKeys::unlock(&roster, me, kit.secrets().agreement_secret(), []);
@@ -93,7 +96,14 @@ impl Device {
             member: first(EpochAudience::Member(kit.member))?,
         };
         let member_name = member_name_on_server(&mut conn, &kit).await;
-        let mut identity = enrolment.identity(kit.space, kit.member, device.as_bytes(), token, keyring, secrets)?;
+        let mut identity = enrolment.identity(
+            kit.space,
+            kit.member,
+            device.as_bytes(),
+            token,
+            keyring,
+            secrets,
+        )?;
         if let Some(name) = member_name {
             identity.member_name = name;
         }
@@ -110,7 +120,12 @@ impl Device {
 
 /// The name the kit's member gave itself, as the server keeps it sealed.
 async fn member_name_on_server(conn: &mut Connection, kit: &RecoveryKit) -> Option<String> {
-    let devices = conn.space.list_devices(ListDevicesRequest {}).await.ok()?.into_inner();
+    let devices = conn
+        .space
+        .list_devices(ListDevicesRequest {})
+        .await
+        .ok()?
+        .into_inner();
     devices
         .devices
         .iter()
@@ -119,7 +134,10 @@ async fn member_name_on_server(conn: &mut Connection, kit: &RecoveryKit) -> Opti
 }
 
 /// Asks the server for a new device of the kit's member; returns its id and token.
-async fn recover_on_server(enrolment: &Enrolment<'_>, kit: &RecoveryKit) -> Result<(DeviceId, String)> {
+async fn recover_on_server(
+    enrolment: &Enrolment<'_>,
+    kit: &RecoveryKit,
+) -> Result<(DeviceId, String)> {
     let url = enrolment.server_url;
     let sealed_device_name = seal_name(&kit.names_key, kit.space, enrolment.device_name.trim());
     let issued_at = (enrolment.clock)().as_secs();

@@ -29,7 +29,12 @@ impl Link {
 }
 
 /// Seals epoch `before` and its key with `key`, the key of the epoch `link` names.
-pub(super) fn seal_previous(link: &Link, key: &SecretKey, before: u64, before_key: &SecretKey) -> Vec<u8> {
+pub(super) fn seal_previous(
+    link: &Link,
+    key: &SecretKey,
+    before: u64,
+    before_key: &SecretKey,
+) -> Vec<u8> {
     let nonce: [u8; NONCE_LEN] = rand::random();
     let plain = [&before.to_be_bytes()[..], before_key.expose()].concat();
     let link_key = key.derive(&[LINK_KEY_INFO]);
@@ -39,7 +44,11 @@ pub(super) fn seal_previous(link: &Link, key: &SecretKey, before: u64, before_ke
 }
 
 /// The epoch before and its key, when `sealed` opens with `key`.
-pub(super) fn open_previous(link: &Link, key: &SecretKey, sealed: &[u8]) -> Option<(u64, SecretKey)> {
+pub(super) fn open_previous(
+    link: &Link,
+    key: &SecretKey,
+    sealed: &[u8],
+) -> Option<(u64, SecretKey)> {
     if sealed.len() < NONCE_LEN {
         return None;
     }

@@ -56,15 +56,16 @@ pub(crate) fn seal_to(
     key: &SecretKey,
 ) -> Option<SealedEpochKey> {
     let public = <Kem as hpke::Kem>::PublicKey::from_bytes(public).ok()?;
-    let (encapsulated, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
-        &OpModeS::Base,
-        &public,
-        INFO,
-        key.expose(),
-        &ctx.associated_data(recipient),
-        &mut rand::rngs::OsRng,
-    )
-    .ok()?;
+    let (encapsulated, ciphertext) =
+        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
+            &OpModeS::Base,
+            &public,
+            INFO,
+            key.expose(),
+            &ctx.associated_data(recipient),
+            &mut rand::rngs::OsRng,
+        )
+        .ok()?;
     let (device_id, recovery_member) = match recipient {
         Recipient::Device(id) => (id.as_bytes().to_vec(), Vec::new()),
         Recipient::Recovery(member) => (Vec::new(), member.as_bytes().to_vec()),
@@ -98,7 +99,8 @@ pub(crate) fn open_as(
     sealed: &SealedEpochKey,
 ) -> Option<SecretKey> {
     let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret).ok()?;
-    let encapsulated = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.encapsulated_key).ok()?;
+    let encapsulated =
+        <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.encapsulated_key).ok()?;
     let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
         &OpModeR::Base,
         &secret,
@@ -133,16 +135,27 @@ mod tests {
         let me = Recipient::Device(DeviceId([2; 16]));
         let key = SecretKey::random();
         let sealed = seal_to(&ctx(3), me, &alice.agreement_public(), &key).expect("seals");
-        assert_eq!(open_as(&ctx(3), me, alice.agreement_secret(), &sealed), Some(key));
+        assert_eq!(
+            open_as(&ctx(3), me, alice.agreement_secret(), &sealed),
+            Some(key)
+        );
         assert_eq!(open_as(&ctx(3), me, bob.agreement_secret(), &sealed), None);
-        assert_eq!(open_as(&ctx(4), me, alice.agreement_secret(), &sealed), None);
+        assert_eq!(
+            open_as(&ctx(4), me, alice.agreement_secret(), &sealed),
+            None
+        );
         let other = Recipient::Device(DeviceId([3; 16]));
-        assert_eq!(open_as(&ctx(3), other, alice.agreement_secret(), &sealed), None);
+        assert_eq!(
+            open_as(&ctx(3), other, alice.agreement_secret(), &sealed),
+            None
+        );
     }
 
     #[test]
     fn low_order_points_are_not_usable_keys() {
-        assert!(is_usable_public_key(&DeviceSecrets::generate().agreement_public()));
+        assert!(is_usable_public_key(
+            &DeviceSecrets::generate().agreement_public()
+        ));
         assert!(!is_usable_public_key(&[0; 32]));
         let mut one = [0; 32];
         one[0] = 1;

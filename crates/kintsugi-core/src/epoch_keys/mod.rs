@@ -62,7 +62,13 @@ impl EpochKeys {
         keys
     }
 
-    fn open_sealed(&mut self, roster: &Roster, audience: EpochAudience, me: Recipient, secret: &[u8; 32]) {
+    fn open_sealed(
+        &mut self,
+        roster: &Roster,
+        audience: EpochAudience,
+        me: Recipient,
+        secret: &[u8; 32],
+    ) {
         for (epoch, record) in (0u64..).zip(roster.epochs(audience)) {
             let ctx = SealContext {
                 space: roster.space(),
@@ -93,10 +99,12 @@ impl EpochKeys {
                 audience,
                 epoch,
             };
-            if let Some((before, key)) = chain::open_previous(&link, &key, &records[epoch as usize].previous) {
-                if before < epoch {
-                    self.chains.entry(audience).or_default().entry(before).or_insert(key);
-                }
+            let previous = chain::open_previous(&link, &key, &records[epoch as usize].previous);
+            if let Some((before, key)) = previous
+                && before < epoch
+            {
+                let chain = self.chains.entry(audience).or_default();
+                chain.entry(before).or_insert(key);
             }
         }
     }

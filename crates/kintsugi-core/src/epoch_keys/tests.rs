@@ -24,9 +24,22 @@ fn phone() -> Phone {
 }
 
 /// Signs `body` by `by`, starting new epochs for `audiences` whose keys `by` holds in `held`.
-fn write(roster: &mut Roster, by: &Phone, body: Body, held: &mut EpochKeys, audiences: &[EpochAudience]) {
+fn write(
+    roster: &mut Roster,
+    by: &Phone,
+    body: Body,
+    held: &mut EpochKeys,
+    audiences: &[EpochAudience],
+) {
     let author = Author::Device(by.id);
-    let plain = sign_entry(roster.len(), &roster.head(), author, body.clone(), Vec::new(), &by.keys);
+    let plain = sign_entry(
+        roster.len(),
+        &roster.head(),
+        author,
+        body.clone(),
+        Vec::new(),
+        &by.keys,
+    );
     let after = roster.preview(&plain).expect("the body holds");
     let mut rotations = Vec::new();
     for audience in audiences {
@@ -36,7 +49,14 @@ fn write(roster: &mut Roster, by: &Phone, body: Body, held: &mut EpochKeys, audi
         rotations.push(new_rotation(&after, *audience, &key, previous).expect("sealed"));
         held.insert(*audience, after.epochs(*audience).len() as u64, key);
     }
-    let signed = sign_entry(roster.len(), &roster.head(), author, body, rotations, &by.keys);
+    let signed = sign_entry(
+        roster.len(),
+        &roster.head(),
+        author,
+        body,
+        rotations,
+        &by.keys,
+    );
     roster.apply(&signed).expect("the entry holds");
 }
 
@@ -62,7 +82,14 @@ fn devices_walk_back_through_every_epoch_and_a_revoked_one_holds_none_after() {
         member_id: member.as_bytes().to_vec(),
         device: Some(device_keys(tablet.id, &tablet.keys)),
     });
-    let plain = sign_entry(1, &roster.head(), Author::Recovery(member), recover.clone(), Vec::new(), &recovery);
+    let plain = sign_entry(
+        1,
+        &roster.head(),
+        Author::Recovery(member),
+        recover.clone(),
+        Vec::new(),
+        &recovery,
+    );
     let after = roster.preview(&plain).expect("a recovery");
     let rotations: Vec<_> = both
         .iter()
@@ -71,18 +98,41 @@ fn devices_walk_back_through_every_epoch_and_a_revoked_one_holds_none_after() {
             new_rotation(&after, *a, &SecretKey::random(), Some((e, k))).expect("sealed")
         })
         .collect();
-    let signed = sign_entry(1, &roster.head(), Author::Recovery(member), recover, rotations, &recovery);
+    let signed = sign_entry(
+        1,
+        &roster.head(),
+        Author::Recovery(member),
+        recover,
+        rotations,
+        &recovery,
+    );
     roster.apply(&signed).expect("the recovery holds");
 
-    let open = |p: &Phone, r: &Roster| EpochKeys::unlock(r, Recipient::Device(p.id), p.keys.agreement_secret(), []);
+    let open = |p: &Phone, r: &Roster| {
+        EpochKeys::unlock(r, Recipient::Device(p.id), p.keys.agreement_secret(), [])
+    };
     let tablet_keys = open(&tablet, &roster);
     for audience in both {
-        assert!(tablet_keys.key(audience, 0).is_some(), "walked back to epoch 0");
+        assert!(
+            tablet_keys.key(audience, 0).is_some(),
+            "walked back to epoch 0"
+        );
         assert!(tablet_keys.key(audience, 1).is_some(), "its own epoch");
     }
-    assert_eq!(tablet_keys.key(EpochAudience::Space, 0), alice_keys.key(EpochAudience::Space, 0));
-    let kit = EpochKeys::unlock(&roster, Recipient::Recovery(member), recovery.agreement_secret(), []);
-    assert!(kit.key(EpochAudience::Member(member), 1).is_some(), "the kit reads every epoch");
+    assert_eq!(
+        tablet_keys.key(EpochAudience::Space, 0),
+        alice_keys.key(EpochAudience::Space, 0)
+    );
+    let kit = EpochKeys::unlock(
+        &roster,
+        Recipient::Recovery(member),
+        recovery.agreement_secret(),
+        [],
+    );
+    assert!(
+        kit.key(EpochAudience::Member(member), 1).is_some(),
+        "the kit reads every epoch"
+    );
 
     // The lost phone holds epoch 0 only: no epoch started at or after its revocation opens.
     let mut tablet_held = tablet_keys.clone();
@@ -92,5 +142,9 @@ fn devices_walk_back_through_every_epoch_and_a_revoked_one_holds_none_after() {
     assert!(stolen.key(EpochAudience::Space, 0).is_some());
     assert!(stolen.key(EpochAudience::Space, 1).is_none());
     assert!(stolen.key(EpochAudience::Space, 2).is_none());
-    assert!(open(&tablet, &roster).key(EpochAudience::Space, 2).is_some());
+    assert!(
+        open(&tablet, &roster)
+            .key(EpochAudience::Space, 2)
+            .is_some()
+    );
 }

@@ -47,12 +47,21 @@ pub(crate) fn seal_welcome(
     };
     if let Some(member) = member {
         let (first, epoch, latest) = first_and_latest(EpochAudience::Member(member))?;
-        (welcome.member_key, welcome.member_epoch, welcome.member_epoch_key) = (first, epoch, latest);
+        (
+            welcome.member_key,
+            welcome.member_epoch,
+            welcome.member_epoch_key,
+        ) = (first, epoch, latest);
     }
     let nonce: [u8; NONCE_LEN] = rand::random();
     let aad = associated_data(space, invite_id);
     let mut out = nonce.to_vec();
-    out.extend(encrypt(&welcome_key(seed), &nonce, &aad, &welcome.encode_to_vec()));
+    out.extend(encrypt(
+        &welcome_key(seed),
+        &nonce,
+        &aad,
+        &welcome.encode_to_vec(),
+    ));
     Some(out)
 }
 
@@ -65,16 +74,29 @@ pub fn open_welcome(
     member: MemberId,
 ) -> Option<Vec<KnownKey>> {
     let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
-    let plain = decrypt(&welcome_key(seed), nonce, &associated_data(space, invite_id), ciphertext)?;
+    let plain = decrypt(
+        &welcome_key(seed),
+        nonce,
+        &associated_data(space, invite_id),
+        ciphertext,
+    )?;
     let welcome = Welcome::decode(plain.as_slice()).ok()?;
     let mut keys = vec![
         known(EpochAudience::Space, 0, &welcome.space_key)?,
-        known(EpochAudience::Space, welcome.space_epoch, &welcome.space_epoch_key)?,
+        known(
+            EpochAudience::Space,
+            welcome.space_epoch,
+            &welcome.space_epoch_key,
+        )?,
     ];
     if !welcome.member_key.is_empty() {
         let audience = EpochAudience::Member(member);
         keys.push(known(audience, 0, &welcome.member_key)?);
-        keys.push(known(audience, welcome.member_epoch, &welcome.member_epoch_key)?);
+        keys.push(known(
+            audience,
+            welcome.member_epoch,
+            &welcome.member_epoch_key,
+        )?);
     }
     Some(keys)
 }

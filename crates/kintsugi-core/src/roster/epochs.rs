@@ -58,7 +58,11 @@ const ENCAPSULATED_KEY_LEN: usize = 32;
 const SEALED_KEY_LEN: usize = 48;
 
 /// The audiences whose epoch `body` must renew, as the roster was before it.
-pub(super) fn required(before: &Roster, author: Author, body: &Body) -> Checked<Vec<EpochAudience>> {
+pub(super) fn required(
+    before: &Roster,
+    author: Author,
+    body: &Body,
+) -> Checked<Vec<EpochAudience>> {
     let member_of = |id: &[u8]| MemberId::from_slice(id).map_err(|_| "a bad member id".to_string());
     let author_member = |roster: &Roster| match author {
         Author::Device(id) => roster.devices.get(&id).map(|d| d.member),
@@ -107,10 +111,7 @@ impl Roster {
 
     /// The epochs of `audience`, oldest first.
     pub fn epochs(&self, audience: EpochAudience) -> &[EpochRecord] {
-        self.epochs
-            .chains
-            .get(&audience)
-            .map_or(&[], Vec::as_slice)
+        self.epochs.chains.get(&audience).map_or(&[], Vec::as_slice)
     }
 
     /// The number of `audience`'s current epoch, if it has one.
@@ -119,7 +120,11 @@ impl Roster {
     }
 
     /// The newest epoch of `audience` sealed to `recipient`, if any.
-    pub fn newest_epoch_sealed_to(&self, recipient: Recipient, audience: EpochAudience) -> Option<u64> {
+    pub fn newest_epoch_sealed_to(
+        &self,
+        recipient: Recipient,
+        audience: EpochAudience,
+    ) -> Option<u64> {
         let records = self.epochs(audience);
         (0..records.len() as u64).rev().find(|epoch| {
             records[*epoch as usize]
@@ -213,7 +218,7 @@ pub(super) fn apply_rotations(
         }
         check_recipients(roster, audience, &rotation.sealed)?;
         let first = roster.epochs(audience).is_empty();
-        if first == !rotation.previous.is_empty() {
+        if first != rotation.previous.is_empty() {
             return Err("a new epoch that does not link to the one before".into());
         }
         let record = EpochRecord {
@@ -221,7 +226,12 @@ pub(super) fn apply_rotations(
             sealed: rotation.sealed.clone(),
             previous: rotation.previous.clone(),
         };
-        roster.epochs.chains.entry(audience).or_default().push(record);
+        roster
+            .epochs
+            .chains
+            .entry(audience)
+            .or_default()
+            .push(record);
         roster.epochs.owed.remove(&audience);
     }
     match required.iter().find(|a| !started.contains(a)) {
@@ -242,18 +252,26 @@ fn audience_of(roster: &Roster, rotation: &Rotation) -> Checked<EpochAudience> {
     Ok(EpochAudience::Member(member))
 }
 
-fn check_recipients(roster: &Roster, audience: EpochAudience, sealed: &[SealedEpochKey]) -> Checked {
+fn check_recipients(
+    roster: &Roster,
+    audience: EpochAudience,
+    sealed: &[SealedEpochKey],
+) -> Checked {
     let mut named = Vec::with_capacity(sealed.len());
     for key in sealed {
-        if key.encapsulated_key.len() != ENCAPSULATED_KEY_LEN || key.ciphertext.len() != SEALED_KEY_LEN
+        if key.encapsulated_key.len() != ENCAPSULATED_KEY_LEN
+            || key.ciphertext.len() != SEALED_KEY_LEN
         {
             return Err("a sealed epoch key of the wrong size".into());
         }
         named.push(recipient_of(key)?);
     }
     named.sort();
-    let mut expected: Vec<Recipient> =
-        roster.recipients(audience).into_iter().map(|(r, _)| r).collect();
+    let mut expected: Vec<Recipient> = roster
+        .recipients(audience)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
     expected.sort();
     if named != expected {
         return Err("a new epoch not sealed to exactly the devices that read it".into());

@@ -71,6 +71,8 @@ struct InviteState {
     issuer: DeviceId,
     used: bool,
     welcome: Vec<u8>,
+    /// The position of the entry that issued it.
+    issued_at: u64,
 }
 
 /// The roster as the log up to `head` makes it.
@@ -191,7 +193,27 @@ impl Roster {
 
     /// The sealed welcome of the invite `invite_id`, if the roster holds it.
     pub fn invite_welcome(&self, invite_id: &[u8]) -> Option<&[u8]> {
-        self.invites.get(invite_id).map(|invite| invite.welcome.as_slice())
+        self.invites
+            .get(invite_id)
+            .map(|invite| invite.welcome.as_slice())
+    }
+
+    /// Whether a key epoch the invite's welcome cannot hold began after the invite was issued
+    /// (of the space, or for a device link of the issuer's member): then the joiner would miss
+    /// that epoch's key, so the invite no longer admits anyone and a new code is needed.
+    pub fn invite_superseded(&self, invite_id: &[u8]) -> bool {
+        let Some(invite) = self.invites.get(invite_id) else {
+            return false;
+        };
+        let after = |audience| {
+            self.epochs(audience)
+                .last()
+                .is_some_and(|e| e.start > invite.issued_at)
+        };
+        let member = self.devices.get(&invite.issuer).map(|d| d.member);
+        after(EpochAudience::Space)
+            || (invite.kind == InviteKind::Device
+                && member.is_some_and(|m| after(EpochAudience::Member(m))))
     }
 
     /// The kind of the invite `invite_id`, if the roster holds it.

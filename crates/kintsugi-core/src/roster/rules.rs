@@ -20,8 +20,8 @@ use kintsugi_proto::v1::{
 };
 use prost::Message;
 
-use super::epochs;
 use super::entry::{Author, agreement_key, invite_signing_input, signed_by, verify, verifying_key};
+use super::epochs;
 use super::{InviteState, MemberState, RecoveryKey, Roster, RosterDevice};
 use crate::ids::{DeviceId, MemberId, SpaceId};
 
@@ -83,7 +83,7 @@ fn apply_body(
 
 fn signed_body(roster: &mut Roster, author: Author, body: Body, seq: u64) -> Checked {
     match body {
-        Body::Invite(invite) => issue_invite(roster, author, invite),
+        Body::Invite(invite) => issue_invite(roster, author, invite, seq),
         Body::Revoke(revoke) => {
             let target = device_id(&revoke.device_id)?;
             revoke_device(roster, author, target, seq)
@@ -153,7 +153,7 @@ fn add_member(roster: &mut Roster, member: MemberId, recovery: Option<&RecoveryK
     Ok(())
 }
 
-fn issue_invite(roster: &mut Roster, author: Author, invite: Invite) -> Checked {
+fn issue_invite(roster: &mut Roster, author: Author, invite: Invite, seq: u64) -> Checked {
     let Author::Device(issuer) = author else {
         return Err("a recovery key does not invite".into());
     };
@@ -176,6 +176,7 @@ fn issue_invite(roster: &mut Roster, author: Author, invite: Invite) -> Checked 
             issuer,
             used: false,
             welcome: invite.welcome,
+            issued_at: seq,
         },
     );
     Ok(())
@@ -195,6 +196,9 @@ fn add_device(
         .ok_or("an unknown invite")?;
     if invite.used || !roster.admits(invite.issuer) {
         return Err("an invite that was used, or whose device was revoked".into());
+    }
+    if roster.invite_superseded(&add.invite_id) {
+        return Err("an invite issued before the keys changed (its welcome is stale)".into());
     }
     let keys = add.device.as_ref().ok_or("a new device without keys")?;
     if !verify(

@@ -66,7 +66,9 @@ impl Log {
             .required_epochs(author, &body)
             .into_iter()
             .filter_map(|audience| {
-                let previous = after.current_epoch(audience).map(|e| (e, SecretKey::random()));
+                let previous = after
+                    .current_epoch(audience)
+                    .map(|e| (e, SecretKey::random()));
                 let previous = previous.as_ref().map(|(e, k)| (*e, k));
                 crate::epoch_keys::new_rotation(&after, audience, &SecretKey::random(), previous)
                     .ok()
@@ -339,7 +341,11 @@ fn who_reads_changes_only_with_a_new_epoch() {
         .join(&alice, InviteKind::Device, alice.member)
         .expect("a device link");
     let space = EpochAudience::Space;
-    assert_eq!(log.roster.current_epoch(space), Some(1), "the join started one");
+    assert_eq!(
+        log.roster.current_epoch(space),
+        Some(1),
+        "the join started one"
+    );
     let revoke = Body::Revoke(Revoke {
         device_id: tablet.id.as_bytes().to_vec(),
     });
@@ -351,12 +357,18 @@ fn who_reads_changes_only_with_a_new_epoch() {
         Vec::new(),
         &alice.keys,
     );
-    let refused = log.push_signed(bare).expect_err("a revocation without a new epoch");
-    assert!(refused.to_string().contains("without a new epoch"), "{refused}");
+    let refused = log
+        .push_signed(bare)
+        .expect_err("a revocation without a new epoch");
+    assert!(
+        refused.to_string().contains("without a new epoch"),
+        "{refused}"
+    );
     log.revoke(&alice, tablet.id).expect("with new epochs");
     assert_eq!(log.roster.current_epoch(space), Some(2));
     assert_eq!(
-        log.roster.current_epoch(EpochAudience::Member(alice.member)),
+        log.roster
+            .current_epoch(EpochAudience::Member(alice.member)),
         Some(2)
     );
     let sealed_to: Vec<Recipient> = log.roster.epochs(space)[2]
@@ -376,9 +388,15 @@ fn a_revoked_device_writes_under_no_later_epoch_and_a_new_one_under_no_earlier()
         .expect("a device link");
     let space = EpochAudience::Space;
     assert!(log.roster.may_author(tablet.id, space, 1));
-    assert!(!log.roster.may_author(tablet.id, space, 0), "joined after epoch 0 began");
+    assert!(
+        !log.roster.may_author(tablet.id, space, 0),
+        "joined after epoch 0 began"
+    );
     log.revoke(&alice, tablet.id).expect("revoked");
-    assert!(log.roster.may_author(tablet.id, space, 1), "its history stands");
+    assert!(
+        log.roster.may_author(tablet.id, space, 1),
+        "its history stands"
+    );
     assert!(!log.roster.may_author(tablet.id, space, 2));
     assert!(log.roster.may_author(alice.id, space, 2));
     let member = EpochAudience::Member(alice.member);

@@ -6,6 +6,7 @@
 //! the client sequence counter together; applying pulled changes writes them and the advanced
 //! cursor together. A process killed at any point leaves either all of it or none of it.
 
+mod known_keys;
 mod private;
 mod records;
 mod roster_log;
@@ -193,10 +194,15 @@ impl LocalStore {
 
     /// Replaces the envelope of outbox entry `seq` (sealed again under a newer key epoch), and
     /// flushes, so a retry after a crash sends the very same bytes.
-    pub fn replace_outbox_envelope(&self, seq: u64, envelope: &kintsugi_proto::v1::Envelope) -> Result<()> {
+    pub fn replace_outbox_envelope(
+        &self,
+        seq: u64,
+        envelope: &kintsugi_proto::v1::Envelope,
+    ) -> Result<()> {
         let key = seq.to_be_bytes();
         let stored = self.outbox.get(key).map_err(|e| self.unreadable(e))?;
-        let stored = stored.ok_or_else(|| self.damaged("the outbox entry to seal again is gone"))?;
+        let stored =
+            stored.ok_or_else(|| self.damaged("the outbox entry to seal again is gone"))?;
         let mut record = OutboxRecord::decode(&*stored).map_err(|e| self.damaged(e))?;
         record.envelope = Some(envelope.clone());
         self.outbox

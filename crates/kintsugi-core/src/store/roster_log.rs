@@ -1,5 +1,4 @@
-//! The roster log as this device verified it, the head its user last compared, and the epoch
-//! keys the device learned outside the roster.
+//! The roster log as this device verified it, and the head its user last compared.
 //!
 //! Entries are stored by position once `Roster::apply` accepted them, so a device replays its
 //! roster without the server and notices a server that later shows it another history.
@@ -7,23 +6,13 @@
 use kintsugi_proto::v1::SignedRosterEntry;
 use prost::Message;
 
-use super::records::{KnownKeyRecord, KnownKeysRecord};
 use super::{LocalStore, PendingRosterEntry, decode_u64};
-use crate::epoch_keys::KnownKey;
 use crate::error::Result;
-use crate::ids::MemberId;
-use crate::keys::SecretKey;
-use crate::roster::EpochAudience;
 
 /// The meta key of the roster the user last verified (`kintsugi verify --confirm`): its
 /// length, 8 bytes big-endian, then its head.
 const VERIFIED_HEAD_KEY: &[u8] = b"verified-roster-head";
 const PENDING_ENTRY_KEY: &[u8] = b"pending-roster-entry";
-/// The meta key of the agreement entry a new device still owes: `1` for a new member, `0` for
-/// another device of a member.
-const OWED_ANNOUNCEMENT_KEY: &[u8] = b"owed-announcement";
-/// The meta key of the epoch keys learned outside the roster (`KnownKeysRecord`).
-const KNOWN_KEYS_KEY: &[u8] = b"known-epoch-keys";
 
 impl LocalStore {
     /// Every verified roster entry, in order.
@@ -118,72 +107,5 @@ mod tests {
         store.set_verified_roster(3, &[7; 32]).expect("write");
         let verified = store.verified_roster().expect("read");
         assert_eq!(verified, Some((3, vec![7; 32])));
-    }
-}
-
-impl LocalStore {
-    /// The epoch keys this device learned outside the roster.
-    pub fn known_keys(&self) -> Result<Vec<KnownKey>> {
-        let record: KnownKeysRecord = self.read_meta(KNOWN_KEYS_KEY)?.unwrap_or_default();
-        record
-            .keys
-            .iter()
-            .map(|k| {
-                let audience = match k.member_id.as_slice() {
-                    [] => EpochAudience::Space,
-                    id => EpochAudience::Member(
-                        MemberId::from_slice(id).map_err(|_| self.damaged("a known key's member"))?,
-                    ),
-                };
-                let key = SecretKey::from_slice(&k.key).ok_or_else(|| self.damaged("a known key"))?;
-                Ok(KnownKey {
-                    audience,
-                    epoch: k.epoch,
-                    key,
-                })
-            })
-            .collect()
-    }
-
-    /// Adds `keys` to the epoch keys this device learned outside the roster, and flushes.
-    pub fn add_known_keys(&self, keys: &[KnownKey]) -> Result<()> {
-        let mut record: KnownKeysRecord = self.read_meta(KNOWN_KEYS_KEY)?.unwrap_or_default();
-        for k in keys {
-            let member_id = match k.audience {
-                EpochAudience::Space => Vec::new(),
-                EpochAudience::Member(member) => member.as_bytes().to_vec(),
-            };
-            let known = |r: &KnownKeyRecord| r.member_id == member_id && r.epoch == k.epoch;
-            if !record.keys.iter().any(known) {
-                record.keys.push(KnownKeyRecord {
-                    member_id,
-                    epoch: k.epoch,
-                    key: k.key.expose().to_vec(),
-                });
-            }
-        }
-        self.write_meta(KNOWN_KEYS_KEY, &record)
-    }
-}
-
-impl LocalStore {
-    /// Whether this device still owes the agreement its arrival: `Some(true)` as a new
-    /// member, `Some(false)` as another device of one.
-    pub fn owed_announcement(&self) -> Result<Option<bool>> {
-        let stored = self.meta.get(OWED_ANNOUNCEMENT_KEY);
-        Ok(stored.map_err(|e| self.unreadable(e))?.map(|v| v.first() == Some(&1)))
-    }
-
-    /// Remembers (or, with `None`, forgets) the arrival this device owes the agreement.
-    pub fn set_owed_announcement(&self, owed: Option<bool>) -> Result<()> {
-        let written = match owed {
-            Some(new_member) => self
-                .meta
-                .insert(OWED_ANNOUNCEMENT_KEY, &[u8::from(new_member)])
-                .map(drop),
-            None => self.meta.remove(OWED_ANNOUNCEMENT_KEY).map(drop),
-        };
-        written.map_err(|e| self.unreadable(e))?;
-        self.flush()
     }
 }

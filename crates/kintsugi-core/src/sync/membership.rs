@@ -13,8 +13,8 @@ use kintsugi_proto::v1::{
 };
 
 use super::client::Connection;
-use super::roster_draft::Writer;
 use super::engine::pull_page;
+use super::roster_draft::Writer;
 use super::roster_log::roster_entry;
 use crate::epoch_keys::KnownKey;
 use crate::epoch_keys::welcome::{open_welcome, seal_welcome};
@@ -68,15 +68,24 @@ impl Replica {
         }
         // Another device may have started it meanwhile: then nothing is written.
         let owed = |roster: &Roster| -> Result<Option<Body>> {
-            Ok(self.owes_rotation(roster)?.then_some(Body::Rotate(Rotate {})))
+            Ok(self
+                .owes_rotation(roster)?
+                .then_some(Body::Rotate(Rotate {})))
         };
         self.push_roster_entry_as(conn, Writer::Device, owed)
             .await
             .map(drop)
     }
 
-    async fn write_genesis(&self, conn: &mut Connection, pending: &PendingRosterEntry) -> Result<()> {
-        let recovery = pending.recovery.clone().ok_or_else(|| self.no_recovery_keys())?;
+    async fn write_genesis(
+        &self,
+        conn: &mut Connection,
+        pending: &PendingRosterEntry,
+    ) -> Result<()> {
+        let recovery = pending
+            .recovery
+            .clone()
+            .ok_or_else(|| self.no_recovery_keys())?;
         let id = &self.identity;
         let genesis = Genesis {
             space_id: id.space.as_bytes().to_vec(),
@@ -108,7 +117,12 @@ impl Replica {
         let roster = self.pull_roster(conn).await?;
         let partner = roster.invite_kind(&pending.invite_id) == Some(InviteKind::Partner);
         let recovery = match partner {
-            true => Some(pending.recovery.clone().ok_or_else(|| self.no_recovery_keys())?),
+            true => Some(
+                pending
+                    .recovery
+                    .clone()
+                    .ok_or_else(|| self.no_recovery_keys())?,
+            ),
             false => None,
         };
         self.push_roster_entry(conn, |roster: &Roster| {
@@ -138,7 +152,10 @@ impl Replica {
     }
 
     fn no_recovery_keys(&self) -> CoreError {
-        CoreError::damaged(self.store.dir(), "the pending roster entry has no recovery keys")
+        CoreError::damaged(
+            self.store.dir(),
+            "the pending roster entry has no recovery keys",
+        )
     }
 
     /// Issues an invite in the roster; returns the seed of its key and the start of the
@@ -151,15 +168,18 @@ impl Replica {
     ) -> Result<([u8; 32], [u8; ROSTER_ROOT_LEN])> {
         let seed: [u8; 32] = rand::random();
         let member = (kind == InviteKind::Device).then_some(self.identity.member);
-        let welcome = self.welcome(&seed, &invite_id, member)?;
-        let invite = Invite {
-            invite_id: invite_id.to_vec(),
-            kind: kind as i32,
-            invite_key: invite_signer(&seed).verifying_key().to_bytes().to_vec(),
-            welcome,
-        };
+        let invite_key = invite_signer(&seed).verifying_key().to_bytes().to_vec();
+        // The welcome holds the keys as of the roster the invite is written on: sealed again
+        // if another entry takes the position first.
         let roster = self
-            .push_roster_entry(conn, |_: &Roster| Ok(Body::Invite(invite.clone())))
+            .push_roster_entry(conn, |_: &Roster| {
+                Ok(Body::Invite(Invite {
+                    invite_id: invite_id.to_vec(),
+                    kind: kind as i32,
+                    invite_key: invite_key.clone(),
+                    welcome: self.welcome(&seed, &invite_id, member)?,
+                }))
+            })
             .await?;
         let mut root = [0; ROSTER_ROOT_LEN];
         root.copy_from_slice(&roster.root()[..ROSTER_ROOT_LEN]);
@@ -167,11 +187,17 @@ impl Replica {
     }
 
     /// The welcome of an invite with `seed`: the keys this device holds now.
-    fn welcome(&self, seed: &[u8; 32], invite_id: &[u8], member: Option<MemberId>) -> Result<Vec<u8>> {
+    fn welcome(
+        &self,
+        seed: &[u8; 32],
+        invite_id: &[u8],
+        member: Option<MemberId>,
+    ) -> Result<Vec<u8>> {
         let keys = self.epoch_keys()?;
         seal_welcome(seed, self.identity.space, invite_id, &keys, member).ok_or_else(|| {
             CoreError::RosterRefused(
-                "this device holds no key of the space yet; run `kintsugi sync` and try again".into(),
+                "this device holds no key of the space yet; run `kintsugi sync` and try again"
+                    .into(),
             )
         })
     }
@@ -262,7 +288,21 @@ pub(crate) async fn welcome_keys(
         )
     };
     let sealed = roster.invite_welcome(&code.invite_id).ok_or_else(refused)?;
-    open_welcome(&code.invite_seed, code.space, &code.invite_id, sealed, member).ok_or_else(refused)
+    if roster.invite_superseded(&code.invite_id) {
+        return Err(CoreError::InviteRefused(
+            "the space's keys changed after this code was made (a device was revoked or \
+             joined); ask for a new code"
+                .into(),
+        ));
+    }
+    open_welcome(
+        &code.invite_seed,
+        code.space,
+        &code.invite_id,
+        sealed,
+        member,
+    )
+    .ok_or_else(refused)
 }
 
 /// The server's roster of `space`, which must start with the genesis whose hash begins `root`.

@@ -70,7 +70,8 @@ impl Replica {
                     revoked: d.revoked || in_roster.is_some_and(|r| r.revoked_at.is_some()),
                     in_roster: in_roster.is_some(),
                     verified: in_roster.is_some_and(|r| r.added_at < verified_len),
-                    epoch: roster.newest_epoch_sealed_to(Recipient::Device(id), EpochAudience::Space),
+                    epoch: roster
+                        .newest_epoch_sealed_to(Recipient::Device(id), EpochAudience::Space),
                     this_device: id == self.identity.device,
                     mine: d.member_id == self.identity.member.as_bytes(),
                     linked_by,

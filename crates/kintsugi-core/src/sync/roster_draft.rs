@@ -46,7 +46,12 @@ impl Replica {
             Writer::Recovery(secrets) => {
                 let me = Recipient::Recovery(self.identity.member);
                 let known = self.store.known_keys()?;
-                Ok(Arc::new(EpochKeys::unlock(roster, me, secrets.agreement_secret(), known)))
+                Ok(Arc::new(EpochKeys::unlock(
+                    roster,
+                    me,
+                    secrets.agreement_secret(),
+                    known,
+                )))
             }
         }
     }

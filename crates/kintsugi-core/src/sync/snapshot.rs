@@ -138,12 +138,7 @@ impl Replica {
             kind: EnvelopeKind::Snapshot,
             epoch,
         };
-        let envelope = seal(
-            &key,
-            &self.identity.secrets,
-            &ctx,
-            &payload.encode_to_vec(),
-        );
+        let envelope = seal(&key, &self.identity.secrets, &ctx, &payload.encode_to_vec());
         let request = PutSnapshotRequest {
             doc_id: doc_id.as_bytes().to_vec(),
             covers_seq,
