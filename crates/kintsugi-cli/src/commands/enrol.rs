@@ -20,7 +20,8 @@ pub async fn init(home: &Path, args: EnrolArgs, out: Output) -> anyhow::Result<(
     print_identity(
         &device,
         out,
-        "created a new space; invite your partner with `kintsugi invite`",
+        "created a new space; invite your partner with `kintsugi invite`, and print your \
+         recovery kit with `kintsugi recovery show` (shown once: keep it offline)",
     )
 }
 

@@ -24,15 +24,16 @@ pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Resu
                  paste it when asked"
             }
             CodeKind::Device => {
-                "your other device only (it carries your private journal key): run `kintsugi \
-                 join --server URL --name NAME` there and paste it when asked"
+                "your other device only (it opens your private journal as it is now): run \
+                 `kintsugi join --server URL --name NAME` there and paste it when asked"
             }
         };
         let qr = qr_code(&code);
         format!(
             "{qr}\n{code}\n\nSingle use; expires in 24 hours. Give it to {who}.\n\
-             It carries your space's key for good, even once used: share it only in person or \
-             over an end-to-end encrypted channel, and delete every copy once it was used."
+             Until it is used it opens what the space holds now (with the server's data): share \
+             it only in person or over an end-to-end encrypted channel, and delete every copy \
+             once it was used. The join starts new keys, so a used code opens nothing after it."
         )
     })
 }
