@@ -235,7 +235,11 @@ pub(super) fn apply_rotations(
         roster.epochs.owed.remove(&audience);
     }
     match required.iter().find(|a| !started.contains(a)) {
-        Some(_) => Err("a change of who reads the documents without a new epoch".into()),
+        Some(_) => Err(
+            "a change of readers, or a rotation, without a new epoch of every set of \
+             documents it touches"
+                .into(),
+        ),
         None => Ok(()),
     }
 }

@@ -423,19 +423,25 @@ fn a_departure_leaves_the_space_epoch_owed_until_the_partner_renews_it() {
         .expect("bob leaves");
     assert!(log.roster.epoch_owed(EpochAudience::Space));
     let after = log.roster.clone();
-    let rotation = crate::epoch_keys::new_rotation(
-        &after,
-        EpochAudience::Space,
-        &SecretKey::random(),
-        Some((1, &SecretKey::random())),
-    )
-    .expect("a rotation");
+    let rotations = [EpochAudience::Space, EpochAudience::Member(alice.member)]
+        .into_iter()
+        .map(|audience| {
+            let previous = after.current_epoch(audience).expect("an epoch");
+            crate::epoch_keys::new_rotation(
+                &after,
+                audience,
+                &SecretKey::random(),
+                Some((previous, &SecretKey::random())),
+            )
+            .expect("a rotation")
+        })
+        .collect();
     let rotate = sign_entry(
         log.roster.len(),
         &log.roster.head(),
         Author::Device(alice.id),
         Body::Rotate(kintsugi_proto::v1::Rotate {}),
-        vec![rotation],
+        rotations,
         &alice.keys,
     );
     log.push_signed(rotate).expect("alice renews the epoch");
@@ -448,21 +454,35 @@ fn a_partner_cannot_start_an_epoch_of_the_other_members_documents() {
     let bob = log
         .join(&alice, InviteKind::Partner, MemberId::random())
         .expect("bob");
-    let audience = EpochAudience::Member(alice.member);
-    let rotation = crate::epoch_keys::new_rotation(
-        &log.roster,
-        audience,
-        &SecretKey::random(),
-        Some((0, &SecretKey::random())),
-    )
-    .expect("a rotation");
+    let audiences = [
+        EpochAudience::Space,
+        EpochAudience::Member(bob.member),
+        EpochAudience::Member(alice.member),
+    ];
+    let rotations = audiences
+        .into_iter()
+        .map(|audience| {
+            let previous = log.roster.current_epoch(audience).expect("an epoch");
+            crate::epoch_keys::new_rotation(
+                &log.roster,
+                audience,
+                &SecretKey::random(),
+                Some((previous, &SecretKey::random())),
+            )
+            .expect("a rotation")
+        })
+        .collect();
     let forged = sign_entry(
         log.roster.len(),
         &log.roster.head(),
         Author::Device(bob.id),
         Body::Rotate(kintsugi_proto::v1::Rotate {}),
-        vec![rotation],
+        rotations,
         &bob.keys,
     );
-    assert!(log.push_signed(forged).is_err());
+    let refused = log.push_signed(forged).expect_err("alice's epoch is hers");
+    assert!(
+        refused.to_string().contains("another member's documents"),
+        "{refused}"
+    );
 }
