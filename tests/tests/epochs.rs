@@ -214,3 +214,56 @@ async fn a_code_made_before_the_keys_changed_is_refused_with_what_to_do() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_partner_who_left_reads_nothing_the_other_writes_after() {
+    let mut world = World::new().await;
+    let (alice, bob) = world.couple().await;
+    alice
+        .add_boundary("Before bob left", "general")
+        .expect("add");
+    kintsugi_tests::sync_all(&[&alice, &bob]).await;
+    let bob_dir = bob.dir().to_path_buf();
+    bob.leave().await.expect("bob leaves");
+    drop(bob);
+    let left = secrets_of(&bob_dir);
+    alice
+        .add_boundary("After bob left", "general")
+        .expect("add");
+    alice
+        .sync()
+        .await
+        .expect("alice syncs: the owed epoch first");
+
+    let copy = tempfile::tempdir().expect("a temp dir");
+    copy_server_data(&mut world, copy.path()).await;
+    let space = alice.identity().space;
+    let roster = roster_in(copy.path(), space);
+    let me = Recipient::Device(left.device);
+    let keys = EpochKeys::unlock(
+        &roster,
+        me,
+        left.signer.agreement_secret(),
+        left.epochs.all(),
+    );
+    let doc = alice.doc_id(DocKind::Agreement);
+    let all = envelopes_in(copy.path(), space, doc);
+    let left_at = roster
+        .device(left.device)
+        .and_then(|d| d.revoked_at)
+        .expect("revoked");
+    let epochs = roster.epochs(EpochAudience::Space);
+    let (old, new): (Vec<Envelope>, Vec<Envelope>) = all
+        .into_iter()
+        .partition(|e| epochs[e.key_epoch as usize].start < left_at);
+    assert!(
+        opened(&keys, &roster, space, doc, &old) > 0,
+        "bob kept the history"
+    );
+    assert!(!new.is_empty(), "alice wrote under a new epoch");
+    assert_eq!(
+        opened(&keys, &roster, space, doc, &new),
+        0,
+        "bob read what came after"
+    );
+}

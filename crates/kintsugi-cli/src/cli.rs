@@ -74,12 +74,12 @@ pub enum Command {
     },
     /// The devices of this space.
     Devices,
-    /// The roster's safety number: compare it with your partner's phone, side by side. With
-    /// --confirm, record that they matched; devices added later show as unverified.
     /// Your recovery kit: `show` it once to print or store offline, `use` it on a new device
     /// after losing every device.
     #[command(subcommand)]
     Recovery(RecoveryCommand),
+    /// The roster's safety number: compare it with your partner's phone, side by side. With
+    /// --confirm, record that they matched; devices added later show as unverified.
     Verify {
         /// Record that this number matched the one on your partner's phone. Asks first.
         #[arg(long)]

@@ -48,7 +48,8 @@ pub async fn join(
     print_identity(
         &device,
         out,
-        "joined the space; run `kintsugi sync` to receive what is there",
+        "joined the space; run `kintsugi sync` to receive what is there (a partner: print your \
+         recovery kit with `kintsugi recovery show` and keep it offline)",
     )
 }
 

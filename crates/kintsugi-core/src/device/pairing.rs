@@ -176,7 +176,21 @@ impl Device {
             false,
         )
         .await?;
-        let mut learned = welcome_keys(&mut conn, &code, member).await?;
+        let mut learned = match welcome_keys(&mut conn, &code, member).await {
+            Ok(learned) => learned,
+            Err(error) => {
+                // The server gave this partner the space's second seat: give it back, so a new
+                // code can be used. (A device link leaves only a device the roster never admits,
+                // which `revoke` removes.)
+                if partner {
+                    let _ = conn
+                        .space
+                        .leave_space(kintsugi_proto::v1::LeaveSpaceRequest {})
+                        .await;
+                }
+                return Err(error);
+            }
+        };
         let first = |audience| {
             learned
                 .iter()

@@ -203,11 +203,15 @@ pub(super) fn mark_owed(roster: &mut Roster, before: &Roster) {
 pub(super) fn apply_rotations(
     roster: &mut Roster,
     author: Author,
+    body_kind: BodyKind,
     rotations: &[Rotation],
     required: &[EpochAudience],
     seq: u64,
 ) -> Checked {
     let mut started = BTreeSet::new();
+    if !rotations.is_empty() && !may_start_epochs(roster, author, body_kind) {
+        return Err("new epochs in an entry that may not start any".into());
+    }
     for rotation in rotations {
         let audience = audience_of(roster, rotation)?;
         if !started.insert(audience) {
@@ -242,6 +246,41 @@ pub(super) fn apply_rotations(
         ),
         None => Ok(()),
     }
+}
+
+/// What an entry is, as far as its epochs go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BodyKind {
+    /// An invite: its welcome holds the keys before the entry, so it starts none.
+    Invite,
+    /// A departure: the member who leaves must not make the key that shuts it out.
+    Leave,
+    Other,
+}
+
+impl BodyKind {
+    pub(super) fn of(body: &Body) -> Self {
+        match body {
+            Body::Invite(_) => Self::Invite,
+            Body::Leave(_) => Self::Leave,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Whether an entry of `kind` by `author` may carry new epochs: not an invite or a departure,
+/// and only from a member still in the space after the entry.
+fn may_start_epochs(roster: &Roster, author: Author, kind: BodyKind) -> bool {
+    let member = match author {
+        Author::Device(id) => roster.devices.get(&id).map(|d| d.member),
+        Author::Recovery(member) => Some(member),
+    };
+    kind == BodyKind::Other && member.is_some_and(|m| roster.members().any(|x| x == m))
+}
+
+/// Whether `author` may carry new epochs in an entry like `body` (drafting asks before).
+pub(super) fn may_carry_epochs(after: &Roster, author: Author, body: &Body) -> bool {
+    may_start_epochs(after, author, BodyKind::of(body))
 }
 
 fn audience_of(roster: &Roster, rotation: &Rotation) -> Checked<EpochAudience> {

@@ -279,6 +279,12 @@ impl Roster {
     pub fn required_epochs(&self, author: Author, body: &EntryBody) -> Vec<EpochAudience> {
         epochs::required(self, author, body).unwrap_or_default()
     }
+
+    /// Whether an entry like `body` by `author`, leaving the roster as `self`, may start
+    /// epochs at all (an invite or a departure may not, nor a member who is gone).
+    pub fn may_carry_epochs(&self, author: Author, body: &EntryBody) -> bool {
+        epochs::may_carry_epochs(self, author, body)
+    }
 }
 
 /// The roster as the judge of who wrote an envelope of one audience.

@@ -52,12 +52,13 @@ pub(super) fn apply(
     let seq = entry.seq;
     let body = entry.body.ok_or("it says nothing")?;
     let required = epochs::required(before, author, &body)?;
+    let kind = epochs::BodyKind::of(&body);
     apply_body(roster, author, signed, body, seq)?;
     epochs::mark_owed(roster, before);
     if check == Check::BodyOnly {
         return Ok(());
     }
-    epochs::apply_rotations(roster, author, &entry.rotations, &required, seq)
+    epochs::apply_rotations(roster, author, kind, &entry.rotations, &required, seq)
 }
 
 fn apply_body(

@@ -486,3 +486,55 @@ fn a_partner_cannot_start_an_epoch_of_the_other_members_documents() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_departure_or_an_invite_starts_no_epoch() {
+    let (mut log, alice, _) = Log::start();
+    let bob = log
+        .join(&alice, InviteKind::Partner, MemberId::random())
+        .expect("bob");
+    let with_epoch = |log: &Log, by: &Phone, body: Body| {
+        let rotation = crate::epoch_keys::new_rotation(
+            &log.roster,
+            EpochAudience::Space,
+            &SecretKey::random(),
+            Some((1, &SecretKey::random())),
+        )
+        .expect("a rotation");
+        let (len, head) = (log.roster.len(), log.roster.head());
+        sign_entry(
+            len,
+            &head,
+            Author::Device(by.id),
+            body,
+            vec![rotation],
+            &by.keys,
+        )
+    };
+    let leave = Body::Leave(Leave {
+        member_id: bob.member.as_bytes().to_vec(),
+    });
+    let refused = log
+        .push_signed(with_epoch(&log, &bob, leave))
+        .expect_err("the leaver would know the key that shuts it out");
+    assert!(
+        refused.to_string().contains("may not start any"),
+        "{refused}"
+    );
+    let invite = Body::Invite(Invite {
+        invite_id: vec![9; 16],
+        kind: InviteKind::Device as i32,
+        invite_key: DeviceSecrets::generate()
+            .verifying_key()
+            .to_bytes()
+            .to_vec(),
+        welcome: Vec::new(),
+    });
+    let refused = log
+        .push_signed(with_epoch(&log, &alice, invite))
+        .expect_err("the welcome would miss the epoch");
+    assert!(
+        refused.to_string().contains("may not start any"),
+        "{refused}"
+    );
+}

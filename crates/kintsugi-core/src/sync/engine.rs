@@ -195,6 +195,9 @@ impl Replica {
             let after_seq = self.store.cursor(doc_id)?;
             // The last page tells whether a candidate snapshot stands, for auditing.
             let page = pull_page(conn, doc_id, after_seq, true).await?;
+            if !self.knows_epochs_of(kind, &page.envelopes)? {
+                self.pull_roster(conn).await?;
+            }
             let page_applied = self.apply_page(kind, page.snapshot, &page.envelopes)?;
             applied.changes += page_applied.changes;
             applied.set_aside.extend(page_applied.set_aside);

@@ -166,6 +166,9 @@ impl Replica {
         invite_id: [u8; 16],
         kind: InviteKind,
     ) -> Result<([u8; 32], [u8; ROSTER_ROOT_LEN])> {
+        // An invite starts no epoch: one the roster owes is started first, so the welcome
+        // holds it.
+        self.renew_owed_epochs(conn).await?;
         let seed: [u8; 32] = rand::random();
         let member = (kind == InviteKind::Device).then_some(self.identity.member);
         let invite_key = invite_signer(&seed).verifying_key().to_bytes().to_vec();
@@ -234,12 +237,10 @@ impl Replica {
 
     /// Revokes `device` (and what it enrolled) in the roster.
     pub(crate) async fn write_revoke(&self, conn: &mut Connection, device: DeviceId) -> Result<()> {
-        // A revocation the roster already holds (a retry after the server call failed) is done.
+        // A revocation the roster already holds (a retry after the server call failed) is done;
+        // a device the roster never admitted (its join did not finish) is the server's alone.
         let roster = self.pull_roster(conn).await?;
-        if roster
-            .device(device)
-            .is_some_and(|d| d.revoked_at.is_some())
-        {
+        if roster.device(device).is_none_or(|d| d.revoked_at.is_some()) {
             return Ok(());
         }
         let revoke = Revoke {

@@ -98,6 +98,14 @@ impl Replica {
         Ok(records.iter().filter_map(named).collect())
     }
 
+    /// Whether the roster this device holds knows every key epoch `envelopes` (of `kind`) name.
+    /// One that names a newer epoch was sealed after a roster entry this device has not pulled
+    /// yet: the roster is pulled before the page is applied, or it would be set aside.
+    pub(crate) fn knows_epochs_of(&self, kind: DocKind, envelopes: &[Envelope]) -> Result<bool> {
+        let epochs = self.roster()?.epochs(self.audience_of(kind)).len() as u64;
+        Ok(envelopes.iter().all(|e| e.key_epoch < epochs))
+    }
+
     /// Opens, validates and applies a page of envelopes (after a snapshot, when the log before
     /// them was pruned), then stores the new state, what was set aside and the cursor in one
     /// transaction. Nothing is stored if the page as a whole is refused.

@@ -104,6 +104,9 @@ fn to_rotate(
     keys: &EpochKeys,
 ) -> Vec<EpochAudience> {
     let mut audiences = before.required_epochs(author, body);
+    if !after.may_carry_epochs(author, body) {
+        return audiences;
+    }
     for audience in owed(after, author, keys) {
         if !audiences.contains(&audience) {
             audiences.push(audience);

@@ -109,7 +109,7 @@ impl Replica {
         let id = &self.identity;
         let mut conn =
             Connection::open(&id.server_url, id.ca_cert_pem.as_deref(), &id.token, true).await?;
-        let cursors = DocKind::ALL
+        let mut cursors = DocKind::ALL
             .into_iter()
             .map(|kind| {
                 let doc = self.identity.keys.doc_id(kind);
@@ -119,6 +119,11 @@ impl Replica {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // The roster log too, so a revocation or a new epoch takes effect while watching.
+        cursors.push(DocCursor {
+            doc_id: crate::roster::ROSTER_DOC.as_bytes().to_vec(),
+            after_seq: self.roster()?.len(),
+        });
         let mut stream = conn
             .sync
             .subscribe(SubscribeRequest { cursors })
@@ -150,6 +155,7 @@ impl Replica {
         conn: &mut Connection,
         on_event: &mut impl FnMut(WatchEvent),
     ) -> Result<()> {
+        self.renew_owed_epochs(conn).await?;
         let report = self.push_outbox(conn).await?;
         if report.pushed > 0 {
             on_event(WatchEvent::Pushed(report.pushed));
@@ -168,11 +174,22 @@ impl Replica {
         on_event: &mut impl FnMut(WatchEvent),
     ) -> Result<()> {
         if batch.doc_id == crate::roster::ROSTER_DOC.as_bytes() {
-            return self.accept_roster_entries(&batch.envelopes).map(drop);
+            self.accept_roster_entries(&batch.envelopes)?;
+            // A new epoch may be owed, or queued changes due to be sealed again: push now.
+            self.changed.notify_one();
+            return Ok(());
         }
         let Some(kind) = self.identity.keys.kind_of(&batch.doc_id) else {
             return Ok(());
         };
+        if !self.knows_epochs_of(kind, &batch.envelopes)? {
+            // Sealed under an epoch whose roster entry has not arrived: sync again from the
+            // roster on rather than set the envelopes aside.
+            return Err(CoreError::Server(
+                "a change under a key epoch this device has not seen yet arrived; syncing again"
+                    .into(),
+            ));
+        }
         match self.apply_page(kind, batch.snapshot, &batch.envelopes) {
             Ok(applied) => {
                 if applied.changes > 0 {
