@@ -23,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the blind sync server.
     Serve(ServeArgs),
+    /// Load generator: starts a server and measures couples syncing live, raw pushes or idle
+    /// devices; prints the figures as a table, or one JSON object with --json.
+    Bench(BenchArgs),
     /// Create a new space; this device becomes its first partner.
     Init(EnrolArgs),
     /// Make a one-time code for your partner (--partner) or another of your devices (--device).
@@ -153,6 +156,62 @@ pub struct ServeArgs {
     /// Log lines as plain text or JSON.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Calls a device may make per second in the long run (limits.device_calls_per_second).
+    #[arg(long, value_name = "N")]
+    pub device_calls_per_second: Option<f64>,
+    /// Calls a device may make at once (limits.device_call_burst).
+    #[arg(long, value_name = "N")]
+    pub device_call_burst: Option<u32>,
+    /// CreateSpace and AcceptInvite calls per client address per minute
+    /// (limits.pairing_calls_per_minute).
+    #[arg(long, value_name = "N")]
+    pub pairing_calls_per_minute: Option<f64>,
+    /// Such calls an address may make at once (limits.pairing_call_burst).
+    #[arg(long, value_name = "N")]
+    pub pairing_call_burst: Option<u32>,
+}
+
+/// What `kintsugi bench` runs; the server's rate limits are set for it and reported.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// couples: pairs of phones syncing live and editing; raw: devices pushing small envelopes
+    /// as fast as the server acknowledges; idle: connected devices doing nothing.
+    #[arg(long, value_enum, default_value_t = BenchScenario::Couples)]
+    pub scenario: BenchScenario,
+    /// Seconds of editing or pushing (couples without --edits, raw).
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub duration: f64,
+    /// Devices (default: 10 for couples, 100 for raw, 500 for idle).
+    #[arg(long, value_name = "N")]
+    pub devices: Option<usize>,
+    /// Couples: edits per phone, instead of editing for --duration.
+    #[arg(long, value_name = "N")]
+    pub edits: Option<u64>,
+    /// Couples: edits per second per phone; 0 edits as fast as each phone can.
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub rate: f64,
+    /// Idle devices connected at the end of a couples or raw run, for the memory each costs.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub idle_devices: usize,
+    /// The server's limits.device_calls_per_second during the run.
+    #[arg(long, default_value_t = 1000.0, value_name = "N")]
+    pub device_calls_per_second: f64,
+    /// The server's limits.device_call_burst during the run.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub device_call_burst: u32,
+    /// The server's limits.pairing_calls_per_minute (the run creates a space per pair).
+    #[arg(long, default_value_t = 600_000.0, value_name = "N")]
+    pub pairing_calls_per_minute: f64,
+    /// The server's limits.pairing_call_burst.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub pairing_call_burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchScenario {
+    Couples,
+    Raw,
+    Idle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

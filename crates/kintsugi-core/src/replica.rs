@@ -1,10 +1,12 @@
-//! One device's replica of its documents: the local store, who the device is, and the lock
-//! that keeps two writers from starting at the same heads. The sync engine works on a replica;
-//! the `Device` facade owns one and adds the clock and the edits apps make.
+//! One device's replica of its documents: the local store, who the device is, and the open
+//! documents, kept in memory under the lock that keeps two writers from starting at the same
+//! heads. The sync engine works on a replica; the `Device` facade owns one and adds the clock
+//! and the edits apps make.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use automerge::{ActorId, Automerge, Change};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 
 use kintsugi_proto::v1::EnvelopeKind;
 
@@ -28,6 +30,25 @@ pub(crate) struct LoadedDoc {
     pub change_keys: Vec<Vec<u8>>,
 }
 
+/// The documents held open in memory, each exactly as the store holds it: one is put back only
+/// after what changed in it was stored, so one that failed half-way is loaded again next time.
+#[derive(Default)]
+pub(crate) struct OpenDocs {
+    docs: HashMap<DocKind, LoadedDoc>,
+    /// The newest change this device made to each document since it was opened.
+    last_edits: HashMap<DocKind, ChangeHash>,
+}
+
+impl OpenDocs {
+    pub(crate) fn record_edit(&mut self, kind: DocKind, hash: ChangeHash) {
+        self.last_edits.insert(kind, hash);
+    }
+
+    pub(crate) fn last_edit(&self, kind: DocKind) -> Option<ChangeHash> {
+        self.last_edits.get(&kind).copied()
+    }
+}
+
 /// The local state one device syncs.
 pub(crate) struct Replica {
     pub(crate) store: LocalStore,
@@ -39,7 +60,7 @@ pub(crate) struct Replica {
     /// Held from loading a document to storing what changed, so two edits (or an edit and a
     /// pulled page) never start from the same heads: both would write change `n + 1` of this
     /// device's actor, and compaction could save over a change it did not include.
-    documents: Mutex<()>,
+    documents: Mutex<OpenDocs>,
     /// The roster as the verified log in the store makes it, replayed on first use.
     roster: Mutex<Option<Roster>>,
     /// The epoch keys the roster of that length (and the keys learned outside it) give.
@@ -53,7 +74,7 @@ impl Replica {
             identity,
             changed: Arc::default(),
             snapshot_every: crate::sync::SNAPSHOT_EVERY,
-            documents: Mutex::new(()),
+            documents: Mutex::default(),
             roster: Mutex::new(None),
             keys: Mutex::new(None),
         }
@@ -175,7 +196,8 @@ impl Replica {
     /// Stores one local change with its sealed envelope and outbox entry, and wakes a live
     /// sync. The envelope is sealed inside the store's transaction, with the client sequence
     /// number that transaction takes, so a retry after a crash sends the very same bytes.
-    pub(crate) fn commit_local_change(&self, kind: DocKind, change: &[u8]) -> Result<()> {
+    /// Returns the key the change is stored under.
+    pub(crate) fn commit_local_change(&self, kind: DocKind, change: &[u8]) -> Result<Vec<u8>> {
         let doc = self.identity.keys.doc_id(kind);
         let (epoch, key) = self.sealing_key(kind, doc)?;
         let seal_with = |client_seq| {
@@ -189,22 +211,54 @@ impl Replica {
             };
             seal(&key, &self.identity.secrets, &context, change)
         };
-        self.store
+        let key = self
+            .store
             .commit_local_change(doc, change, kind.audience(), seal_with)?;
         self.changed.notify_one();
+        Ok(key)
+    }
+
+    /// The documents lock; a panic elsewhere leaves the stored data consistent (sled
+    /// transactions), so a poisoned lock is taken over, dropping the open documents: one may
+    /// hold a change that was never stored.
+    pub(crate) fn lock_documents(&self) -> MutexGuard<'_, OpenDocs> {
+        self.documents.lock().unwrap_or_else(|poisoned| {
+            let mut docs = poisoned.into_inner();
+            docs.docs.clear();
+            docs
+        })
+    }
+
+    /// Takes a document out of `open` (loading it when it is not open) to change it; the caller
+    /// puts it back with [`Replica::put_back`] once the change is stored.
+    pub(crate) fn take_doc(&self, open: &mut OpenDocs, kind: DocKind) -> Result<LoadedDoc> {
+        match open.docs.remove(&kind) {
+            Some(loaded) => Ok(loaded),
+            None => self.load(kind),
+        }
+    }
+
+    /// Keeps a document open after its changes were stored, saving it whole first once enough
+    /// stored changes piled up behind its saved bytes.
+    pub(crate) fn put_back(
+        &self,
+        open: &mut OpenDocs,
+        kind: DocKind,
+        mut loaded: LoadedDoc,
+    ) -> Result<()> {
+        if loaded.change_keys.len() > LOCAL_COMPACTION_AFTER {
+            let id = self.identity.keys.doc_id(kind);
+            self.store
+                .replace_doc(id, &loaded.doc.save(), &loaded.change_keys, None)?;
+            loaded.change_keys.clear();
+        }
+        open.docs.insert(kind, loaded);
         Ok(())
     }
 
-    /// The documents lock; a panic elsewhere leaves the data consistent (sled transactions), so a
-    /// poisoned lock is taken over rather than propagated.
-    pub(crate) fn lock_documents(&self) -> MutexGuard<'_, ()> {
-        self.documents
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Loads a document: its saved bytes (or genesis) plus the changes stored since.
-    pub(crate) fn load(&self, kind: DocKind) -> Result<LoadedDoc> {
+    /// Loads a document from the store: its saved bytes (or genesis) plus the changes stored
+    /// since.
+    fn load(&self, kind: DocKind) -> Result<LoadedDoc> {
         let id = self.identity.keys.doc_id(kind);
         let dir = self.store.dir();
         let stored = self.store.load_doc(id)?;
@@ -221,26 +275,30 @@ impl Replica {
             .map_err(|e| CoreError::damaged(dir, format!("{} change: {e}", kind.name())))?;
         doc.apply_changes(changes)
             .map_err(|e| CoreError::damaged(dir, format!("{} changes: {e}", kind.name())))?;
-        let mut change_keys: Vec<Vec<u8>> = stored.changes.into_iter().map(|(k, _)| k).collect();
-        if change_keys.len() > LOCAL_COMPACTION_AFTER {
-            self.store
-                .replace_doc(id, &doc.save(), &change_keys, None)?;
-            change_keys = Vec::new();
-        }
+        let change_keys: Vec<Vec<u8>> = stored.changes.into_iter().map(|(k, _)| k).collect();
         doc.set_actor(ActorId::from(*self.identity.device.as_bytes()));
         Ok(LoadedDoc { doc, change_keys })
     }
 
-    /// Reads a document without changing it.
+    /// Reads a document without changing it, from memory once it is open.
     pub(crate) fn read<T>(
         &self,
         kind: DocKind,
         f: impl FnOnce(&Automerge) -> Result<T>,
     ) -> Result<T> {
-        let doc = {
-            let _documents = self.lock_documents();
-            self.load(kind)?.doc
-        };
-        f(&doc)
+        self.read_open(&mut self.lock_documents(), kind, f)
+    }
+
+    /// `read`, for a caller that holds the documents lock.
+    pub(crate) fn read_open<T>(
+        &self,
+        open: &mut OpenDocs,
+        kind: DocKind,
+        f: impl FnOnce(&Automerge) -> Result<T>,
+    ) -> Result<T> {
+        let loaded = self.take_doc(open, kind)?;
+        let result = f(&loaded.doc);
+        self.put_back(open, kind, loaded)?;
+        result
     }
 }

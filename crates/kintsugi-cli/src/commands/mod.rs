@@ -1,6 +1,7 @@
 //! One file per subcommand; this module dispatches to them and holds what they share.
 
 mod admin;
+mod bench;
 mod boundary;
 mod chart;
 mod checkin;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = cli.home.clone();
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Bench(args) => bench::run(args, out).await,
         Command::Demo => demo::run(out).await,
         Command::Init(args) => enrol::init(&home_dir(home)?, args, out).await,
         Command::Join { enrol, code } => enrol::join(&home_dir(home)?, enrol, code, out).await,

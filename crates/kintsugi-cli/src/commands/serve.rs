@@ -29,6 +29,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             LogFormatArg::Json => LogFormat::Json,
         };
     }
+    let rates = &mut settings.config;
+    if let Some(rate) = args.device_calls_per_second {
+        rates.device_rate.per_second = rate;
+    }
+    if let Some(burst) = args.device_call_burst {
+        rates.device_rate.burst = burst;
+    }
+    if let Some(rate) = args.pairing_calls_per_minute {
+        rates.pairing_rate.per_second = rate / 60.0;
+    }
+    if let Some(burst) = args.pairing_call_burst {
+        rates.pairing_rate.burst = burst;
+    }
     settings.validate()?;
     kintsugi_server::logging::init(settings.log_format)?;
     kintsugi_server::serve_settings(settings, shutdown_signal()).await?;

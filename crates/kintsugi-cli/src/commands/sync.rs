@@ -36,10 +36,10 @@ pub async fn run(device: &Device, watch: bool, out: Output) -> anyhow::Result<()
                     total += report.clone();
                 }
                 WatchEvent::Pushed(n) => total.pushed += n,
-                WatchEvent::Received { changes, .. } => total.pulled += changes,
+                WatchEvent::Received { changes, .. } => total.pulled += changes.len(),
                 WatchEvent::SetAside(aside) => total.set_aside.push(aside.clone()),
                 WatchEvent::DocFailed(failure) => total.failed.push(failure.clone()),
-                WatchEvent::Disconnected { .. } => {}
+                WatchEvent::Disconnected { .. } | WatchEvent::Subscribed => {}
             }
             out.note(describe(&event));
         })
@@ -75,8 +75,9 @@ fn describe(event: &WatchEvent) -> String {
     match event {
         WatchEvent::Synced(r) => format!("connected: pushed {}, received {}", r.pushed, r.pulled),
         WatchEvent::Pushed(n) => format!("pushed {n} change(s)"),
-        WatchEvent::Received { doc, changes } => {
-            format!("received {changes} change(s) to the {}", doc.name())
+        WatchEvent::Subscribed => "live: changes now arrive as they are made".to_string(),
+        WatchEvent::Received { doc, changes, .. } => {
+            format!("received {} change(s) to the {}", changes.len(), doc.name())
         }
         WatchEvent::SetAside(aside) => format!("warning: {aside}"),
         WatchEvent::DocFailed(failure) => format!("warning: {failure}"),

@@ -136,24 +136,32 @@ impl Device {
         describe: impl FnOnce(&T) -> String,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let _documents = self.replica.lock_documents();
-        let mut doc = self.replica.load(kind)?.doc;
+        let mut open = self.replica.lock_documents();
+        let mut loaded = self.replica.take_doc(&mut open, kind)?;
         let now = self.now();
         let options = |result: &T| {
             CommitOptions::default()
                 .with_time(now.as_millis())
                 .with_message(describe(result))
         };
-        let success = doc
-            .transact_with(options, f)
-            .map_err(|failure| failure.error)?;
-        let Some(hash) = success.hash else {
-            return Ok(success.result);
+        let success = match loaded.doc.transact_with(options, f) {
+            Ok(success) => success,
+            Err(failure) => {
+                // Rolled back: the document is as stored.
+                self.replica.put_back(&mut open, kind, loaded)?;
+                return Err(failure.error);
+            }
         };
-        let change = doc
-            .get_change_by_hash(&hash)
-            .ok_or_else(|| CoreError::Shape("the new change vanished".into()))?;
-        self.replica.commit_local_change(kind, change.raw_bytes())?;
+        if let Some(hash) = success.hash {
+            let change = loaded
+                .doc
+                .get_change_by_hash(&hash)
+                .ok_or_else(|| CoreError::Shape("the new change vanished".into()))?;
+            let key = self.replica.commit_local_change(kind, change.raw_bytes())?;
+            loaded.change_keys.push(key);
+            open.record_edit(kind, hash);
+        }
+        self.replica.put_back(&mut open, kind, loaded)?;
         Ok(success.result)
     }
 }

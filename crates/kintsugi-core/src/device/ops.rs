@@ -143,4 +143,12 @@ impl Device {
             Ok(heads)
         })
     }
+
+    /// The hash (hex) of the newest change this device made to the document since it was
+    /// opened, which live sync's `Received` events name on the partner's device once it
+    /// arrived there: what an app needs to show an edit as delivered.
+    pub fn last_edit(&self, kind: DocKind) -> Option<String> {
+        let open = self.replica.lock_documents();
+        open.last_edit(kind).map(|hash| hash.to_string())
+    }
 }

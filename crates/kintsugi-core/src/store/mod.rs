@@ -130,14 +130,15 @@ impl LocalStore {
     }
 
     /// Writes a local change, its sealed outbox entry and the next client sequence number in one
-    /// transaction. `seal` gets the client sequence number the envelope must carry.
+    /// transaction. `seal` gets the client sequence number the envelope must carry. Returns the
+    /// key the change is stored under.
     pub fn commit_local_change(
         &self,
         doc: DocId,
         change: &[u8],
         audience: Audience,
         seal: impl Fn(u64) -> kintsugi_proto::v1::Envelope,
-    ) -> Result<u64> {
+    ) -> Result<Vec<u8>> {
         let change_key = self.change_key(doc)?;
         let result =
             (&self.meta, &self.changes, &self.outbox).transaction(|(meta, changes, outbox)| {
@@ -149,11 +150,11 @@ impl LocalStore {
                     envelope: Some(seal(seq)),
                 };
                 outbox.insert(&seq.to_be_bytes(), record.encode_to_vec())?;
-                Ok(seq)
+                Ok(())
             });
-        let seq = self.finish(result)?;
+        self.finish(result)?;
         self.flush()?;
-        Ok(seq)
+        Ok(change_key)
     }
 
     /// The next client sequence number, reserved outside a change (for snapshots).
@@ -240,14 +241,14 @@ impl LocalStore {
     }
 
     /// Stores pulled changes, the envelopes set aside from the same page, and the new cursor
-    /// together.
+    /// together. Returns the keys the changes are stored under.
     pub fn apply_pulled(
         &self,
         doc: DocId,
         new_changes: &[Vec<u8>],
         set_aside: &[SetAsideRecord],
         cursor: u64,
-    ) -> Result<()> {
+    ) -> Result<Vec<Vec<u8>>> {
         let keys = new_changes
             .iter()
             .map(|_| self.change_key(doc))
@@ -266,7 +267,8 @@ impl LocalStore {
             },
         );
         self.finish(result)?;
-        self.flush()
+        self.flush()?;
+        Ok(keys)
     }
 
     /// Every envelope set aside so far, oldest first per document.
@@ -502,18 +504,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalStore::open(dir.path()).expect("open");
         let doc = DocId([1; 16]);
-        assert_eq!(
-            store
-                .commit_local_change(doc, b"c1", Audience::Shared, envelope)
-                .expect("c1"),
-            1
-        );
-        assert_eq!(
-            store
-                .commit_local_change(doc, b"c2", Audience::Shared, envelope)
-                .expect("c2"),
-            2
-        );
+        let first = store
+            .commit_local_change(doc, b"c1", Audience::Shared, envelope)
+            .expect("c1");
+        let second = store
+            .commit_local_change(doc, b"c2", Audience::Shared, envelope)
+            .expect("c2");
         let outbox = store.outbox().expect("outbox");
         assert_eq!(
             outbox.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
@@ -528,6 +524,12 @@ mod tests {
                 .map(|(_, c)| c.as_slice())
                 .collect::<Vec<_>>(),
             [b"c1", b"c2"]
+        );
+        let keys: Vec<_> = stored.changes.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [first, second],
+            "the keys returned are those stored under"
         );
         store.remove_from_outbox(&[1]).expect("remove");
         assert_eq!(store.outbox_len(), 1);

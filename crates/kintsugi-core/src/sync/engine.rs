@@ -92,7 +92,7 @@ impl Replica {
     async fn sync_doc(&self, conn: &mut Connection, kind: DocKind) -> Result<SyncReport> {
         let (applied, candidate) = self.pull(conn, kind).await?;
         let mut report = SyncReport {
-            pulled: applied.changes,
+            pulled: applied.received.len(),
             set_aside: applied.set_aside,
             ..SyncReport::default()
         };
@@ -199,8 +199,9 @@ impl Replica {
                 self.pull_roster(conn).await?;
             }
             let page_applied = self.apply_page(kind, page.snapshot, &page.envelopes)?;
-            applied.changes += page_applied.changes;
+            applied.received.extend(page_applied.received);
             applied.set_aside.extend(page_applied.set_aside);
+            applied.cursor = page_applied.cursor;
             if !page.more || page.envelopes.is_empty() {
                 return Ok((applied, page.candidate));
             }

@@ -17,15 +17,17 @@ use crate::envelope::{Authors, open};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId};
 use crate::keys::SecretKey;
-use crate::replica::{LoadedDoc, Replica};
+use crate::replica::{LoadedDoc, OpenDocs, Replica};
 use crate::store::SetAsideRecord;
 
 /// What applying a page did.
 #[derive(Debug, Default)]
 pub(crate) struct Applied {
-    /// Changes from other devices applied.
-    pub changes: usize,
+    /// The hashes of the changes from other devices applied, in log order.
+    pub received: Vec<ChangeHash>,
     pub set_aside: Vec<SetAside>,
+    /// The server position the document's cursor moved to.
+    pub cursor: u64,
 }
 
 /// A logged envelope opened and checked: the change it carries and the device that sent it.
@@ -116,7 +118,7 @@ impl Replica {
         envelopes: &[Envelope],
     ) -> Result<Applied> {
         let doc_id = self.identity.keys.doc_id(kind);
-        let _documents = self.lock_documents();
+        let mut open = self.lock_documents();
         let cursor = self.store.cursor(doc_id)?;
         let snapshot = snapshot.filter(|s| s.covers_seq > cursor);
         let fresh: Vec<&Envelope> = envelopes.iter().filter(|e| e.server_seq > cursor).collect();
@@ -137,8 +139,8 @@ impl Replica {
                 Err(error) => aside.push(record(doc_id, envelope, error.to_string())),
             }
         }
-        let (loaded, new_changes, refused) =
-            self.apply_accepted(kind, snapshot.as_ref(), &accepted)?;
+        let (mut loaded, new_changes, refused) =
+            self.apply_accepted(&mut open, kind, snapshot.as_ref(), &accepted)?;
         let refused_hash = |hash: &ChangeHash| refused.iter().any(|(h, _)| h == hash);
         for (hash, reason) in &refused {
             let seq = accepted
@@ -151,7 +153,7 @@ impl Replica {
         }
         aside.sort_by_key(|r| r.server_seq);
         let last = fresh.last().map(|e| e.server_seq);
-        match (&snapshot, last) {
+        let cursor = match (&snapshot, last) {
             (Some(snapshot), last) => {
                 // Move by the envelopes, never to `covers_seq`: the page may stop short of it,
                 // and the entries in between (which the snapshot may wrongly claim) still come.
@@ -160,19 +162,32 @@ impl Replica {
                 let keys = &loaded.change_keys;
                 self.store
                     .replace_doc_setting_aside(doc_id, &saved, keys, &aside, Some(cursor))?;
+                loaded.change_keys.clear();
+                cursor
             }
-            (None, Some(last)) => self
-                .store
-                .apply_pulled(doc_id, &new_changes, &aside, last)?,
-            (None, None) => {}
-        }
+            (None, Some(last)) => {
+                let keys = self
+                    .store
+                    .apply_pulled(doc_id, &new_changes, &aside, last)?;
+                loaded.change_keys.extend(keys);
+                last
+            }
+            (None, None) => cursor,
+        };
+        self.put_back(&mut open, kind, loaded)?;
         let set_aside: Vec<SetAside> = aside.iter().map(|r| view(kind, r)).collect();
         let me = self.identity.device;
-        let changes = accepted
+        let received = accepted
             .iter()
-            .filter(|a| a.device != me && !refused_hash(&a.change.hash()))
-            .count();
-        Ok(Applied { changes, set_aside })
+            .map(|a| (a.device, a.change.hash()))
+            .filter(|(device, hash)| *device != me && !refused_hash(hash))
+            .map(|(_, hash)| hash)
+            .collect();
+        Ok(Applied {
+            received,
+            set_aside,
+            cursor,
+        })
     }
 
     /// The document with the page's snapshot (if any) merged and its accepted changes applied
@@ -181,6 +196,7 @@ impl Replica {
     /// change (two changes with one actor and sequence number, say) cannot block the rest.
     fn apply_accepted(
         &self,
+        open: &mut OpenDocs,
         kind: DocKind,
         snapshot: Option<&Snapshot>,
         accepted: &[Accepted],
@@ -191,18 +207,25 @@ impl Replica {
                 .map(|a| a.change.clone())
                 .collect::<Vec<_>>()
         };
-        let mut loaded = self.load_with(kind, snapshot)?;
+        let mut loaded = self.load_with(open, kind, snapshot)?;
         if let Ok((stored, refused)) = apply_in_log_order(&mut loaded.doc, changes()) {
             return Ok((loaded, stored, refused));
         }
-        let mut loaded = self.load_with(kind, snapshot)?;
+        // Part of the batch may be in: start again from the document as stored.
+        drop(loaded);
+        let mut loaded = self.load_with(open, kind, snapshot)?;
         let (stored, refused) = apply_one_by_one(&mut loaded.doc, changes());
         Ok((loaded, stored, refused))
     }
 
     /// The stored document, with `snapshot` merged in when there is one.
-    fn load_with(&self, kind: DocKind, snapshot: Option<&Snapshot>) -> Result<LoadedDoc> {
-        let mut loaded = self.load(kind)?;
+    fn load_with(
+        &self,
+        open: &mut OpenDocs,
+        kind: DocKind,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<LoadedDoc> {
+        let mut loaded = self.take_doc(open, kind)?;
         if let Some(snapshot) = snapshot {
             let mut remote = self.open_snapshot(kind, snapshot)?;
             loaded

@@ -115,19 +115,20 @@ impl Replica {
         covers_seq: u64,
     ) -> Result<()> {
         let doc_id = self.identity.keys.doc_id(kind);
-        let doc = {
-            let _documents = self.lock_documents();
+        let payload = {
+            let mut open = self.lock_documents();
             // A snapshot must hold exactly the logged changes: none may wait in the outbox, and
             // nothing may have been applied past `covers_seq` since it was chosen.
             if self.store.has_pending(doc_id)? || self.store.cursor(doc_id)? != covers_seq {
                 return Ok(());
             }
-            self.load(kind)?.doc
-        };
-        let payload = SnapshotPayload {
-            heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
-            document: doc.save(),
-            covers_seq,
+            self.read_open(&mut open, kind, |doc| {
+                Ok(SnapshotPayload {
+                    heads: doc.get_heads().iter().map(|h| h.0.to_vec()).collect(),
+                    document: doc.save(),
+                    covers_seq,
+                })
+            })?
         };
         let (epoch, key) = self.sealing_key(kind, doc_id)?;
         let ctx = EnvelopeContext {

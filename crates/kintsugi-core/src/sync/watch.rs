@@ -28,8 +28,15 @@ const LAST_RETRY: Duration = Duration::from_secs(60);
 pub enum WatchEvent {
     /// Connected and caught up.
     Synced(SyncReport),
-    /// Changes from another device arrived and were applied.
-    Received { doc: DocKind, changes: usize },
+    /// The live stream is open: from now on, what the server logs arrives as it happens.
+    Subscribed,
+    /// Changes from other devices arrived and were applied: their hashes in log order, and the
+    /// server position the document is now synced to.
+    Received {
+        doc: DocKind,
+        changes: Vec<automerge::ChangeHash>,
+        cursor: u64,
+    },
     /// Local changes were pushed.
     Pushed(usize),
     /// An envelope that arrived could not be accepted; it was set aside.
@@ -131,6 +138,7 @@ impl Replica {
             .map_err(|s| conn.error(s))?
             .into_inner();
         backoff.reset();
+        on_event(WatchEvent::Subscribed);
         // Edits made while the stream was being opened.
         self.push_live(&mut conn, on_event).await?;
         loop {
@@ -192,9 +200,12 @@ impl Replica {
         }
         match self.apply_page(kind, batch.snapshot, &batch.envelopes) {
             Ok(applied) => {
-                if applied.changes > 0 {
-                    let changes = applied.changes;
-                    on_event(WatchEvent::Received { doc: kind, changes });
+                if !applied.received.is_empty() {
+                    on_event(WatchEvent::Received {
+                        doc: kind,
+                        changes: applied.received,
+                        cursor: applied.cursor,
+                    });
                 }
                 applied
                     .set_aside

@@ -1,0 +1,108 @@
+# Side-by-side benchmark: alternates runs of the reference automerge-repo server and of Kintsugi, prints a Markdown table.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { echo "usage: bash bench/side-by-side.sh [--runs 3] [--kintsugi PATH]"; }
+RUNS=3
+KINTSUGI="${CARGO_TARGET_DIR:-target}/release/kintsugi"
+DEFAULT_KINTSUGI="$KINTSUGI"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --kintsugi) KINTSUGI="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+
+if [ ! -x "$KINTSUGI" ] && [ "$KINTSUGI" = "$DEFAULT_KINTSUGI" ]; then
+  cargo build --release -p kintsugi-cli || echo "side-by-side: cargo build failed; Kintsugi runs will fail" >&2
+fi
+if [ ! -d bench/reference/node_modules ]; then
+  (cd bench/reference && npm ci --no-audit --no-fund >&2) || { echo "side-by-side: npm ci failed" >&2; exit 1; }
+fi
+
+mkdir -p bench/results
+STAMP="$(date +%Y%m%d-%H%M%S)"
+OUT="bench/results/side-by-side-$STAMP.jsonl"
+LOG="bench/results/side-by-side-$STAMP.log"
+CASES=("couples --devices 10 --edits 200" "couples --devices 100 --edits 20" "idle --devices 500")
+
+# run_one SYSTEM CASE RUN: runs one benchmark and appends one JSON line (the result, or a failure record) to $OUT.
+run_one() {
+  local system="$1" case="$2" run="$3" line rc
+  local -a cmd
+  # shellcheck disable=SC2206 # CASE is a list of words on purpose
+  if [ "$system" = reference ]; then cmd=(node bench/reference/loadgen.mjs --scenario $case)
+  else cmd=("$KINTSUGI" bench --json --scenario $case); fi
+  echo "== $system $run/$RUNS: ${cmd[*]}" | tee -a "$LOG" >&2
+  line="$(timeout 900 "${cmd[@]}" 2>>"$LOG" | tail -n 1; exit "${PIPESTATUS[0]}")"
+  rc=$?
+  python3 - "$system" "$case" "$run" "$rc" "$line" >>"$OUT" <<'EOF'
+import json, sys
+system, case, run, rc, line = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+try:
+    result = json.loads(line)
+    ok = rc == 0 and isinstance(result, dict) and not result.get("timed_out")
+except ValueError:
+    result, ok = {}, False
+if not ok:
+    print(f"   failed (exit {rc})", file=sys.stderr)
+print(json.dumps({**result, "system": system, "case": case, "run": run, "exit": rc, "ok": ok}))
+EOF
+}
+
+for case in "${CASES[@]}"; do
+  for run in $(seq 1 "$RUNS"); do
+    run_one reference "$case" "$run"
+    run_one kintsugi "$case" "$run"
+  done
+done
+
+python3 - "$OUT" "$RUNS" <<'EOF' | tee "bench/results/side-by-side-$STAMP.md"
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+runs = int(sys.argv[2])
+# (label, how to read it, higher is better)
+METRICS = [
+    ("edits/s", lambda r: r.get("edits_per_sec"), True),
+    ("latency p50 ms", lambda r: (r.get("latency_ms") or {}).get("p50"), False),
+    ("latency p99 ms", lambda r: (r.get("latency_ms") or {}).get("p99"), False),
+    ("latency max ms", lambda r: (r.get("latency_ms") or {}).get("max"), False),
+    ("server CPU ms/change", lambda r: r.get("server_cpu_ms_per_change"), False),
+    ("client CPU ms/change", lambda r: r.get("client_cpu_ms_per_change"), False),
+    ("server peak RSS KiB", lambda r: r.get("server_peak_rss_kib"), False),
+    ("server RSS KiB/idle device", lambda r: r.get("server_rss_kib_per_idle_device"), False),
+]
+
+def fmt(x):
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+def cell(values, n_ok):
+    if not values:
+        return f"failed ({n_ok}/{runs} ok)" if n_ok < runs else "n/a"
+    s = f"{fmt(statistics.median(values))} [{fmt(min(values))}-{fmt(max(values))}]"
+    return s if n_ok == runs else s + f" ({n_ok}/{runs} ok)"
+
+def ratio(ref, kin, higher_better):
+    if ref is None or kin is None or ref <= 0 or kin <= 0:
+        return "-"
+    if higher_better:
+        return f"{kin / ref:.2f}x"
+    return f"{ref / kin:.2f}x better" if kin <= ref else f"{kin / ref:.2f}x worse"
+
+print("| scenario | metric | reference median [min-max] | Kintsugi median [min-max] | Kintsugi vs reference |")
+print("|---|---|---|---|---|")
+for case in dict.fromkeys(r["case"] for r in rows):
+    ok = {s: [r for r in rows if r["case"] == case and r["system"] == s and r["ok"]] for s in ("reference", "kintsugi")}
+    for label, get, higher in METRICS:
+        vals = {s: [v for v in map(get, ok[s]) if isinstance(v, (int, float))] for s in ok}
+        if not vals["reference"] and not vals["kintsugi"] and (ok["reference"] or ok["kintsugi"]):
+            continue  # a metric this scenario does not measure
+        med = {s: statistics.median(v) if v else None for s, v in vals.items()}
+        print(f"| {case} | {label} | {cell(vals['reference'], len(ok['reference']))} | "
+              f"{cell(vals['kintsugi'], len(ok['kintsugi']))} | {ratio(med['reference'], med['kintsugi'], higher)} |")
+    acks = {s: "/".join(sorted({str(r.get("durable_acks")).lower() for r in ok[s]})) or "-" for s in ok}
+    print(f"| {case} | durable acks | {acks['reference']} | {acks['kintsugi']} | - |")
+print(f"\nRaw results: {sys.argv[1]}")
+EOF
