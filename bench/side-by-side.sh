@@ -26,7 +26,8 @@ mkdir -p bench/results
 STAMP="$(date +%Y%m%d-%H%M%S)"
 OUT="bench/results/side-by-side-$STAMP.jsonl"
 LOG="bench/results/side-by-side-$STAMP.log"
-CASES=("couples --devices 10 --edits 200" "couples --devices 100 --edits 20" "idle --devices 500")
+# Both load generators edit as fast as they can (--rate 0), each edit yielding to the other work.
+CASES=("couples --devices 10 --edits 200 --rate 0" "couples --devices 100 --edits 20 --rate 0" "idle --devices 500")
 
 # run_one SYSTEM CASE RUN: runs one benchmark and appends one JSON line (the result, or a failure record) to $OUT.
 run_one() {

@@ -5,6 +5,7 @@ pub mod fuzz;
 pub mod hostile;
 pub mod proxy;
 pub mod server_data;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -28,7 +28,7 @@ pub use clock::{Clock, UnixMillis, system_clock};
 pub use device::pairing::{Enrolment, LeftSpace};
 pub use device::{Device, DeviceView, HistoryEntry, Identity, Verification};
 pub use docs::DocKind;
-pub use docs::agreement::{BoundaryView, Status};
+pub use docs::agreement::{BoundaryView, Status, TextSplice};
 pub use docs::checkins::{Answers, CheckInView, SessionView};
 pub use docs::journal::EntryView;
 pub use docs::shared::SharedEntryView;

@@ -17,8 +17,11 @@ use tokio::sync::broadcast;
 use crate::ids::{DeviceId, DocId, SpaceId};
 use crate::store::{DocMeta, SequencedEnvelope};
 
-/// How many events a space's channel holds for its slowest subscriber.
-pub(crate) const CHANNEL_CAPACITY: usize = 1024;
+/// How many events a space's channel holds for its slowest subscriber. tokio allocates every
+/// slot when the channel is made, so this is memory each space with a subscriber costs (about
+/// 100 bytes a slot); one that falls further behind resubscribes from its cursors, losing
+/// nothing.
+pub(crate) const CHANNEL_CAPACITY: usize = 64;
 
 /// Something that happened in a space.
 #[derive(Debug, Clone)]

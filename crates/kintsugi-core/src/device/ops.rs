@@ -7,7 +7,7 @@ use autosurgeon::Text;
 
 use super::Device;
 use crate::docs::DocKind;
-use crate::docs::agreement::{self, BoundaryView};
+use crate::docs::agreement::{self, BoundaryView, TextSplice};
 use crate::docs::journal::{self, Entry, EntryView};
 use crate::error::{CoreError, Result};
 
@@ -44,6 +44,21 @@ impl Device {
             |tx| {
                 let id = agreement::resolve_id(tx, id)?;
                 agreement::edit(tx, &id, &text, &member, now)?;
+                Ok(id)
+            },
+        )
+    }
+
+    /// Types into a boundary's text what an editor reports (each splice in order, all in one
+    /// change), as an app's text field does while its user writes; returns the boundary's id.
+    /// The typist approves the text once done (`approve_boundary`).
+    pub fn type_into_boundary(&self, id: &str, splices: &[TextSplice]) -> Result<String> {
+        self.edit(
+            DocKind::Agreement,
+            |id: &String| format!("typed into boundary {id}"),
+            |tx| {
+                let id = agreement::resolve_id(tx, id)?;
+                agreement::type_text(tx, &id, splices)?;
                 Ok(id)
             },
         )

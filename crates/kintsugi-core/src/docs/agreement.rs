@@ -19,6 +19,18 @@ use crate::error::{CoreError, Result};
 
 /// Longest boundary text accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
+/// How long a boundary's text may grow by typing into it: an app's editor may hold a written,
+/// long-form agreement, where a boundary given whole (`add`, `edit`) stays a line or a few.
+pub const MAX_TYPED_CHARS: usize = 200_000;
+
+/// One edit of a text as an editor reports it: delete `delete` characters at `at`, then insert
+/// `insert` there (positions and lengths in Unicode code points).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextSplice {
+    pub at: usize,
+    pub delete: usize,
+    pub insert: String,
+}
 
 /// One boundary or expectation as stored in the document.
 #[derive(Clone, Debug, Hydrate, Reconcile)]
@@ -134,17 +146,45 @@ pub fn check_not_retired(doc: &impl ReadDoc, id: &str) -> Result<()> {
 /// Replaces the text through `update_text` (a character diff) and records that the editor
 /// approves the new text; the partner must approve again. Refused once retired.
 pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: UnixMillis) -> Result<()> {
-    let boundary = boundary_obj(tx, id)?;
-    check_not_retired(tx, id)?;
-    let text_obj = match tx.get(&boundary, "text") {
-        Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => obj,
-        _ => {
-            return Err(CoreError::Shape(format!("boundary {id} has no text")));
-        }
-    };
+    let text_obj = writable_text(tx, id)?;
     tx.update_text(&text_obj, text)
         .map_err(|e| CoreError::Shape(e.to_string()))?;
     approve_text(tx, id, text, member, now)
+}
+
+/// Types `splices` into a boundary's text, in order. The typist's approval is not renewed: the
+/// text being typed is a draft until they approve it. Refused once retired, or when a splice
+/// reaches past the end of the text or the text would grow past `MAX_TYPED_CHARS`.
+pub fn type_text(tx: &mut impl Doc, id: &str, splices: &[TextSplice]) -> Result<()> {
+    let text_obj = writable_text(tx, id)?;
+    let mut length = tx.length(&text_obj);
+    for splice in splices {
+        if splice.at.saturating_add(splice.delete) > length {
+            return Err(CoreError::InvalidInput(format!(
+                "an edit at character {} deleting {} reaches past the end of the text ({length} characters)",
+                splice.at, splice.delete
+            )));
+        }
+        length = length - splice.delete + splice.insert.chars().count();
+        if length > MAX_TYPED_CHARS {
+            return Err(CoreError::InvalidInput(format!(
+                "a boundary is at most {MAX_TYPED_CHARS} characters"
+            )));
+        }
+        tx.splice_text(&text_obj, splice.at, splice.delete as isize, &splice.insert)
+            .map_err(|e| CoreError::Shape(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The text object of a boundary that is not retired.
+fn writable_text(tx: &impl Doc, id: &str) -> Result<automerge::ObjId> {
+    let boundary = boundary_obj(tx, id)?;
+    check_not_retired(tx, id)?;
+    match tx.get(&boundary, "text") {
+        Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => Ok(obj),
+        _ => Err(CoreError::Shape(format!("boundary {id} has no text"))),
+    }
 }
 
 /// Records that `member` approves the boundary's current text. Refused once retired.

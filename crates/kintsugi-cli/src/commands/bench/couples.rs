@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 use kintsugi_core::{CodeKind, Device, DocKind, Enrolment, WatchEvent, system_clock};
 use tokio::task::JoinSet;
 
-use super::Phase;
+use super::server::BenchServer;
+use super::{Phase, read_now};
 use crate::output::Output;
 
 /// How long, after the last edit, the partners may take to see every edit.
@@ -112,7 +113,13 @@ impl Live {
 }
 
 /// Runs the plan against the server at `url`, with the phones' folders under `root`.
-pub async fn run(url: &str, root: &Path, plan: &Plan, out: Output) -> anyhow::Result<Phase> {
+pub async fn run(
+    server: &BenchServer,
+    root: &Path,
+    plan: &Plan,
+    out: Output,
+) -> anyhow::Result<Phase> {
+    let url = server.url.as_str();
     let mut phones = Vec::with_capacity(plan.pairs * 2);
     for pair in 0..plan.pairs {
         phones.extend(couple(url, root, pair).await?);
@@ -139,10 +146,12 @@ pub async fn run(url: &str, root: &Path, plan: &Plan, out: Output) -> anyhow::Re
     .await
     .context("the phones' live streams did not open within 30 s")?;
     let pushes_before = live.pushes.load(Ordering::SeqCst);
+    let before = read_now(server)?;
     let start = Instant::now();
     let edits = edit_everywhere(&phones, plan, &live, start).await?;
     let all_seen = || live.seen() as u64 >= edits;
     let _ = wait_until(ARRIVAL_TIMEOUT, all_seen).await;
+    let readings = Some((before, read_now(server)?));
     let _ = stop.send(true);
     while let Some(watch) = watches.join_next().await {
         watch.context("a live sync stopped")??;
@@ -159,6 +168,7 @@ pub async fn run(url: &str, root: &Path, plan: &Plan, out: Output) -> anyhow::Re
         elapsed: end.saturating_duration_since(start),
         unseen: edits.saturating_sub(tracker.latencies_ms.len() as u64),
         latencies_ms: tracker.latencies_ms,
+        readings,
     })
 }
 

@@ -62,6 +62,16 @@ pub struct Phase {
     pub latencies_ms: Vec<f64>,
     /// Edits the partner had not seen when the run gave up waiting.
     pub unseen: u64,
+    /// The server's and this process's readings when the phase began and ended.
+    pub readings: Option<(Readings, Readings)>,
+}
+
+/// The server's and the load generator's process readings at one moment.
+pub type Readings = (ProcessStats, ProcessStats);
+
+/// Reads the server and this process.
+pub fn read_now(server: &BenchServer) -> anyhow::Result<Readings> {
+    Ok((server.stats()?, ProcessStats::of_self()?))
 }
 
 pub async fn run(args: BenchArgs, out: Output) -> anyhow::Result<()> {
@@ -86,8 +96,7 @@ pub async fn run(args: BenchArgs, out: Output) -> anyhow::Result<()> {
         "bench: {:?} with {devices} devices on {}",
         args.scenario, server.url
     ));
-    let before = (server.stats()?, ProcessStats::of_self()?);
-    let phase = match args.scenario {
+    let mut phase = match args.scenario {
         BenchScenario::Couples => {
             let plan = couples::Plan {
                 pairs: devices.div_ceil(2).max(1),
@@ -95,18 +104,21 @@ pub async fn run(args: BenchArgs, out: Output) -> anyhow::Result<()> {
                 duration,
                 rate: args.rate,
             };
-            couples::run(&server.url, root.path(), &plan, out).await?
+            couples::run(&server, root.path(), &plan, out).await?
         }
-        BenchScenario::Raw => raw::run(&server.url, devices, duration).await?,
+        BenchScenario::Raw => raw::run(&server, devices, duration).await?,
         BenchScenario::Idle => Phase::default(),
     };
-    let after = (server.stats()?, ProcessStats::of_self()?);
+    let readings = match phase.readings.take() {
+        Some(readings) => readings,
+        None => (read_now(&server)?, read_now(&server)?),
+    };
     let idle_devices = match args.scenario {
         BenchScenario::Idle => devices,
         _ => args.idle_devices,
     };
     let idle = idle::measure(&server, idle_devices).await?;
-    let report = Report::new(&args, devices, &limits, &phase, (before, after), idle);
+    let report = Report::new(&args, devices, &limits, &phase, readings, idle);
     out.print(&report, || report.table())
 }
 

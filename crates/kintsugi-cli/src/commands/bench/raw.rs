@@ -19,7 +19,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use super::Phase;
+use super::server::BenchServer;
+use super::{Phase, read_now};
 
 /// Spaces created at once while setting up.
 const SETUP_PARALLELISM: usize = 16;
@@ -144,8 +145,13 @@ fn random_bytes(len: usize) -> Vec<u8> {
 }
 
 /// `devices` raw devices push for `duration`; the phase counts acknowledged pushes.
-pub async fn run(url: &str, devices: usize, duration: Duration) -> anyhow::Result<Phase> {
-    let devices = RawDevice::create_many(url, devices).await?;
+pub async fn run(
+    server: &BenchServer,
+    devices: usize,
+    duration: Duration,
+) -> anyhow::Result<Phase> {
+    let devices = RawDevice::create_many(&server.url, devices).await?;
+    let before = read_now(server)?;
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = JoinSet::new();
@@ -165,6 +171,7 @@ pub async fn run(url: &str, devices: usize, duration: Duration) -> anyhow::Resul
         phase.latencies_ms.extend(latencies??);
     }
     phase.elapsed = start.elapsed();
+    phase.readings = Some((before, read_now(server)?));
     phase.changes = phase.latencies_ms.len() as u64;
     phase.pushes = phase.changes;
     Ok(phase)
