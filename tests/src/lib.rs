@@ -41,6 +41,21 @@ impl World {
         World { root, server }
     }
 
+    /// A world whose server allows each device a million calls a second, for benchmarks
+    /// that sync in a loop.
+    pub async fn unthrottled() -> World {
+        let root = tempfile::tempdir().expect("tempdir");
+        let server = TestServer::builder()
+            .data(root.path().join("server"))
+            .config(|config| {
+                config.device_rate.per_second = 1e6;
+                config.device_rate.burst = 1_000_000;
+            })
+            .start()
+            .await;
+        World { root, server }
+    }
+
     pub fn home(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
     }

@@ -194,7 +194,7 @@ async fn serve(
         clock,
         stop_rx.clone(),
         alive_tx,
-    ));
+    )?);
     let metrics = state.metrics.clone();
     service::spawn_compaction(state.clone());
     metrics::spawn_store_gauge(state.clone());

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use automerge::ObjType;
 use autosurgeon::{Doc, ReadDoc};
-use autosurgeon::{Hydrate, Reconcile, Text, hydrate_prop, reconcile_prop};
+use autosurgeon::{Hydrate, Reconcile, Text, reconcile_prop};
 use serde::Serialize;
 
 use crate::clock::UnixMillis;
@@ -135,7 +135,19 @@ pub fn add(
 
 /// Refuses to change a boundary this device sees as retired: retiring keeps it as it was.
 pub fn check_not_retired(doc: &impl ReadDoc, id: &str) -> Result<()> {
-    if read_boundary(doc, id)?.retired_at.is_some() {
+    let boundary = boundary_obj(doc, id)?;
+    check_obj_not_retired(doc, &boundary, id)
+}
+
+/// `check_not_retired` on a boundary already looked up: reads only its `retired_at`.
+fn check_obj_not_retired(doc: &impl ReadDoc, boundary: &automerge::ObjId, id: &str) -> Result<()> {
+    let retired = match doc.get(boundary, "retired_at") {
+        Ok(Some((automerge::Value::Scalar(value), _))) => !value.is_null(),
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        Err(error) => return Err(CoreError::Shape(error.to_string())),
+    };
+    if retired {
         return Err(CoreError::InvalidInput(format!(
             "boundary {id} is retired; it is kept as it was, so propose a new one with `kintsugi boundary add`"
         )));
@@ -146,17 +158,17 @@ pub fn check_not_retired(doc: &impl ReadDoc, id: &str) -> Result<()> {
 /// Replaces the text through `update_text` (a character diff) and records that the editor
 /// approves the new text; the partner must approve again. Refused once retired.
 pub fn edit(tx: &mut impl Doc, id: &str, text: &str, member: &str, now: UnixMillis) -> Result<()> {
-    let text_obj = writable_text(tx, id)?;
+    let (boundary, text_obj) = writable_text(tx, id)?;
     tx.update_text(&text_obj, text)
         .map_err(|e| CoreError::Shape(e.to_string()))?;
-    approve_text(tx, id, text, member, now)
+    approve_text(tx, &boundary, id, text, member, now)
 }
 
 /// Types `splices` into a boundary's text, in order. The typist's approval is not renewed: the
 /// text being typed is a draft until they approve it. Refused once retired, or when a splice
 /// reaches past the end of the text or the text would grow past `MAX_TYPED_CHARS`.
 pub fn type_text(tx: &mut impl Doc, id: &str, splices: &[TextSplice]) -> Result<()> {
-    let text_obj = writable_text(tx, id)?;
+    let (_, text_obj) = writable_text(tx, id)?;
     let mut length = tx.length(&text_obj);
     for splice in splices {
         if splice.at.saturating_add(splice.delete) > length {
@@ -177,29 +189,30 @@ pub fn type_text(tx: &mut impl Doc, id: &str, splices: &[TextSplice]) -> Result<
     Ok(())
 }
 
-/// The text object of a boundary that is not retired.
-fn writable_text(tx: &impl Doc, id: &str) -> Result<automerge::ObjId> {
+/// A boundary that is not retired and its text object.
+fn writable_text(tx: &impl Doc, id: &str) -> Result<(automerge::ObjId, automerge::ObjId)> {
     let boundary = boundary_obj(tx, id)?;
-    check_not_retired(tx, id)?;
+    check_obj_not_retired(tx, &boundary, id)?;
     match tx.get(&boundary, "text") {
-        Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => Ok(obj),
+        Ok(Some((automerge::Value::Object(ObjType::Text), obj))) => Ok((boundary, obj)),
         _ => Err(CoreError::Shape(format!("boundary {id} has no text"))),
     }
 }
 
 /// Records that `member` approves the boundary's current text. Refused once retired.
 pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: UnixMillis) -> Result<()> {
-    boundary_obj(tx, id)?;
-    check_not_retired(tx, id)?;
-    let current = read_boundary(tx, id)?.text.as_str().to_string();
-    approve_text(tx, id, &current, member, now)
+    let (boundary, text_obj) = writable_text(tx, id)?;
+    let current = tx
+        .text(&text_obj)
+        .map_err(|e| CoreError::Shape(e.to_string()))?;
+    approve_text(tx, &boundary, id, &current, member, now)
 }
 
 /// Retires a boundary: it stays in the agreement and its history, marked retired. Retiring
 /// it again is refused, so the first `retired_at` stands.
 pub fn retire(tx: &mut impl Doc, id: &str, now: UnixMillis) -> Result<()> {
     let boundary = boundary_obj(tx, id)?;
-    check_not_retired(tx, id)?;
+    check_obj_not_retired(tx, &boundary, id)?;
     tx.put(&boundary, "retired_at", now)
         .map_err(|e| CoreError::Shape(e.to_string()))
 }
@@ -295,11 +308,6 @@ pub fn resolve_id(doc: &impl ReadDoc, typed: &str) -> Result<String> {
     resolve_key(doc, "boundaries", typed, "boundary", "boundary list")
 }
 
-fn read_boundary(doc: &impl ReadDoc, id: &str) -> Result<Boundary> {
-    let boundaries = root_map(doc, "boundaries")?;
-    hydrate_prop(doc, &boundaries, id).map_err(hydrate_error)
-}
-
 fn boundary_obj(doc: &impl ReadDoc, id: &str) -> Result<automerge::ObjId> {
     let boundaries = root_map(doc, "boundaries")?;
     match doc.get(&boundaries, id) {
@@ -314,28 +322,29 @@ fn boundary_obj(doc: &impl ReadDoc, id: &str) -> Result<automerge::ObjId> {
 
 fn approve_text(
     tx: &mut impl Doc,
+    boundary: &automerge::ObjId,
     id: &str,
     text: &str,
     member: &str,
     now: UnixMillis,
 ) -> Result<()> {
-    let boundary = boundary_obj(tx, id)?;
-    let approvals = match tx.get(&boundary, "approvals") {
+    let shape = |e: automerge::AutomergeError| CoreError::Shape(e.to_string());
+    let approvals = match tx.get(boundary, "approvals") {
         Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
         _ => {
             return Err(CoreError::Shape(format!("boundary {id} has no approvals")));
         }
     };
-    reconcile_prop(
-        tx,
-        &approvals,
-        member,
-        &Approval {
-            text: text.to_string(),
-            at: now,
-        },
-    )
-    .map_err(reconcile_error)
+    // Written field by field, as `Approval` is shaped: reconciling the struct would first
+    // read back every approval of the boundary.
+    let approval = match tx.get(&approvals, member) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
+        _ => tx
+            .put_object(&approvals, member, ObjType::Map)
+            .map_err(shape)?,
+    };
+    tx.put(&approval, "text", text).map_err(shape)?;
+    tx.put(&approval, "at", now).map_err(shape)
 }
 
 pub(crate) fn hydrate_error(e: autosurgeon::HydrateError) -> CoreError {

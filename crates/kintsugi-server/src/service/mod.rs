@@ -24,6 +24,7 @@ use crate::store::{Durable, Store};
 pub(crate) mod admin;
 pub(crate) mod doc_page;
 pub(crate) mod pairing;
+pub(crate) mod push_pipeline;
 pub(crate) mod recovery;
 pub(crate) mod space;
 pub(crate) mod stream_queue;
@@ -45,7 +46,9 @@ pub(crate) struct State {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) config: Config,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) fanout: FanOut,
+    pub(crate) fanout: Arc<FanOut>,
+    /// Where pushes queue to be appended, synced and relayed in batches.
+    pub(crate) pushes: push_pipeline::PushPipeline,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
     /// The live streams each device holds open, capped per device.
@@ -64,19 +67,28 @@ impl State {
         clock: Arc<dyn Clock>,
         stop: watch::Receiver<bool>,
         alive: mpsc::Sender<()>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let limits = Limits::new(config.device_rate, config.pairing_rate);
-        Self {
+        let fanout = Arc::new(FanOut::new());
+        let metrics = Arc::new(Metrics::new());
+        let relay = push_pipeline::Relay {
+            store: Arc::clone(&store),
+            fanout: Arc::clone(&fanout),
+            metrics: Arc::clone(&metrics),
+        };
+        let pushes = push_pipeline::PushPipeline::start(relay, alive.clone())?;
+        Ok(Self {
             store,
             config,
             clock,
-            fanout: FanOut::new(),
-            metrics: Arc::new(Metrics::new()),
+            fanout,
+            pushes,
+            metrics,
             limits,
             streams: streams::StreamRegistry::default(),
             stop,
             _alive: alive,
-        }
+        })
     }
 
     /// Runs store work on tokio's blocking pool. The closure holds the state, so shutdown

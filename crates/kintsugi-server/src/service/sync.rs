@@ -11,7 +11,6 @@
 //! call, so a partner's device never reads another member's private journal, even encrypted.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use kintsugi_proto::v1 as proto;
 use kintsugi_proto::v1::sync_service_server::SyncService;
@@ -22,7 +21,6 @@ use super::doc_page::{changes_to_proto, read_doc_page};
 use super::{State, parse_id};
 use crate::auth::{AuthedDevice, authed};
 use crate::error::ServiceError;
-use crate::fanout::SpaceEvent;
 use crate::ids::{DeviceId, DocId, ServerSeq};
 use crate::store::{AppendEnvelopes, Audience, CandidateVerdict, Envelope, NewSnapshot, Store};
 
@@ -132,51 +130,6 @@ fn verdict(
     })
 }
 
-/// Appends a push, waits until it is durable, relays it and returns its seqs.
-///
-/// Every envelope of a successful push is relayed, retries included: the push that stored
-/// them may have been cut off before it relayed them (a crash, a cancelled task), and its
-/// retry is then all duplicates. Subscribers drop what they have already by their position.
-async fn store_and_relay(
-    state: Arc<State>,
-    who: AuthedDevice,
-    append: AppendEnvelopes,
-) -> Result<Vec<u64>, ServiceError> {
-    let doc = append.doc_id;
-    let appended = state
-        .blocking(move |state| Ok(state.store.append_envelopes(append)?))
-        .await?;
-    state.durable().await?;
-    let durable_at = Instant::now();
-    tracing::debug!(
-        space = %who.space_id, doc = %doc, fresh = appended.fresh.len(),
-        retried = appended.retried.len(), "push stored"
-    );
-    let metrics = &state.metrics;
-    metrics.pushes.inc();
-    metrics.pushed_envelopes.inc_by(appended.fresh.len() as u64);
-    let bytes: usize = appended
-        .fresh
-        .iter()
-        .map(|e| e.envelope.nonce.len() + e.envelope.ciphertext.len())
-        .sum();
-    metrics.pushed_bytes.inc_by(bytes as u64);
-    let server_seqs = appended.server_seqs.iter().map(|s| s.0).collect();
-    let mut relayed = appended.retried;
-    relayed.extend(appended.fresh);
-    relayed.sort_by_key(|e| e.server_seq);
-    if !relayed.is_empty() {
-        let event = SpaceEvent::Appended {
-            doc_id: doc,
-            meta: appended.meta,
-            envelopes: Arc::new(relayed),
-            durable_at,
-        };
-        state.fanout.publish(who.space_id, event);
-    }
-    Ok(server_seqs)
-}
-
 impl SyncApi {
     pub(crate) fn new(state: Arc<State>) -> Self {
         Self { state }
@@ -239,12 +192,9 @@ impl SyncApi {
             quota_bytes: config.space_quota_bytes,
             expect_head,
         };
-        // The work runs in its own task, and the handler only awaits it: a client that goes
-        // away between the append and the reply cancels the handler, not the work, so what
-        // was stored is still made durable and relayed.
-        let state = Arc::clone(&self.state);
-        let stored = tokio::spawn(async move { store_and_relay(state, who, append).await });
-        let server_seqs = stored.await??;
+        // Once queued the work belongs to the pipeline: a client that goes away cancels only
+        // this wait, and what was stored is still made durable and relayed.
+        let server_seqs = self.state.pushes.push(who, append).await?;
         Ok(proto::PushResponse { server_seqs })
     }
 

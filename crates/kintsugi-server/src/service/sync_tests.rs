@@ -1,12 +1,13 @@
 //! Handler tests for `SyncService` on a scratch store with a manual clock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kintsugi_proto::v1::InviteKind;
 use kintsugi_proto::v1::subscribe_event::Event;
 use tokio_stream::StreamExt;
 
 use super::*;
+use crate::fanout::SpaceEvent;
 use crate::testing::handlers::{Harness, founder, gated_harness, harness, invite_and_join};
 
 fn change(device: AuthedDevice, client_seq: u64, text: &str) -> proto::Envelope {

@@ -56,7 +56,8 @@ impl TestServerBuilder {
         let clock = Arc::new(ManualClock::new(UnixSeconds::from_secs(START)));
         let (stop, stop_rx) = watch::channel(false);
         let (alive, _) = mpsc::channel(1);
-        let state = State::new(store, self.config, clock.clone(), stop_rx, alive);
+        let state = State::new(store, self.config, clock.clone(), stop_rx, alive)
+            .expect("the push pipeline's threads start");
         Harness {
             state: Arc::new(state),
             clock,
