@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use kintsugi_core::Clock as DeviceClock;
 use kintsugi_core::UnixMillis;
 use kintsugi_core::{CodeKind, Device, Enrolment, system_clock};
-use kintsugi_server::testing::TestServer;
+use kintsugi_server::testing::{TestServer, TestServerBuilder};
 use kintsugi_server::{Clock, SystemClock};
 use tempfile::TempDir;
 
@@ -32,27 +32,26 @@ impl World {
 
     /// A world whose server tells time by `clock`.
     pub async fn with_clock(clock: Arc<dyn Clock>) -> World {
-        let root = tempfile::tempdir().expect("tempdir");
-        let server = TestServer::builder()
-            .data(root.path().join("server"))
-            .clock(clock)
-            .start()
-            .await;
-        World { root, server }
+        Self::around(|server| server.clock(clock)).await
     }
 
     /// A world whose server allows each device a million calls a second, for benchmarks
     /// that sync in a loop.
     pub async fn unthrottled() -> World {
-        let root = tempfile::tempdir().expect("tempdir");
-        let server = TestServer::builder()
-            .data(root.path().join("server"))
-            .config(|config| {
+        Self::around(|server| {
+            server.config(|config| {
                 config.device_rate.per_second = 1e6;
                 config.device_rate.burst = 1_000_000;
             })
-            .start()
-            .await;
+        })
+        .await
+    }
+
+    /// A world around a server built as `adjust` says, its data in the world's folder.
+    async fn around(adjust: impl FnOnce(TestServerBuilder) -> TestServerBuilder) -> World {
+        let root = tempfile::tempdir().expect("tempdir");
+        let builder = TestServer::builder().data(root.path().join("server"));
+        let server = adjust(builder).start().await;
         World { root, server }
     }
 
