@@ -4,6 +4,7 @@
 //! and the edits apps make.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
@@ -56,7 +57,7 @@ pub(crate) struct Replica {
     /// Woken on every local edit, so a live sync pushes at once.
     pub(crate) changed: Arc<tokio::sync::Notify>,
     /// Offer the server a snapshot once a document's log grew this much past the last one.
-    pub(crate) snapshot_every: u64,
+    pub(crate) snapshot_every: AtomicU64,
     /// Held from loading a document to storing what changed, so two edits (or an edit and a
     /// pulled page) never start from the same heads: both would write change `n + 1` of this
     /// device's actor, and compaction could save over a change it did not include.
@@ -73,11 +74,27 @@ impl Replica {
             store,
             identity,
             changed: Arc::default(),
-            snapshot_every: crate::sync::SNAPSHOT_EVERY,
+            snapshot_every: AtomicU64::new(crate::sync::SNAPSHOT_EVERY),
             documents: Mutex::default(),
             roster: Mutex::new(None),
             keys: Mutex::new(None),
         }
+    }
+
+    /// Runs blocking work (sled, a flush, Automerge) on tokio's blocking pool, so a live sync
+    /// never stalls the runtime's threads that the app's other tasks share.
+    pub(crate) async fn off_runtime<T, F>(self: &Arc<Self>, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Replica) -> Result<T> + Send + 'static,
+    {
+        let replica = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&replica))
+            .await
+            .map_err(|error| {
+                let stopped = std::io::Error::other(format!("a sync step stopped early: {error}"));
+                CoreError::io(self.store.dir(), stopped)
+            })?
     }
 
     /// The epoch keys this device holds: opened from its verified roster with its own X25519

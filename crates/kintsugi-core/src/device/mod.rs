@@ -13,6 +13,7 @@ mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use automerge::ReadDoc;
 use automerge::transaction::{CommitOptions, Transaction};
@@ -31,7 +32,7 @@ pub use verify::Verification;
 /// One device: its store, identity and clock.
 pub struct Device {
     /// The local state the sync engine works on.
-    pub(crate) replica: Replica,
+    pub(crate) replica: Arc<Replica>,
     pub(crate) clock: Clock,
 }
 
@@ -68,14 +69,15 @@ impl Device {
 
     pub(crate) fn assemble(store: LocalStore, identity: Identity, clock: Clock) -> Self {
         Self {
-            replica: Replica::new(store, identity),
+            replica: Arc::new(Replica::new(store, identity)),
             clock,
         }
     }
 
     /// Changes how many log entries pass between the snapshots this device offers the server.
-    pub fn with_snapshot_every(mut self, entries: u64) -> Self {
-        self.replica.snapshot_every = entries.max(1);
+    pub fn with_snapshot_every(self, entries: u64) -> Self {
+        let every = entries.max(1);
+        self.replica.snapshot_every.store(every, Ordering::Relaxed);
         self
     }
 

@@ -2,6 +2,7 @@
 //! document's failure is reported for it, and the others still sync.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use kintsugi_proto::v1::{Audience, Envelope, PullRequest, PushRequest, Snapshot};
 
@@ -61,7 +62,7 @@ impl Replica {
     /// Pushes every local change, then pulls and applies every document. One document that
     /// fails (a refused push, a page the server garbled) is reported in the result's `failed`
     /// and the others still sync; only losing the server or this device's access fails it all.
-    pub async fn sync(&self) -> Result<SyncReport> {
+    pub async fn sync(self: &Arc<Self>) -> Result<SyncReport> {
         let mut conn = self.connect().await?;
         self.pull_roster(&mut conn).await?;
         self.finish_enrolment(&mut conn).await?;
@@ -89,7 +90,11 @@ impl Replica {
     }
 
     /// Pulls and applies one document, audits its candidate snapshot, and offers one.
-    async fn sync_doc(&self, conn: &mut Connection, kind: DocKind) -> Result<SyncReport> {
+    async fn sync_doc(
+        self: &Arc<Self>,
+        conn: &mut Connection,
+        kind: DocKind,
+    ) -> Result<SyncReport> {
         let (applied, candidate) = self.pull(conn, kind).await?;
         let mut report = SyncReport {
             pulled: applied.received.len(),
@@ -117,16 +122,8 @@ impl Replica {
 
     /// Pushes the outbox, document by document, oldest first. A document whose push is
     /// refused is reported in `failed` (its changes stay in the outbox); the others go on.
-    pub(crate) async fn push_outbox(&self, conn: &mut Connection) -> Result<SyncReport> {
-        let mut by_doc: BTreeMap<DocId, OutboxBatch> = BTreeMap::new();
-        for (seq, pending) in self.store.outbox()? {
-            let envelope = self.under_newest_epoch(seq, pending.doc_id, pending.envelope)?;
-            by_doc
-                .entry(pending.doc_id)
-                .or_insert((pending.audience, Vec::new()))
-                .1
-                .push((seq, envelope));
-        }
+    pub(crate) async fn push_outbox(self: &Arc<Self>, conn: &mut Connection) -> Result<SyncReport> {
+        let by_doc = self.off_runtime(Replica::outbox_by_doc).await?;
         let mut report = SyncReport::default();
         for (doc_id, (audience, entries)) in by_doc {
             match self.push_doc(conn, doc_id, audience, &entries).await {
@@ -141,9 +138,23 @@ impl Replica {
         Ok(report)
     }
 
+    /// The outbox by document, each envelope sealed under the newest epoch.
+    fn outbox_by_doc(&self) -> Result<BTreeMap<DocId, OutboxBatch>> {
+        let mut by_doc: BTreeMap<DocId, OutboxBatch> = BTreeMap::new();
+        for (seq, pending) in self.store.outbox()? {
+            let envelope = self.under_newest_epoch(seq, pending.doc_id, pending.envelope)?;
+            by_doc
+                .entry(pending.doc_id)
+                .or_insert((pending.audience, Vec::new()))
+                .1
+                .push((seq, envelope));
+        }
+        Ok(by_doc)
+    }
+
     /// Pushes one document's pending envelopes in batches; returns how many were acknowledged.
     async fn push_doc(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         doc_id: DocId,
         audience: Audience,
@@ -168,7 +179,8 @@ impl Replica {
                 ));
             }
             let seqs: Vec<u64> = batch.iter().map(|(seq, _)| *seq).collect();
-            self.store.remove_from_outbox(&seqs)?;
+            self.off_runtime(move |replica| replica.store.remove_from_outbox(&seqs))
+                .await?;
             pushed += batch.len();
         }
         Ok(pushed)
@@ -185,7 +197,7 @@ impl Replica {
     /// Pulls one document page by page from its cursor; returns how many changes from other
     /// devices were applied.
     async fn pull(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         kind: DocKind,
     ) -> Result<(Applied, Option<Snapshot>)> {
@@ -198,12 +210,16 @@ impl Replica {
             if !self.knows_epochs_of(kind, &page.envelopes)? {
                 self.pull_roster(conn).await?;
             }
-            let page_applied = self.apply_page(kind, page.snapshot, &page.envelopes)?;
+            let (more, candidate) = (page.more && !page.envelopes.is_empty(), page.candidate);
+            let (snapshot, envelopes) = (page.snapshot, page.envelopes);
+            let page_applied = self
+                .off_runtime(move |replica| replica.apply_page(kind, snapshot, &envelopes))
+                .await?;
             applied.received.extend(page_applied.received);
             applied.set_aside.extend(page_applied.set_aside);
             applied.cursor = page_applied.cursor;
-            if !page.more || page.envelopes.is_empty() {
-                return Ok((applied, page.candidate));
+            if !more {
+                return Ok((applied, candidate));
             }
         }
     }

@@ -9,9 +9,11 @@
 //! retention window (docs/protocol.md §8).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use automerge::{Automerge, ChangeHash, ReadDoc};
-use kintsugi_proto::v1::{EnvelopeKind, PutSnapshotRequest, Snapshot};
+use kintsugi_proto::v1::{EnvelopeKind, PullResponse, PutSnapshotRequest, Snapshot};
 use prost::Message;
 
 use super::client::Connection;
@@ -87,14 +89,14 @@ impl Replica {
 
     /// Offers the server a snapshot when the log grew enough since the last one this device sent.
     pub(crate) async fn maybe_put_snapshot(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         kind: DocKind,
     ) -> Result<()> {
         let doc_id = self.identity.keys.doc_id(kind);
         let covers_seq = self.store.cursor(doc_id)?;
         let last = self.store.mark(Mark::SnapshotSent, doc_id)?;
-        if covers_seq < last + self.snapshot_every {
+        if covers_seq < last + self.snapshot_every.load(Ordering::Relaxed) {
             return Ok(());
         }
         let put = self.put_snapshot(conn, kind, covers_seq).await;
@@ -109,18 +111,37 @@ impl Replica {
 
     /// Seals the whole document and hands it to the server as covering the log to `covers_seq`.
     pub(crate) async fn put_snapshot(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         kind: DocKind,
         covers_seq: u64,
     ) -> Result<()> {
+        let sealed = self.off_runtime(move |replica| replica.sealed_snapshot(kind, covers_seq));
+        let Some(request) = sealed.await? else {
+            return Ok(());
+        };
+        conn.sync
+            .put_snapshot(request)
+            .await
+            .map_err(|s| conn.error(s))?;
+        let doc_id = self.identity.keys.doc_id(kind);
+        self.store.set_mark(Mark::SnapshotSent, doc_id, covers_seq)
+    }
+
+    /// The whole document sealed as a snapshot covering the log to `covers_seq`; `None` when
+    /// it no longer holds exactly the logged changes.
+    fn sealed_snapshot(
+        &self,
+        kind: DocKind,
+        covers_seq: u64,
+    ) -> Result<Option<PutSnapshotRequest>> {
         let doc_id = self.identity.keys.doc_id(kind);
         let payload = {
             let mut open = self.lock_documents();
             // A snapshot must hold exactly the logged changes: none may wait in the outbox, and
             // nothing may have been applied past `covers_seq` since it was chosen.
             if self.store.has_pending(doc_id)? || self.store.cursor(doc_id)? != covers_seq {
-                return Ok(());
+                return Ok(None);
             }
             self.read_open(&mut open, kind, |doc| {
                 Ok(SnapshotPayload {
@@ -140,16 +161,11 @@ impl Replica {
             epoch,
         };
         let envelope = seal(&key, &self.identity.secrets, &ctx, &payload.encode_to_vec());
-        let request = PutSnapshotRequest {
+        Ok(Some(PutSnapshotRequest {
             doc_id: doc_id.as_bytes().to_vec(),
             covers_seq,
             envelope: Some(envelope),
-        };
-        conn.sync
-            .put_snapshot(request)
-            .await
-            .map_err(|s| conn.error(s))?;
-        self.store.set_mark(Mark::SnapshotSent, doc_id, covers_seq)
+        }))
     }
 }
 
@@ -171,7 +187,7 @@ impl Replica {
     /// only once every member endorsed it. Each candidate is audited once, by content hash, so
     /// a rejected one stored again is audited again.
     pub(crate) async fn audit_candidate(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         kind: DocKind,
         candidate: &Snapshot,
@@ -185,8 +201,10 @@ impl Replica {
             return Ok(Verdict::Skipped);
         }
         let covers = candidate.covers_seq;
-        let problem = match self.open_snapshot(kind, candidate) {
-            Ok(snapshot) => self.compare_with_log(conn, kind, covers, &snapshot).await?,
+        let opened = candidate.clone();
+        let opened = self.off_runtime(move |replica| replica.open_snapshot(kind, &opened));
+        let problem = match opened.await {
+            Ok(snapshot) => self.compare_with_log(conn, kind, covers, snapshot).await?,
             Err(error) => Some(format!("it does not open ({error})")),
         };
         let (doc, content_hash) = (doc_id.as_bytes().to_vec(), hash.to_vec());
@@ -224,11 +242,11 @@ impl Replica {
     /// holds exactly genesis, the serving snapshot's changes (for a pruned log) and every
     /// change this device accepts from the log, in log order with its dependencies met.
     async fn compare_with_log(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         kind: DocKind,
         covers: u64,
-        snapshot: &Automerge,
+        snapshot: Automerge,
     ) -> Result<Option<String>> {
         let expected = self.logged_changes(conn, kind, covers).await?;
         let held: HashSet<ChangeHash> =
@@ -248,41 +266,61 @@ impl Replica {
     /// document this device builds from the log by the rules it applies pages by (genesis, the
     /// serving snapshot where the log was pruned, then every change it accepts, in log order).
     async fn logged_changes(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         kind: DocKind,
         covers: u64,
     ) -> Result<HashSet<ChangeHash>> {
         let doc_id = self.identity.keys.doc_id(kind);
-        let (keys, roster) = (self.opening_keys(kind, doc_id)?, self.roster()?);
-        let authors = roster.authors(self.audience_of(kind));
         let mut doc = genesis(kind);
         let mut after = 0;
         while after < covers {
             let page = pull_page(conn, doc_id, after, false).await?;
-            if let Some(serving) = &page.snapshot {
-                let mut serving = self.open_snapshot(kind, serving)?;
-                doc.merge(&mut serving)
-                    .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
-            }
-            // What this device would set aside is not part of the document.
-            let changes: Vec<automerge::Change> = page
-                .envelopes
-                .iter()
-                .filter(|e| e.server_seq <= covers)
-                .filter_map(|e| accept(&keys, &authors, self.identity.space, doc_id, e).ok())
-                .map(|accepted| accepted.change)
-                .collect();
-            let before = doc.clone();
-            if apply_in_log_order(&mut doc, changes.clone()).is_err() {
-                doc = before;
-                apply_one_by_one(&mut doc, changes);
-            }
-            match page.envelopes.last() {
-                Some(last) if page.more => after = last.server_seq,
-                _ => break,
+            let next = match page.envelopes.last() {
+                Some(last) if page.more => Some(last.server_seq),
+                _ => None,
+            };
+            doc = self
+                .off_runtime(move |replica| replica.replay_page(kind, doc, &page, covers))
+                .await?;
+            match next {
+                Some(seq) => after = seq,
+                None => break,
             }
         }
         Ok(doc.get_changes(&[]).iter().map(|c| c.hash()).collect())
+    }
+
+    /// `doc` with one page of the log applied by the rules pages are applied by: the serving
+    /// snapshot where the log was pruned, then every change this device accepts to `covers`.
+    fn replay_page(
+        &self,
+        kind: DocKind,
+        mut doc: Automerge,
+        page: &PullResponse,
+        covers: u64,
+    ) -> Result<Automerge> {
+        let doc_id = self.identity.keys.doc_id(kind);
+        let (keys, roster) = (self.opening_keys(kind, doc_id)?, self.roster()?);
+        let authors = roster.authors(self.audience_of(kind));
+        if let Some(serving) = &page.snapshot {
+            let mut serving = self.open_snapshot(kind, serving)?;
+            doc.merge(&mut serving)
+                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
+        }
+        // What this device would set aside is not part of the document.
+        let changes: Vec<automerge::Change> = page
+            .envelopes
+            .iter()
+            .filter(|e| e.server_seq <= covers)
+            .filter_map(|e| accept(&keys, &authors, self.identity.space, doc_id, e).ok())
+            .map(|accepted| accepted.change)
+            .collect();
+        let before = doc.clone();
+        if apply_in_log_order(&mut doc, changes.clone()).is_err() {
+            doc = before;
+            apply_one_by_one(&mut doc, changes);
+        }
+        Ok(doc)
     }
 }

@@ -6,6 +6,7 @@
 //! end the watch.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kintsugi_proto::v1::subscribe_event::Event;
@@ -81,7 +82,7 @@ fn is_fatal(error: &CoreError) -> bool {
 impl Replica {
     /// Syncs live until `shutdown` completes or an error that retrying cannot fix occurs.
     pub async fn watch(
-        &self,
+        self: &Arc<Self>,
         shutdown: impl Future<Output = ()>,
         mut on_event: impl FnMut(WatchEvent),
     ) -> Result<()> {
@@ -107,7 +108,7 @@ impl Replica {
     }
 
     async fn watch_connected(
-        &self,
+        self: &Arc<Self>,
         on_event: &mut impl FnMut(WatchEvent),
         backoff: &mut Backoff,
     ) -> Result<()> {
@@ -148,7 +149,8 @@ impl Replica {
                     Some(Err(status)) => return Err(conn.error(status)),
                     Some(Ok(event)) => {
                         if let Some(Event::Envelopes(batch)) = event.event {
-                            self.apply_live(batch, on_event)?;
+                            let applying = self.off_runtime(move |replica| replica.apply_live(batch));
+                            applying.await?.into_iter().for_each(&mut *on_event);
                         }
                     }
                 },
@@ -159,7 +161,7 @@ impl Replica {
 
     /// Pushes the outbox and reports what went and which documents were refused.
     async fn push_live(
-        &self,
+        self: &Arc<Self>,
         conn: &mut Connection,
         on_event: &mut impl FnMut(WatchEvent),
     ) -> Result<()> {
@@ -174,21 +176,17 @@ impl Replica {
         Ok(())
     }
 
-    /// Applies envelopes that arrived live. A document that cannot take them is reported and
-    /// the watch goes on; only errors that retrying cannot fix end it.
-    fn apply_live(
-        &self,
-        batch: kintsugi_proto::v1::DocEnvelopes,
-        on_event: &mut impl FnMut(WatchEvent),
-    ) -> Result<()> {
+    /// Applies envelopes that arrived live and says what happened. A document that cannot
+    /// take them is reported and the watch goes on; only errors that retrying cannot fix end it.
+    fn apply_live(&self, batch: kintsugi_proto::v1::DocEnvelopes) -> Result<Vec<WatchEvent>> {
         if batch.doc_id == crate::roster::ROSTER_DOC.as_bytes() {
             self.accept_roster_entries(&batch.envelopes)?;
             // A new epoch may be owed, or queued changes due to be sealed again: push now.
             self.changed.notify_one();
-            return Ok(());
+            return Ok(Vec::new());
         }
         let Some(kind) = self.identity.keys.kind_of(&batch.doc_id) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if !self.knows_epochs_of(kind, &batch.envelopes)? {
             // Sealed under an epoch whose roster entry has not arrived: sync again from the
@@ -200,28 +198,19 @@ impl Replica {
         }
         match self.apply_page(kind, batch.snapshot, &batch.envelopes) {
             Ok(applied) => {
-                if !applied.received.is_empty() {
-                    on_event(WatchEvent::Received {
-                        doc: kind,
-                        changes: applied.received,
-                        cursor: applied.cursor,
-                    });
-                }
-                applied
-                    .set_aside
-                    .into_iter()
-                    .for_each(|aside| on_event(WatchEvent::SetAside(aside)));
-                Ok(())
+                let received = (!applied.received.is_empty()).then_some(WatchEvent::Received {
+                    doc: kind,
+                    changes: applied.received,
+                    cursor: applied.cursor,
+                });
+                let set_aside = applied.set_aside.into_iter().map(WatchEvent::SetAside);
+                Ok(received.into_iter().chain(set_aside).collect())
             }
             Err(error) if stops_everything(&error) || is_local(&error) => Err(error),
-            Err(error) => {
-                let failure = DocFailure {
-                    doc: kind.name(),
-                    error: error.to_string(),
-                };
-                on_event(WatchEvent::DocFailed(failure));
-                Ok(())
-            }
+            Err(error) => Ok(vec![WatchEvent::DocFailed(DocFailure {
+                doc: kind.name(),
+                error: error.to_string(),
+            })]),
         }
     }
 }
