@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p kintsugi-tests --bench journal_catch_up`. The CLI commands are timed when
 //! the `kintsugi` binary is found: `KINTSUGI_BIN`, else the release build beside this bench
-//! (`cargo build --release -p kintsugi-cli` first).
+//! (`cargo build --release -p kintsugi-cli` first). With `KINTSUGI_BENCH_KEEP` set, the world's
+//! folder is kept, to profile a command on it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
                 "catch-up on {ENTRIES} entries of {ENTRY_BYTES} B, from a snapshot: {snapshot_took:?}"
             );
             time_cli_commands(&home.path().join("alice-tablet"));
+            if std::env::var_os("KINTSUGI_BENCH_KEEP").is_some() {
+                println!("the tablet's folder is kept in {}", home.keep().display());
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -192,6 +192,20 @@ pub fn parse_change(device: DeviceId, bytes: &[u8]) -> Result<Change> {
 /// A change that was not applied, and why.
 pub type Refused = (automerge::ChangeHash, String);
 
+/// Merges a snapshot into `doc`. When `doc` holds no change the snapshot lacks (a new device
+/// catching up), the snapshot is taken as it is: the same document as the merge would make,
+/// without replaying every one of its changes.
+pub fn merge_snapshot(doc: &mut Automerge, mut snapshot: Automerge) -> Result<()> {
+    if snapshot.get_missing_deps(&doc.get_heads()).is_empty() {
+        snapshot.set_actor(doc.get_actor().clone());
+        *doc = snapshot;
+        return Ok(());
+    }
+    doc.merge(&mut snapshot)
+        .map(drop)
+        .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))
+}
+
 /// Applies parsed changes that `doc` lacks, in log order, by one rule every device follows
 /// whatever the paging: a change is applied only if each of its dependencies is in `doc`
 /// already or earlier in `changes`; one that is not is refused. Returns the bytes of the
@@ -292,6 +306,41 @@ mod tests {
         "deebea1dff6e54b784a969c23a5def8df3b8baf9bbac7d1657caeb705b7e0739",
         "deebea1dff6e54b784a969c23a5def8df3b8baf9bbac7d1657caeb705b7e0739",
     ];
+
+    /// A document of `kind` with one key written by `actor`.
+    fn edited(kind: DocKind, actor: u8, key: &str) -> Automerge {
+        let mut doc = genesis(kind);
+        doc.set_actor(ActorId::from([actor; 16]));
+        let mut tx = doc.transaction();
+        tx.put(ROOT, key, "value").expect("put");
+        tx.commit();
+        doc
+    }
+
+    #[test]
+    fn a_snapshot_is_taken_as_it_is_only_when_it_holds_everything_the_device_has() {
+        let snapshot = edited(DocKind::Journal, 1, "from the snapshot");
+        let mut fresh = genesis(DocKind::Journal);
+        fresh.set_actor(ActorId::from([9; 16]));
+        merge_snapshot(&mut fresh, snapshot.clone()).expect("merge");
+        assert_eq!(fresh.get_heads(), snapshot.get_heads());
+        assert_eq!(
+            fresh.get_actor(),
+            &ActorId::from([9; 16]),
+            "the device keeps its actor"
+        );
+
+        let mut ahead = edited(DocKind::Journal, 2, "only on this device");
+        merge_snapshot(&mut ahead, snapshot.clone()).expect("merge");
+        assert_eq!(ahead.get_heads().len(), 2, "both sides' changes are kept");
+        assert!(
+            ahead
+                .get(ROOT, "only on this device")
+                .expect("get")
+                .is_some()
+        );
+        assert!(ahead.get(ROOT, "from the snapshot").expect("get").is_some());
+    }
 
     #[test]
     fn genesis_is_identical_on_every_device() {

@@ -12,7 +12,9 @@ use automerge::{Change, ChangeHash};
 use kintsugi_proto::v1::{Envelope, EnvelopeKind, Snapshot};
 
 use super::report::SetAside;
-use crate::docs::{DocKind, Refused, apply_in_log_order, apply_one_by_one, parse_change};
+use crate::docs::{
+    DocKind, Refused, apply_in_log_order, apply_one_by_one, merge_snapshot, parse_change,
+};
 use crate::envelope::{Authors, open};
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, DocId};
@@ -227,11 +229,8 @@ impl Replica {
     ) -> Result<LoadedDoc> {
         let mut loaded = self.take_doc(open, kind)?;
         if let Some(snapshot) = snapshot {
-            let mut remote = self.open_snapshot(kind, snapshot)?;
-            loaded
-                .doc
-                .merge(&mut remote)
-                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
+            let remote = self.open_snapshot(kind, snapshot)?;
+            merge_snapshot(&mut loaded.doc, remote)?;
         }
         Ok(loaded)
     }

@@ -19,7 +19,7 @@ use prost::Message;
 use super::client::Connection;
 use super::engine::pull_page;
 use super::page::accept;
-use crate::docs::{DocKind, apply_in_log_order, apply_one_by_one, genesis};
+use crate::docs::{DocKind, apply_in_log_order, apply_one_by_one, genesis, merge_snapshot};
 use crate::envelope::{EnvelopeContext, open, seal, snapshot_hash};
 use crate::error::{CoreError, Result};
 use crate::replica::Replica;
@@ -304,9 +304,7 @@ impl Replica {
         let (keys, roster) = (self.opening_keys(kind, doc_id)?, self.roster()?);
         let authors = roster.authors(self.audience_of(kind));
         if let Some(serving) = &page.snapshot {
-            let mut serving = self.open_snapshot(kind, serving)?;
-            doc.merge(&mut serving)
-                .map_err(|e| CoreError::InvalidChange(format!("snapshot: {e}")))?;
+            merge_snapshot(&mut doc, self.open_snapshot(kind, serving)?)?;
         }
         // What this device would set aside is not part of the document.
         let changes: Vec<automerge::Change> = page
