@@ -29,17 +29,21 @@ LOG="bench/results/side-by-side-$STAMP.log"
 # Both load generators edit as fast as they can (--rate 0), each edit yielding to the other work.
 CASES=("couples --devices 10 --edits 200 --rate 0" "couples --devices 100 --edits 20 --rate 0" "idle --devices 500")
 
-# run_one SYSTEM CASE RUN: runs one benchmark and appends one JSON line (the result, or a failure record) to $OUT.
+# Kintsugi alone: the reference has no durable pushes to compare with.
+KINTSUGI_ONLY=("raw --devices 1000 --duration 10 --idle-devices 0")
+
+# run_one SYSTEM CASE RUN [EXTRA [LABEL]]: runs one benchmark (CASE plus the EXTRA arguments)
+# and appends one JSON line (the result, or a failure record) to $OUT, under LABEL (or CASE).
 run_one() {
-  local system="$1" case="$2" run="$3" line rc
+  local system="$1" case="$2" run="$3" extra="${4:-}" label="${5:-$2}" line rc
   local -a cmd
-  # shellcheck disable=SC2206 # CASE is a list of words on purpose
-  if [ "$system" = reference ]; then cmd=(node bench/reference/loadgen.mjs --scenario $case)
-  else cmd=("$KINTSUGI" bench --json --scenario $case); fi
+  # shellcheck disable=SC2206 # CASE and EXTRA are lists of words on purpose
+  if [ "$system" = reference ]; then cmd=(node bench/reference/loadgen.mjs --scenario $case $extra)
+  else cmd=("$KINTSUGI" bench --json --scenario $case $extra); fi
   echo "== $system $run/$RUNS: ${cmd[*]}" | tee -a "$LOG" >&2
   line="$(timeout 900 "${cmd[@]}" 2>>"$LOG" | tail -n 1; exit "${PIPESTATUS[0]}")"
   rc=$?
-  python3 - "$system" "$case" "$run" "$rc" "$line" >>"$OUT" <<'EOF'
+  python3 - "$system" "$label" "$run" "$rc" "$line" >>"$OUT" <<'EOF'
 import json, sys
 system, case, run, rc, line = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 try:
@@ -53,9 +57,36 @@ print(json.dumps({**result, "system": system, "case": case, "run": run, "exit": 
 EOF
 }
 
+# reference_rate: edits/s per device of the last reference run in $OUT (empty if it failed).
+reference_rate() {
+  tail -n 1 "$OUT" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+if r.get("ok") and r.get("edits_per_sec") and r.get("devices"):
+    print("%.2f" % (r["edits_per_sec"] / r["devices"]))'
+}
+
 for case in "${CASES[@]}"; do
   for run in $(seq 1 "$RUNS"); do
     run_one reference "$case" "$run"
+    rate="$(reference_rate)"
+    run_one kintsugi "$case" "$run"
+    # Kintsugi again at the rate the reference just sustained, for latency at equal load;
+    # the reference's run is filed under this label too, so the ratio compares like with like.
+    if [[ "$case" == couples* && -n "$rate" ]]; then
+      paced="$case (at the reference's rate)"
+      # The line before the last is this round's reference run.
+      python3 - "$OUT" "$paced" <<'EOF' >>"$OUT"
+import json, sys
+reference = json.loads(open(sys.argv[1]).read().splitlines()[-2])
+print(json.dumps({**reference, "case": sys.argv[2]}))
+EOF
+      run_one kintsugi "${case/--rate 0/--rate $rate}" "$run" "" "$paced"
+    fi
+  done
+done
+for case in "${KINTSUGI_ONLY[@]}"; do
+  for run in $(seq 1 "$RUNS"); do
     run_one kintsugi "$case" "$run"
   done
 done
@@ -72,6 +103,9 @@ METRICS = [
     ("latency max ms", lambda r: (r.get("latency_ms") or {}).get("max"), False),
     ("server CPU ms/change", lambda r: r.get("server_cpu_ms_per_change"), False),
     ("client CPU ms/change", lambda r: r.get("client_cpu_ms_per_change"), False),
+    ("durable pushes/s", lambda r: r.get("pushes_per_sec"), True),
+    ("server disk bytes/change", lambda r: r.get("server_disk_bytes_per_change"), False),
+    ("wire bytes/change", lambda r: r.get("wire_bytes_per_change"), False),
     ("server peak RSS KiB", lambda r: r.get("server_peak_rss_kib"), False),
     ("server RSS KiB/idle device", lambda r: r.get("server_rss_kib_per_idle_device"), False),
 ]

@@ -8,7 +8,11 @@
 use std::process::ExitCode;
 
 use kintsugi_tests::World;
-use kintsugi_tests::trace::{Batches, Trace, replay_in_automerge, replay_through_server};
+use std::sync::Arc;
+
+use kintsugi_tests::trace::{
+    Batches, Trace, replay_in_automerge, replay_live, replay_through_server,
+};
 
 fn main() -> ExitCode {
     let trace = match Trace::load() {
@@ -20,16 +24,22 @@ fn main() -> ExitCode {
     };
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let mut all_equal = true;
-    for per_change in [1, 100] {
+    // (keystrokes per change, live sync or one sync round of A then B every 100 keystrokes)
+    for (per_change, live) in [(1, true), (100, true), (100, false)] {
         let batches = Batches {
             per_change,
             per_sync: 100,
         };
         let (alone, alone_text) = replay_in_automerge(&trace.start, &trace.keystrokes, per_change);
         let replayed = runtime.block_on(async {
-            let world = World::new().await;
+            let world = World::unthrottled().await;
             let (a, b) = world.couple().await;
-            replay_through_server(&a, &b, &trace.start, &trace.keystrokes, batches).await
+            let keystrokes = &trace.keystrokes;
+            if live {
+                replay_live(Arc::new(a), Arc::new(b), &trace.start, keystrokes, batches).await
+            } else {
+                replay_through_server(&a, &b, &trace.start, keystrokes, batches).await
+            }
         });
         let (took, text) = match replayed {
             Ok(replayed) => replayed,
@@ -40,11 +50,15 @@ fn main() -> ExitCode {
         };
         let equal = text == trace.end && alone_text == trace.end;
         all_equal &= equal;
+        let how = if live {
+            "both phones syncing live".to_string()
+        } else {
+            format!("a sync of A then B every {}", batches.per_sync)
+        };
         println!(
-            "{} keystrokes, {per_change} per change, a sync every {}: A -> server -> B {:.2} s, \
+            "{} keystrokes, {per_change} per change, {how}: A -> server -> B {:.2} s, \
              Automerge alone {:.2} s ({:.1}x); B's text equals endContent: {equal}",
             trace.keystrokes.len(),
-            batches.per_sync,
             took.as_secs_f64(),
             alone.as_secs_f64(),
             took.as_secs_f64() / alone.as_secs_f64()

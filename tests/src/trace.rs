@@ -4,11 +4,12 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
-use kintsugi_core::{Device, TextSplice};
+use kintsugi_core::{Device, DocKind, TextSplice, WatchEvent};
 
 /// The trace as recorded: the text it starts from, every keystroke, the text it ends at.
 #[derive(Debug)]
@@ -124,4 +125,70 @@ pub fn replay_in_automerge(
     }
     let took = began.elapsed();
     (took, doc.text(&text).expect("the text"))
+}
+
+/// Types `keystrokes` into a new boundary on `a` while both phones sync live (`watch`), the
+/// typist letting the live sync run every `per_sync` keystrokes; returns the time from the first
+/// keystroke until `b` applied the last change, and the boundary's text on `b`.
+pub async fn replay_live(
+    a: Arc<Device>,
+    b: Arc<Device>,
+    start: &str,
+    keystrokes: &[TextSplice],
+    batches: Batches,
+) -> kintsugi_core::Result<(Duration, String)> {
+    let id = a.add_boundary("draft", "trace")?;
+    let reset = TextSplice {
+        at: 0,
+        delete: "draft".len(),
+        insert: start.to_string(),
+    };
+    a.type_into_boundary(&id, &[reset])?;
+    a.sync().await?;
+    b.sync().await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (events, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let watches = [&a, &b].map(|device| {
+        let (device, events, mut stopped) = (device.clone(), events.clone(), stopped.clone());
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.changed().await;
+            };
+            device
+                .watch(shutdown, |event| drop(events.send(event)))
+                .await
+        })
+    });
+    drop(events);
+    let mut subscribed = 0;
+    while subscribed < 2 {
+        match arrived.recv().await {
+            Some(WatchEvent::Subscribed) => subscribed += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let began = Instant::now();
+    for synced in keystrokes.chunks(batches.per_sync.max(1)) {
+        for change in synced.chunks(batches.per_change.max(1)) {
+            a.type_into_boundary(&id, change)?;
+        }
+        tokio::task::yield_now().await;
+    }
+    let last = a.last_edit(DocKind::Agreement);
+    while let Some(event) = arrived.recv().await {
+        if let WatchEvent::Received { changes, .. } = event
+            && changes.iter().any(|hash| Some(hash.to_string()) == last)
+        {
+            break;
+        }
+    }
+    let took = began.elapsed();
+    let _ = stop.send(true);
+    for watch in watches {
+        watch
+            .await
+            .map_err(|e| kintsugi_core::CoreError::Server(e.to_string()))??;
+    }
+    Ok((took, b.boundary(&id)?.text))
 }

@@ -1,9 +1,14 @@
 //! The real editing trace typed on one phone arrives on the partner's phone exactly: its first
 //! 1,500 keystrokes (the full trace runs in `cargo bench --bench trace_replay`), a change per
-//! keystroke and per ten, synced through the server every 100.
+//! keystroke and per ten, synced through the server every 100, and per ten with both phones
+//! syncing live.
 
 use kintsugi_tests::World;
-use kintsugi_tests::trace::{Batches, Trace, replay_in_automerge, replay_through_server};
+use std::sync::Arc;
+
+use kintsugi_tests::trace::{
+    Batches, Trace, replay_in_automerge, replay_live, replay_through_server,
+};
 
 const KEYSTROKES: usize = 1_500;
 
@@ -32,6 +37,23 @@ async fn the_partner_ends_with_the_text_typed_keystroke_by_keystroke() {
         let (_, alone) = replay_in_automerge(&trace.start, keystrokes, per_change);
         assert_eq!(alone, expected, "Automerge alone agrees");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partner_ends_with_the_text_typed_while_both_phones_sync_live() {
+    let trace = Trace::load().expect("the trace in ../shared/data");
+    let world = World::new().await;
+    let (alice, bob) = world.couple().await;
+    let batches = Batches {
+        per_change: 10,
+        per_sync: 100,
+    };
+    let keystrokes = &trace.keystrokes[..KEYSTROKES];
+    let (alice, bob) = (Arc::new(alice), Arc::new(bob));
+    let (_, text) = replay_live(alice, bob, &trace.start, keystrokes, batches)
+        .await
+        .expect("replay");
+    assert_eq!(text, trace.text_after(KEYSTROKES));
 }
 
 #[tokio::test]

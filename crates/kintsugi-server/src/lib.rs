@@ -58,6 +58,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tls;
+mod wire_bytes;
 
 pub use auth::AuthedDevice;
 pub use clock::{Clock, ManualClock, SystemClock, UnixSeconds};

@@ -14,6 +14,8 @@
 //! | `kintsugi_live_subscribers` | gauge | open Subscribe streams |
 //! | `kintsugi_push_to_delivery_seconds` | histogram | from a push being durable to its envelopes being sent on a subscriber's stream |
 //! | `kintsugi_store_bytes` | gauge | nonce and ciphertext bytes stored, refreshed every 15 s |
+//! | `kintsugi_wire_received_bytes_total` | counter | bytes read from gRPC connections (TLS and HTTP/2 framing included) |
+//! | `kintsugi_wire_sent_bytes_total` | counter | bytes written to them |
 //!
 //! Labels are bounded: `method` is a method the server serves or `unknown`, `code` a gRPC
 //! code name. Nothing identifies a space, a device or a person.
@@ -34,6 +36,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::service::State;
+use crate::wire_bytes::WireCounters;
 
 /// How often the stored-bytes gauge is refreshed from the store.
 const STORE_GAUGE_PERIOD: Duration = Duration::from_secs(15);
@@ -56,6 +59,7 @@ pub(crate) struct Metrics {
     pub(crate) live_subscribers: Gauge,
     pub(crate) push_to_delivery: Histogram,
     pub(crate) store_bytes: Gauge,
+    pub(crate) wire: WireCounters,
 }
 
 impl Metrics {
@@ -70,6 +74,7 @@ impl Metrics {
         // 1 ms to about 33 s.
         let push_to_delivery = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let store_bytes = Gauge::default();
+        let wire = WireCounters::default();
         registry.register("calls", "Finished gRPC calls", calls.clone());
         registry.register(
             "call_errors",
@@ -102,6 +107,16 @@ impl Metrics {
             "Nonce and ciphertext bytes in the store",
             store_bytes.clone(),
         );
+        registry.register(
+            "wire_received_bytes",
+            "Bytes read from gRPC connections, TLS and HTTP/2 framing included",
+            wire.received.clone(),
+        );
+        registry.register(
+            "wire_sent_bytes",
+            "Bytes written to gRPC connections, TLS and HTTP/2 framing included",
+            wire.sent.clone(),
+        );
         Self {
             registry,
             calls,
@@ -112,6 +127,7 @@ impl Metrics {
             live_subscribers,
             push_to_delivery,
             store_bytes,
+            wire,
         }
     }
 

@@ -37,6 +37,7 @@ use crate::observe::ObserveLayer;
 use crate::service::{AdminApi, PairingApi, SpaceApi, State, SyncApi};
 use crate::settings::Config;
 use crate::store::{SledStore, Store, StoreError};
+use crate::wire_bytes::{CountedStream, WireCounters};
 use crate::{is_loopback, metrics, service, tls};
 
 /// How long `serve` waits, after the last connection closed, for streams and background tasks
@@ -113,7 +114,11 @@ pub(crate) async fn start(
     } else {
         "http"
     };
-    tracing::info!(%address, scheme, data = %dir.display(), "kintsugi server listening");
+    let metrics = metrics_listener
+        .as_ref()
+        .and_then(|listener| listener.local_addr().ok())
+        .map_or_else(|| "off".to_string(), |address| address.to_string());
+    tracing::info!(%address, scheme, %metrics, data = %dir.display(), "kintsugi server listening");
     let parts = Parts {
         builder,
         admin: AdminAuthenticator::new(admin),
@@ -196,6 +201,7 @@ async fn serve(
         alive_tx,
     )?);
     let metrics = state.metrics.clone();
+    let wire = metrics.wire.clone();
     service::spawn_compaction(state.clone());
     metrics::spawn_store_gauge(state.clone());
 
@@ -227,7 +233,7 @@ async fn serve(
         ))
         .add_service(InterceptedService::new(services.sync, authenticator))
         .add_service(InterceptedService::new(services.admin, parts.admin));
-    let served = router.serve_with_incoming_shutdown(nodelay(listener), signal);
+    let served = router.serve_with_incoming_shutdown(accept_counted(listener, wire), signal);
     let overdue = async {
         stopped(stop_rx.clone()).await;
         tokio::time::sleep(grace).await;
@@ -292,17 +298,17 @@ fn spawn_metrics(
     })
 }
 
-/// The listener's connections, with Nagle's algorithm off.
-fn nodelay(
+/// The listener's connections, with Nagle's algorithm off and their traffic counted.
+fn accept_counted(
     listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    wire: WireCounters,
+) -> impl tokio_stream::Stream<Item = std::io::Result<CountedStream>> {
     // Small gRPC frames must not wait for Nagle's algorithm; tonic sets this itself only for
     // listeners it binds.
-    TcpListenerStream::new(listener).map(|connection| {
-        if let Ok(stream) = &connection {
-            let _ = stream.set_nodelay(true);
-        }
-        connection
+    TcpListenerStream::new(listener).map(move |connection| {
+        let stream = connection?;
+        let _ = stream.set_nodelay(true);
+        Ok(CountedStream::new(stream, wire.clone()))
     })
 }
 

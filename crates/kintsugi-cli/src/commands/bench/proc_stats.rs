@@ -13,6 +13,8 @@ pub struct ProcessStats {
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
     pub disk_write_bytes: u64,
+    /// Bytes on the server's gRPC connections, from its metrics (0 for other processes).
+    pub wire_bytes: u64,
 }
 
 impl ProcessStats {
@@ -38,6 +40,7 @@ impl ProcessStats {
             rss_kib: field(&status, "VmRSS:").unwrap_or(0),
             peak_rss_kib: field(&status, "VmHWM:").unwrap_or(0),
             disk_write_bytes: field(&io, "write_bytes:").unwrap_or(0),
+            wire_bytes: 0,
         })
     }
 }

@@ -37,6 +37,9 @@ pub struct Report {
     /// The load generator's CPU: every device's (writing and receiving) together.
     pub client_cpu_ms_per_change: f64,
     pub server_disk_bytes_per_change: f64,
+    /// Bytes the server read and wrote on its gRPC connections (TLS and HTTP/2 framing
+    /// included), every device's together.
+    pub wire_bytes_per_change: f64,
     pub server_peak_rss_kib: u64,
     pub idle_devices: usize,
     pub server_rss_kib_per_idle_device: f64,
@@ -66,6 +69,9 @@ impl Report {
         let disk = server_after
             .disk_write_bytes
             .saturating_sub(server_before.disk_write_bytes);
+        let wire = server_after
+            .wire_bytes
+            .saturating_sub(server_before.wire_bytes);
         Report {
             system: "kintsugi",
             scenario: match args.scenario {
@@ -90,6 +96,7 @@ impl Report {
                 changes,
             ),
             server_disk_bytes_per_change: per_change(disk as f64, changes),
+            wire_bytes_per_change: per_change(wire as f64, changes),
             server_peak_rss_kib: idle.peak_rss_kib.max(server_after.peak_rss_kib),
             idle_devices: idle.devices,
             server_rss_kib_per_idle_device: idle.kib_per_device,
@@ -131,6 +138,10 @@ impl Report {
             (
                 "server disk writes per change",
                 format!("{:.0} B", self.server_disk_bytes_per_change),
+            ),
+            (
+                "bytes on the wire per change",
+                format!("{:.0} B", self.wire_bytes_per_change),
             ),
             (
                 "server peak RSS",

@@ -1,7 +1,8 @@
 //! The server a benchmark measures: `kintsugi serve` as a child process on a free loopback
 //! port, so its CPU time, memory and disk writes can be read apart from the load generator's.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -20,6 +21,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct BenchServer {
     child: Child,
     pub url: String,
+    /// Where the server answers `GET /metrics`.
+    metrics: String,
 }
 
 impl BenchServer {
@@ -28,6 +31,7 @@ impl BenchServer {
         let exe = std::env::current_exe().context("cannot find the kintsugi binary to run")?;
         let mut child = Command::new(exe)
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .arg("--data")
             .arg(data)
             .args(limits.serve_flags())
@@ -44,15 +48,16 @@ impl BenchServer {
         // Reads the log to its end, so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(address) = listening_address(&line) {
-                    let _ = address_tx.send(address);
+                if let Some(addresses) = listening_addresses(&line) {
+                    let _ = address_tx.send(addresses);
                 }
             }
         });
         match address_rx.recv_timeout(START_TIMEOUT) {
-            Ok(address) => Ok(Self {
+            Ok((address, metrics)) => Ok(Self {
                 child,
                 url: format!("http://{address}"),
+                metrics,
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -61,9 +66,34 @@ impl BenchServer {
         }
     }
 
-    /// The server's CPU time, memory and disk writes so far.
+    /// The server's CPU time, memory, disk writes and bytes on the wire so far.
     pub fn stats(&self) -> anyhow::Result<ProcessStats> {
-        ProcessStats::of(self.child.id())
+        let mut stats = ProcessStats::of(self.child.id())?;
+        stats.wire_bytes = self.wire_bytes()?;
+        Ok(stats)
+    }
+
+    /// The bytes read and written on the server's gRPC connections, from its metrics. A plain
+    /// HTTP/1.0 GET on loopback: a client crate would add more than these lines.
+    fn wire_bytes(&self) -> anyhow::Result<u64> {
+        let unreadable = || format!("cannot read the server's metrics at {}", self.metrics);
+        let mut stream = TcpStream::connect(&self.metrics).with_context(unreadable)?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .with_context(unreadable)?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).with_context(unreadable)?;
+        let counter = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+        };
+        match (
+            counter("kintsugi_wire_received_bytes_total "),
+            counter("kintsugi_wire_sent_bytes_total "),
+        ) {
+            (Some(received), Some(sent)) => Ok((received + sent) as u64),
+            _ => bail!("the server's metrics have no wire byte counters"),
+        }
     }
 }
 
@@ -74,15 +104,16 @@ impl Drop for BenchServer {
     }
 }
 
-/// The address in the server's JSON "listening" log line.
-fn listening_address(line: &str) -> Option<String> {
+/// The gRPC and metrics addresses in the server's JSON "listening" log line.
+fn listening_addresses(line: &str) -> Option<(String, String)> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;
     let message = fields.get("message")?.as_str()?;
     if !message.contains("listening") {
         return None;
     }
-    Some(fields.get("address")?.as_str()?.to_string())
+    let address = |name: &str| Some(fields.get(name)?.as_str()?.to_string());
+    Some((address("address")?, address("metrics")?))
 }
 
 #[cfg(test)]
@@ -91,8 +122,9 @@ mod tests {
 
     #[test]
     fn the_listening_line_gives_the_address() {
-        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"kintsugi server listening","address":"127.0.0.1:4321","scheme":"http"},"target":"kintsugi_server"}"#;
-        assert_eq!(listening_address(line).as_deref(), Some("127.0.0.1:4321"));
-        assert_eq!(listening_address("not json"), None);
+        let line = r#"{"timestamp":"t","level":"INFO","fields":{"message":"kintsugi server listening","address":"127.0.0.1:4321","scheme":"http","metrics":"127.0.0.1:4322"},"target":"kintsugi_server"}"#;
+        let expected = ("127.0.0.1:4321".to_string(), "127.0.0.1:4322".to_string());
+        assert_eq!(listening_addresses(line), Some(expected));
+        assert_eq!(listening_addresses("not json"), None);
     }
 }
