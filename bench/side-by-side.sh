@@ -2,18 +2,82 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: bash bench/side-by-side.sh [--runs 3] [--kintsugi PATH]"; }
+usage() { echo "usage: bash bench/side-by-side.sh [--runs 3] [--kintsugi PATH] | --table RESULTS.jsonl"; }
 RUNS=3
+TABLE_ONLY=""
 KINTSUGI="${CARGO_TARGET_DIR:-target}/release/kintsugi"
 DEFAULT_KINTSUGI="$KINTSUGI"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
     --kintsugi) KINTSUGI="$2"; shift 2 ;;
+    --table) TABLE_ONLY="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
+
+# print_table RESULTS RUNS: the Markdown table of a results file.
+print_table() {
+  python3 - "$1" "$2" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+runs = int(sys.argv[2])
+# (label, how to read it, higher is better)
+METRICS = [
+    ("edits/s", lambda r: r.get("edits_per_sec"), True),
+    ("latency p50 ms", lambda r: (r.get("latency_ms") or {}).get("p50"), False),
+    ("latency p99 ms", lambda r: (r.get("latency_ms") or {}).get("p99"), False),
+    ("latency max ms", lambda r: (r.get("latency_ms") or {}).get("max"), False),
+    ("server CPU ms/change", lambda r: r.get("server_cpu_ms_per_change"), False),
+    ("client CPU ms/change", lambda r: r.get("client_cpu_ms_per_change"), False),
+    ("durable pushes/s", lambda r: r.get("pushes_per_sec"), True),
+    ("server disk bytes/change", lambda r: r.get("server_disk_bytes_per_change"), False),
+    ("wire bytes/change", lambda r: r.get("wire_bytes_per_change"), False),
+    ("server peak RSS KiB", lambda r: r.get("server_peak_rss_kib"), False),
+    ("server RSS KiB/idle device", lambda r: r.get("server_rss_kib_per_idle_device"), False),
+]
+
+def fmt(x):
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+def cell(values, n_ok):
+    if not values:
+        return f"failed ({n_ok}/{runs} ok)" if n_ok < runs else "n/a"
+    s = f"{fmt(statistics.median(values))} [{fmt(min(values))}-{fmt(max(values))}]"
+    return s if n_ok == runs else s + f" ({n_ok}/{runs} ok)"
+
+def ratio(ref, kin, higher_better):
+    if ref is None or kin is None or ref <= 0 or kin <= 0:
+        return "-"
+    if higher_better:
+        return f"{kin / ref:.2f}x"
+    return f"{ref / kin:.2f}x better" if kin <= ref else f"{kin / ref:.2f}x worse"
+
+print("| scenario | metric | reference median [min-max] | Kintsugi median [min-max] | Kintsugi vs reference |")
+print("|---|---|---|---|---|")
+for case in dict.fromkeys(r["case"] for r in rows):
+    ok = {s: [r for r in rows if r["case"] == case and r["system"] == s and r["ok"]] for s in ("reference", "kintsugi")}
+    for label, get, higher in METRICS:
+        vals = {s: [v for v in map(get, ok[s]) if isinstance(v, (int, float))] for s in ok}
+        if not vals["reference"] and not any(vals["kintsugi"]) and (ok["reference"] or ok["kintsugi"]):
+            continue  # a metric this scenario does not measure
+        ran = {s: any(r["case"] == case and r["system"] == s for r in rows) for s in ok}
+        med = {s: statistics.median(v) if v else None for s, v in vals.items()}
+        cells = {s: cell(vals[s], len(ok[s])) if ran[s] else "-" for s in ok}
+        print(f"| {case} | {label} | {cells['reference']} | "
+              f"{cells['kintsugi']} | {ratio(med['reference'], med['kintsugi'], higher)} |")
+    acks = {s: "/".join(sorted({str(r.get("durable_acks")).lower() for r in ok[s]})) or "-" for s in ok}
+    print(f"| {case} | durable acks | {acks['reference']} | {acks['kintsugi']} | - |")
+print(f"\nRaw results: {sys.argv[1]}")
+EOF
+}
+
+if [ -n "$TABLE_ONLY" ]; then
+  runs="$(python3 -c 'import json,sys; print(max(json.loads(l)["run"] for l in open(sys.argv[1]) if l.strip()))' "$TABLE_ONLY")"
+  print_table "$TABLE_ONLY" "$runs"
+  exit 0
+fi
 
 if [ ! -x "$KINTSUGI" ] && [ "$KINTSUGI" = "$DEFAULT_KINTSUGI" ]; then
   cargo build --release -p kintsugi-cli || echo "side-by-side: cargo build failed; Kintsugi runs will fail" >&2
@@ -91,53 +155,4 @@ for case in "${KINTSUGI_ONLY[@]}"; do
   done
 done
 
-python3 - "$OUT" "$RUNS" <<'EOF' | tee "bench/results/side-by-side-$STAMP.md"
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-runs = int(sys.argv[2])
-# (label, how to read it, higher is better)
-METRICS = [
-    ("edits/s", lambda r: r.get("edits_per_sec"), True),
-    ("latency p50 ms", lambda r: (r.get("latency_ms") or {}).get("p50"), False),
-    ("latency p99 ms", lambda r: (r.get("latency_ms") or {}).get("p99"), False),
-    ("latency max ms", lambda r: (r.get("latency_ms") or {}).get("max"), False),
-    ("server CPU ms/change", lambda r: r.get("server_cpu_ms_per_change"), False),
-    ("client CPU ms/change", lambda r: r.get("client_cpu_ms_per_change"), False),
-    ("durable pushes/s", lambda r: r.get("pushes_per_sec"), True),
-    ("server disk bytes/change", lambda r: r.get("server_disk_bytes_per_change"), False),
-    ("wire bytes/change", lambda r: r.get("wire_bytes_per_change"), False),
-    ("server peak RSS KiB", lambda r: r.get("server_peak_rss_kib"), False),
-    ("server RSS KiB/idle device", lambda r: r.get("server_rss_kib_per_idle_device"), False),
-]
-
-def fmt(x):
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-def cell(values, n_ok):
-    if not values:
-        return f"failed ({n_ok}/{runs} ok)" if n_ok < runs else "n/a"
-    s = f"{fmt(statistics.median(values))} [{fmt(min(values))}-{fmt(max(values))}]"
-    return s if n_ok == runs else s + f" ({n_ok}/{runs} ok)"
-
-def ratio(ref, kin, higher_better):
-    if ref is None or kin is None or ref <= 0 or kin <= 0:
-        return "-"
-    if higher_better:
-        return f"{kin / ref:.2f}x"
-    return f"{ref / kin:.2f}x better" if kin <= ref else f"{kin / ref:.2f}x worse"
-
-print("| scenario | metric | reference median [min-max] | Kintsugi median [min-max] | Kintsugi vs reference |")
-print("|---|---|---|---|---|")
-for case in dict.fromkeys(r["case"] for r in rows):
-    ok = {s: [r for r in rows if r["case"] == case and r["system"] == s and r["ok"]] for s in ("reference", "kintsugi")}
-    for label, get, higher in METRICS:
-        vals = {s: [v for v in map(get, ok[s]) if isinstance(v, (int, float))] for s in ok}
-        if not vals["reference"] and not vals["kintsugi"] and (ok["reference"] or ok["kintsugi"]):
-            continue  # a metric this scenario does not measure
-        med = {s: statistics.median(v) if v else None for s, v in vals.items()}
-        print(f"| {case} | {label} | {cell(vals['reference'], len(ok['reference']))} | "
-              f"{cell(vals['kintsugi'], len(ok['kintsugi']))} | {ratio(med['reference'], med['kintsugi'], higher)} |")
-    acks = {s: "/".join(sorted({str(r.get("durable_acks")).lower() for r in ok[s]})) or "-" for s in ok}
-    print(f"| {case} | durable acks | {acks['reference']} | {acks['kintsugi']} | - |")
-print(f"\nRaw results: {sys.argv[1]}")
-EOF
+print_table "$OUT" "$RUNS" | tee "bench/results/side-by-side-$STAMP.md"
