@@ -3,8 +3,10 @@
 
 use kintsugi_core::CoreError;
 
-/// What went wrong, by kind; `message` says what to do.
+/// What went wrong, by kind (the variant is the stable code); its message, the exception's
+/// own, says what to do. Flat: only the message crosses, so Kotlin's `Throwable.message` is it.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
 pub enum KintsugiError {
     #[error("{message}")]
     NotInitialised { message: String },
