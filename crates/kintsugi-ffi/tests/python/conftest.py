@@ -34,9 +34,15 @@ def _server_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kintsugi():
+def bindings_dir():
+    """The folder the bindings were generated into."""
+    return _bindings_dir()
+
+
+@pytest.fixture(scope="session")
+def kintsugi(bindings_dir):
     """The generated Python module."""
-    sys.path.insert(0, str(_bindings_dir() / "python"))
+    sys.path.insert(0, str(bindings_dir / "python"))
     import kintsugi_ffi
 
     return kintsugi_ffi

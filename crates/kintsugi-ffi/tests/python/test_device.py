@@ -102,3 +102,48 @@ def test_a_private_journal_entry_never_reaches_the_partner(kintsugi, server, tmp
         assert bob.journal() == []
 
     asyncio.run(scenario())
+
+
+def test_check_ins_therapy_and_the_space_s_devices(kintsugi, server, tmp_path):
+    async def scenario():
+        alice, bob = await couple(kintsugi, server, tmp_path)
+        week = alice.check_in("2026-W40", 6, 4, 5, None, "a steadier week")
+        assert week == "2026-W40"
+        alice.log_therapy("2026-10-01", [], "first session together")
+        await alice.sync()
+        await bob.sync()
+        [checkin] = bob.checkins()
+        assert (checkin.name, checkin.trust, checkin.note) == ("Alice", 6, "a steadier week")
+        assert [s.note for s in bob.therapy_sessions()] == ["first session together"]
+        devices = await bob.devices()
+        assert sorted(d.member for d in devices) == ["Alice", "Bob"]
+        assert sum(d.this_device for d in devices) == 1
+
+    asyncio.run(scenario())
+
+
+def test_bad_input_to_every_operation_is_the_error_enum_never_a_crash(kintsugi, server, tmp_path):
+    async def scenario():
+        alice, _ = await couple(kintsugi, server, tmp_path)
+        calls = [
+            lambda: alice.add_boundary("", "general"),
+            lambda: alice.edit_boundary("missing", "text"),
+            lambda: alice.approve_boundary("missing"),
+            lambda: alice.retire_boundary("missing"),
+            lambda: alice.write_journal("", None, []),
+            lambda: alice.write_journal("a mood out of range", 99, []),
+            lambda: alice.check_in("not a week", 5, 5, None, None, ""),
+            lambda: alice.check_in(None, 0, 5, None, None, ""),
+            lambda: alice.log_therapy("not a date", [], ""),
+            lambda: alice.share_journal("missing"),
+            lambda: kintsugi.Device.open(str(tmp_path / "nobody")),
+            lambda: kintsugi.wipe_device(str(tmp_path / "nobody")),
+        ]
+        for call in calls:
+            with pytest.raises(kintsugi.KintsugiError):
+                call()
+        with pytest.raises(kintsugi.KintsugiError):
+            await alice.revoke("no-such-device")
+        assert alice.boundaries() == [] and alice.journal() == [], "nothing was written"
+
+    asyncio.run(scenario())
