@@ -81,15 +81,7 @@ pub async fn replay_through_server(
     keystrokes: &[TextSplice],
     batches: Batches,
 ) -> kintsugi_core::Result<(Duration, String)> {
-    let id = a.add_boundary("draft", "trace")?;
-    let reset = TextSplice {
-        at: 0,
-        delete: "draft".len(),
-        insert: start.to_string(),
-    };
-    a.type_into_boundary(&id, &[reset])?;
-    a.sync().await?;
-    b.sync().await?;
+    let id = boundary_holding(a, b, start).await?;
     let began = Instant::now();
     for synced in keystrokes.chunks(batches.per_sync.max(1)) {
         for change in synced.chunks(batches.per_change.max(1)) {
@@ -100,6 +92,20 @@ pub async fn replay_through_server(
     }
     let took = began.elapsed();
     Ok((took, b.boundary(&id)?.text))
+}
+
+/// A new boundary on `a` holding `start`, synced to `b`; returns its id.
+async fn boundary_holding(a: &Device, b: &Device, start: &str) -> kintsugi_core::Result<String> {
+    let id = a.add_boundary("draft", "trace")?;
+    let reset = TextSplice {
+        at: 0,
+        delete: "draft".len(),
+        insert: start.to_string(),
+    };
+    a.type_into_boundary(&id, &[reset])?;
+    a.sync().await?;
+    b.sync().await?;
+    Ok(id)
 }
 
 /// Automerge alone applying the same keystrokes to a text, one transaction per change as the
@@ -137,15 +143,7 @@ pub async fn replay_live(
     keystrokes: &[TextSplice],
     batches: Batches,
 ) -> kintsugi_core::Result<(Duration, String)> {
-    let id = a.add_boundary("draft", "trace")?;
-    let reset = TextSplice {
-        at: 0,
-        delete: "draft".len(),
-        insert: start.to_string(),
-    };
-    a.type_into_boundary(&id, &[reset])?;
-    a.sync().await?;
-    b.sync().await?;
+    let id = boundary_holding(&a, &b, start).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (events, mut arrived) = tokio::sync::mpsc::unbounded_channel();
     let watches = [&a, &b].map(|device| {

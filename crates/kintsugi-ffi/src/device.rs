@@ -1,6 +1,6 @@
 //! `Device`: one install of the core, opened at a folder the app owns.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kintsugi_core::{CodeKind, Device as CoreDevice, Enrolment, system_clock};
@@ -26,16 +26,11 @@ pub async fn init_device(
     device_name: String,
     ca_cert_pem: Option<String>,
 ) -> Result<Arc<Device>> {
-    let dir = PathBuf::from(dir);
-    let enrolment = Enrolment {
-        dir: &dir,
-        server_url: &server_url,
-        member_name: &member_name,
-        device_name: &device_name,
-        ca_cert_pem,
-        clock: system_clock(),
-    };
-    Ok(Device::wrap(CoreDevice::init(enrolment).await?))
+    let (dir, ca_cert_pem) = (PathBuf::from(dir), ca_cert_pem);
+    let names = (&server_url[..], &member_name[..], &device_name[..]);
+    Ok(Device::wrap(
+        CoreDevice::init(enrolment(&dir, names, ca_cert_pem)).await?,
+    ))
 }
 
 /// Joins a space with a code from the partner (or links another device of the same member).
@@ -48,16 +43,27 @@ pub async fn join_device(
     ca_cert_pem: Option<String>,
     code: String,
 ) -> Result<Arc<Device>> {
-    let dir = PathBuf::from(dir);
-    let enrolment = Enrolment {
-        dir: &dir,
-        server_url: &server_url,
-        member_name: &member_name,
-        device_name: &device_name,
+    let (dir, ca_cert_pem) = (PathBuf::from(dir), ca_cert_pem);
+    let names = (&server_url[..], &member_name[..], &device_name[..]);
+    let enrolment = enrolment(&dir, names, ca_cert_pem);
+    Ok(Device::wrap(CoreDevice::join(enrolment, &code).await?))
+}
+
+/// A new device in `dir`: the server's URL, the member's and the device's names, and the CA to
+/// trust, on the phone's clock.
+fn enrolment<'a>(
+    dir: &'a Path,
+    (server_url, member_name, device_name): (&'a str, &'a str, &'a str),
+    ca_cert_pem: Option<String>,
+) -> Enrolment<'a> {
+    Enrolment {
+        dir,
+        server_url,
+        member_name,
+        device_name,
         ca_cert_pem,
         clock: system_clock(),
-    };
-    Ok(Device::wrap(CoreDevice::join(enrolment, &code).await?))
+    }
 }
 
 impl Device {

@@ -13,7 +13,8 @@
 //!
 //! The stream is a channel fed by a spawned task and bounded in bytes (`streams`), which is
 //! back-pressure: a slow client slows its own task, and if it falls behind the fan-out buffer,
-//! the stream ends with `Unavailable` and the device resubscribes with its cursors. The task
+//! the stream ends with `Unavailable` and the device resubscribes with its cursors (or with
+//! `Unauthenticated`, when a revocation it missed revoked it). The task
 //! also ends the stream on server shutdown (otherwise graceful shutdown would wait on it
 //! forever), when the device is revoked, and when the same device opens more streams than
 //! `streams::MAX_STREAMS_PER_DEVICE` (the oldest goes). A request may name at most as many
@@ -200,14 +201,27 @@ impl Subscription {
                         return Err(End::With(Status::unauthenticated(REVOKED_DEVICE)));
                     }
                     Ok(SpaceEvent::Revoked { .. }) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Err(End::With(Status::unavailable(FELL_BEHIND)));
-                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Err(self.fell_behind().await),
                     Err(broadcast::error::RecvError::Closed) => {
                         return Err(End::With(Status::unavailable(SHUTTING_DOWN)));
                     }
                 }
             }
+        }
+    }
+
+    /// How a stream that fell behind the fan-out buffer ends: `Unavailable`, so the device
+    /// resubscribes from its cursors, unless one of the events it missed revoked it.
+    async fn fell_behind(&self) -> End {
+        let (space, device) = (self.who.space_id, self.who.device_id);
+        let read = self
+            .state
+            .blocking(move |state| Ok(state.store.device(space, device)?));
+        match read.await {
+            Ok(Some(device)) if !device.revoked => End::With(Status::unavailable(FELL_BEHIND)),
+            Ok(Some(_)) => End::With(Status::unauthenticated(REVOKED_DEVICE)),
+            Ok(None) => End::With(Status::unauthenticated(UNKNOWN_TOKEN)),
+            Err(error) => error.into(),
         }
     }
 
