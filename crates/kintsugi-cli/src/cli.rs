@@ -32,8 +32,8 @@ pub enum Command {
     Invite(InviteArgs),
     /// Join a space with a code from your partner, or link another of your devices.
     ///
-    /// Leave out CODE and paste it when asked, or pipe it in: `kintsugi join --server URL
-    /// --name NAME < code.txt` reads the first line of stdin. A code opens what was written
+    /// Leave out CODE and paste it when asked, or pipe it in: `kintsugi join --name NAME <
+    /// code.txt` reads the first line of stdin. The code names its server; --server overrides. A code opens what was written
     /// before the join (a device-link code your private journal too), nothing after.
     Join {
         #[command(flatten)]
@@ -268,9 +268,10 @@ pub struct AdminTarget {
 
 #[derive(Debug, Args)]
 pub struct EnrolArgs {
-    /// The sync server, e.g. http://127.0.0.1:7878
+    /// The sync server, e.g. http://127.0.0.1:7878 (`join` takes it from the invite code when
+    /// left out).
     #[arg(long, env = "KINTSUGI_SERVER")]
-    pub server: String,
+    pub server: Option<String>,
     /// Your name, as your partner will see it.
     #[arg(long)]
     pub name: String,

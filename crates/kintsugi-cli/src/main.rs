@@ -1,6 +1,7 @@
 //! `kintsugi`: the sync server, a phone in a terminal, and a one-command demo.
 //!
-//! Errors reach the user as one line on stderr with a non-zero exit status; nothing here
+//! Errors reach the user as one line on stderr (one JSON object on stdout with `--json`)
+//! with a non-zero exit status; nothing here
 //! panics on user input, and no debug dump is ever printed.
 
 mod cli;
@@ -26,26 +27,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.json;
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A running `sync --watch` carried the command out and its output is printed already.
+        Err(error) if error.is::<commands::AlreadyReported>() => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("error: {}", one_line(&error));
+            output::report_error(&error, json);
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes on one line, without repeating a cause its parent already says.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut line = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !line.contains(&cause) {
-            line.push_str(": ");
-            line.push_str(&cause);
-        }
-    }
-    line.replace('\n', " ")
 }
 
 /// Client commands only warn, so their output stays clean.

@@ -77,6 +77,29 @@ pub enum CoreError {
 }
 
 impl CoreError {
+    /// A stable snake_case code for scripts and apps (`kintsugi --json` prints it); a message may
+    /// be reworded, a code is not.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotInitialised(_) => "not_initialised",
+            Self::AlreadyInitialised(_) => "already_initialised",
+            Self::Busy(_) => "busy",
+            Self::LocalStoreDamaged { .. } | Self::LocalIo { .. } => "local_data",
+            Self::Unreachable { .. } => "server_unreachable",
+            Self::Untrusted { .. } => "server_untrusted",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::PermissionDenied(_) => "permission_denied",
+            Self::InvalidCode(_) => "invalid_code",
+            Self::InviteRefused(_) => "invite_refused",
+            Self::InvalidInput(_) | Self::Shape(_) => "invalid_input",
+            Self::UnknownId { .. } => "not_found",
+            Self::Tampered(_) | Self::InvalidChange(_) => "tampered",
+            Self::Document { source, .. } => source.code(),
+            Self::RosterRefused(_) => "roster_refused",
+            Self::Protocol(_) | Self::Server(_) => "server_error",
+        }
+    }
+
     pub(crate) fn io(dir: &std::path::Path, source: std::io::Error) -> Self {
         Self::LocalIo {
             dir: dir.to_path_buf(),

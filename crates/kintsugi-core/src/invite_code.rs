@@ -3,7 +3,8 @@
 //! A code carries the server's invite id and single-use secret, the space id, the key that
 //! seals device names, the one-time seed of the invite (made on the inviting phone; the server
 //! never sees it), and the first bytes of the roster's genesis hash (so a server cannot hand
-//! the joiner a roster of its own making). No key that reads a document: the seed opens the
+//! the joiner a roster of its own making), and the server's address (so `join CODE` needs no
+//! `--server`; not a secret, and covered by the checksum like the rest). No key that reads a document: the seed opens the
 //! welcome the inviter sealed into the roster, and the join starts new key epochs, so a code
 //! read after it was used opens nothing written after the join. It is base32 (no lookalike lowercase, easy to read aloud)
 //! with a `KS1` prefix and a 4-byte SHA-256 checksum, so a typo is caught before any network
@@ -16,11 +17,13 @@ use crate::ids::SpaceId;
 use crate::keys::SecretKey;
 
 const PREFIX: &str = "KS1";
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 const CHECKSUM_LEN: usize = 4;
 /// The bytes of the genesis hash a code carries.
 pub const ROSTER_ROOT_LEN: usize = 16;
 const BASE_LEN: usize = 1 + 1 + 16 + 32 + 16 + 32 + 32 + ROSTER_ROOT_LEN;
+/// The longest server address a code carries (its length is one byte).
+pub const MAX_SERVER_URL_LEN: usize = 255;
 
 /// Who the code lets in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +47,9 @@ pub struct InviteCode {
     pub invite_seed: [u8; 32],
     /// The first bytes of the roster's genesis hash.
     pub roster_root: [u8; ROSTER_ROOT_LEN],
+    /// The sync server the space lives on, so `join CODE` needs no `--server`. At most
+    /// [`MAX_SERVER_URL_LEN`] bytes; a longer one is left out and the joiner gives it.
+    pub server_url: String,
 }
 
 impl InviteCode {
@@ -61,6 +67,12 @@ impl InviteCode {
         bytes.extend_from_slice(self.names_key.expose());
         bytes.extend_from_slice(&self.invite_seed);
         bytes.extend_from_slice(&self.roster_root);
+        let url = match self.server_url.len() {
+            len if len <= MAX_SERVER_URL_LEN => self.server_url.as_bytes(),
+            _ => &[],
+        };
+        bytes.push(url.len() as u8);
+        bytes.extend_from_slice(url);
         let checksum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&checksum[..CHECKSUM_LEN]);
         format!("{PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes))
@@ -82,7 +94,7 @@ impl InviteCode {
         let bytes = data_encoding::BASE32_NOPAD
             .decode(body.as_bytes())
             .map_err(|_| not_a_code())?;
-        if bytes.len() < BASE_LEN + CHECKSUM_LEN {
+        if bytes.len() < BASE_LEN + 1 + CHECKSUM_LEN {
             return Err(CoreError::InvalidCode(
                 "the invite code is incomplete; copy all of it".into(),
             ));
@@ -104,11 +116,18 @@ impl InviteCode {
                 "this invite code was made by an older Kintsugi; ask for a new code".into(),
             ));
         }
-        let kind = match (payload[1], payload.len()) {
-            (1, BASE_LEN) => CodeKind::Partner,
-            (2, BASE_LEN) => CodeKind::Device,
+        let kind = match payload[1] {
+            1 => CodeKind::Partner,
+            2 => CodeKind::Device,
             _ => return Err(not_a_code()),
         };
+        let url_len = usize::from(*payload.get(BASE_LEN).ok_or_else(not_a_code)?);
+        let url = payload
+            .get(BASE_LEN + 1..)
+            .filter(|url| url.len() == url_len);
+        let server_url = url
+            .and_then(|url| String::from_utf8(url.to_vec()).ok())
+            .ok_or_else(not_a_code)?;
         let take16 = |at: usize| -> [u8; 16] {
             let mut out = [0u8; 16];
             out.copy_from_slice(&payload[at..at + 16]);
@@ -127,6 +146,7 @@ impl InviteCode {
             names_key: SecretKey::from_bytes(take32(66)),
             invite_seed: take32(98),
             roster_root: take16(130),
+            server_url,
         })
     }
 }
@@ -144,6 +164,7 @@ mod tests {
             names_key: SecretKey::from_bytes([4; 32]),
             invite_seed: [6; 32],
             roster_root: [7; 16],
+            server_url: "https://kintsugi.example:7878".into(),
         }
     }
 
@@ -158,6 +179,7 @@ mod tests {
             assert_eq!(parsed.space, SpaceId([3; 16]));
             assert_eq!(parsed.names_key, SecretKey::from_bytes([4; 32]));
             assert_eq!((parsed.invite_seed, parsed.roster_root), ([6; 32], [7; 16]));
+            assert_eq!(parsed.server_url, "https://kintsugi.example:7878");
         }
     }
 
@@ -175,5 +197,13 @@ mod tests {
         assert!(InviteCode::parse("hello").is_err());
         assert!(InviteCode::parse("KS1").is_err());
         assert!(InviteCode::parse(&text[..40]).is_err());
+    }
+
+    #[test]
+    fn an_address_too_long_for_a_code_is_left_out() {
+        let mut code = sample(CodeKind::Device);
+        code.server_url = format!("https://{}.example", "a".repeat(300));
+        let parsed = InviteCode::parse(&code.encode()).expect("parses");
+        assert_eq!(parsed.server_url, "", "the joiner gives --server then");
     }
 }

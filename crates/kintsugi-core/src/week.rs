@@ -66,6 +66,34 @@ pub fn date_of(time: UnixMillis) -> Date {
         .unwrap_or(Date::MIN)
 }
 
+/// The latest date an entry may carry at `now`: today plus a day for clocks set ahead.
+fn latest_date(now: UnixMillis) -> Date {
+    date_of(now).next_day().unwrap_or(Date::MAX)
+}
+
+/// Refuses a week that starts after the latest date an entry may carry at `now`.
+pub fn refuse_future_week(week: IsoWeek, now: UnixMillis) -> Result<IsoWeek> {
+    if week.monday() > latest_date(now) {
+        return Err(CoreError::InvalidInput(format!(
+            "{week} has not begun; a check-in is for this week ({}) or an earlier one",
+            IsoWeek::of_time(now)
+        )));
+    }
+    Ok(week)
+}
+
+/// Refuses a date after the latest one an entry may carry at `now`.
+pub fn refuse_future_date(date: Date, now: UnixMillis) -> Result<Date> {
+    if date > latest_date(now) {
+        return Err(CoreError::InvalidInput(format!(
+            "{} is in the future; give today's date ({}) or an earlier one",
+            format_date(date),
+            format_date(date_of(now))
+        )));
+    }
+    Ok(date)
+}
+
 /// Parses an ISO date like `2026-01-08`.
 pub fn parse_date(text: &str) -> Result<Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");

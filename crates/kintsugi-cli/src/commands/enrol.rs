@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use kintsugi_core::read_ca_cert;
-use kintsugi_core::{Device, Enrolment, system_clock};
+use kintsugi_core::{Device, Enrolment, InviteCode, system_clock};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -16,7 +16,12 @@ use crate::output::Output;
 
 pub async fn init(home: &Path, args: EnrolArgs, out: Output) -> anyhow::Result<()> {
     let device_name = device_name(&args);
-    let device = Device::init(enrolment(home, &args, &device_name)?).await?;
+    let Some(server) = args.server.as_deref() else {
+        bail!(
+            "give the sync server: `kintsugi init --server URL --name NAME` (or set KINTSUGI_SERVER)"
+        );
+    };
+    let device = Device::init(enrolment(home, &args, server, &device_name)?).await?;
     print_identity(
         &device,
         out,
@@ -44,7 +49,13 @@ pub async fn join(
         bail!(NO_CODE);
     }
     let device_name = device_name(&args);
-    let device = Device::join(enrolment(home, &args, &device_name)?, code).await?;
+    // The code carries its server; --server overrides it (a server that moved, say).
+    let from_code = InviteCode::parse(code)?.server_url;
+    let server = args.server.as_deref().unwrap_or(&from_code);
+    if server.is_empty() {
+        bail!("this invite code does not say which server to use; give it with --server URL");
+    }
+    let device = Device::join(enrolment(home, &args, server, &device_name)?, code).await?;
     print_identity(
         &device,
         out,
@@ -55,7 +66,7 @@ pub async fn join(
 
 /// What to do when no code came: on the command line or on stdin.
 const NO_CODE: &str = "no invite code given: paste it when asked, or pipe it in \
-     (`kintsugi join --server URL --name NAME < code.txt`); `kintsugi invite` on the inviting \
+     (`kintsugi join --name NAME < code.txt`); `kintsugi invite` on the inviting \
      device makes one";
 
 /// The longest line taken as a code: a code is about 220 characters.
@@ -109,11 +120,12 @@ pub(super) fn read_code(
 fn enrolment<'a>(
     home: &'a Path,
     args: &'a EnrolArgs,
+    server_url: &'a str,
     device_name: &'a str,
 ) -> anyhow::Result<Enrolment<'a>> {
     Ok(Enrolment {
         dir: home,
-        server_url: &args.server,
+        server_url,
         member_name: &args.name,
         device_name,
         ca_cert_pem: args.ca_cert.as_deref().map(read_ca_cert).transpose()?,

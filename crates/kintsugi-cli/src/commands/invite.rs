@@ -20,12 +20,12 @@ pub async fn run(device: &Device, args: InviteArgs, out: Output) -> anyhow::Resu
     out.print(&value, || {
         let who = match kind {
             CodeKind::Partner => {
-                "your partner: on their phone run `kintsugi join --server URL --name NAME` and \
+                "your partner: on their phone run `kintsugi join --name NAME` and \
                  paste it when asked"
             }
             CodeKind::Device => {
                 "your other device only (it opens your private journal as it is now): run \
-                 `kintsugi join --server URL --name NAME` there and paste it when asked"
+                 `kintsugi join --name NAME` there and paste it when asked"
             }
         };
         let qr = qr_code(&code);

@@ -10,7 +10,7 @@ use kintsugi_core::{Device, Enrolment, read_ca_cert, system_clock};
 use serde_json::json;
 
 use super::enrol::{CodeKind, device_name_or_host, print_identity, read_code};
-use super::{home_dir, open};
+use super::home_dir;
 use crate::cli::{RecoverArgs, RecoveryCommand};
 use crate::output::Output;
 
@@ -25,7 +25,7 @@ pub async fn run(
     out: Output,
 ) -> anyhow::Result<()> {
     match command {
-        RecoveryCommand::Show { new } => show(&open(home)?, new, out).await,
+        RecoveryCommand::Show { new } => show(&Device::open(&home_dir(home)?)?, new, out).await,
         RecoveryCommand::Use(args) => recover(&home_dir(home)?, args, out).await,
     }
 }

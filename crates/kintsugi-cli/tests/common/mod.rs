@@ -105,14 +105,36 @@ pub fn ks(home: &Path, args: &[&str]) -> Output {
         .expect("run kintsugi")
 }
 
-/// The run failed with exactly one line on stderr that contains `hint`.
+/// The run failed with one error that mentions `hint`: with `--json` the one object
+/// `{"error": {"code", "message"}}` on stdout, otherwise exactly one line on stderr.
 pub fn assert_one_line_error(out: &Output, hint: &str) {
+    let message = error_message(out);
+    assert!(
+        message.contains(hint),
+        "{message:?} should mention {hint:?}"
+    );
+}
+
+/// The message of the error a failed run reported, checked for its shape.
+pub fn error_message(out: &Output) -> String {
     assert!(!out.status.success(), "expected failure");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+        let code = value["error"]["code"]
+            .as_str()
+            .expect("a string .error.code");
+        assert!(
+            !code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "{code:?} is a snake_case code"
+        );
+        let message = value["error"]["message"].as_str().expect(".error.message");
+        assert_eq!(message.lines().count(), 1, "one line: {message}");
+        return message.to_string();
+    }
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains(hint), "{stderr:?} should mention {hint:?}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr.trim_end().to_string()
 }
 
 /// The one JSON value a successful run printed.

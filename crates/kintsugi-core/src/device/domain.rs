@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use automerge::ReadDoc;
 use autosurgeon::Text;
 use serde::Serialize;
 
@@ -13,7 +14,9 @@ use crate::docs::shared::{self, SharedEntry, SharedEntryView};
 use crate::docs::{DocKind, agreement, journal};
 use crate::error::{CoreError, Result};
 use crate::progress::{self, Progress, WeekFigures};
-use crate::week::{IsoWeek, date_of, format_date, parse_date};
+use crate::week::{
+    IsoWeek, date_of, format_date, parse_date, refuse_future_date, refuse_future_week,
+};
 
 /// One change in a document's history.
 #[derive(Clone, Debug, Serialize)]
@@ -31,7 +34,7 @@ impl Device {
     /// one for the same week. Returns the week.
     pub fn check_in(&self, week: Option<&str>, answers: Answers) -> Result<IsoWeek> {
         let week = match week {
-            Some(text) => IsoWeek::parse(text)?,
+            Some(text) => refuse_future_week(IsoWeek::parse(text)?, self.now())?,
             None => IsoWeek::of_time(self.now()),
         };
         let answers = answers.check()?;
@@ -70,7 +73,7 @@ impl Device {
         note: &str,
     ) -> Result<String> {
         let date = match date {
-            Some(text) => parse_date(text)?,
+            Some(text) => refuse_future_date(parse_date(text)?, self.now())?,
             None => date_of(self.now()),
         };
         checkins::check_note(note)?;
@@ -158,7 +161,12 @@ impl Device {
         let sessions = self
             .replica
             .read(DocKind::Checkins, checkins::sessions)?
-            .len();
+            .iter()
+            // A session dated ahead (from an app that did not check) would stretch the chart.
+            .filter(|(_, s)| {
+                parse_date(&s.date).is_ok_and(|d| refuse_future_date(d, self.now()).is_ok())
+            })
+            .count();
         let mut by_member: Vec<(String, progress::PartnerWeeks)> = names
             .iter()
             .map(|(id, name)| (id.clone(), (name.clone(), Vec::new())))
@@ -174,8 +182,9 @@ impl Device {
                 forgiveness: c.forgiveness,
                 note: String::new(),
             };
-            let (Ok(week), Ok(_)) = (IsoWeek::parse(&c.week), answers.check()) else {
-                tracing::warn!(week = %c.week, "a check-in with values out of range was left out of progress");
+            let week = IsoWeek::parse(&c.week).and_then(|w| refuse_future_week(w, self.now()));
+            let (Ok(week), Ok(_)) = (week, answers.check()) else {
+                tracing::warn!(week = %c.week, "a check-in with values out of range or in the future was left out of progress");
                 continue;
             };
             let figures = WeekFigures {
@@ -202,30 +211,12 @@ impl Device {
 
     /// Who changed what and when in a document, oldest first.
     pub fn history(&self, kind: DocKind) -> Result<Vec<HistoryEntry>> {
-        let (names, devices) = self.replica.read(DocKind::Agreement, |doc| {
-            Ok((
-                agreement::member_names(doc)?,
-                agreement::device_members(doc)?,
-            ))
-        })?;
+        let authors = self.authors()?;
         self.replica.read(kind, |doc| {
             let mut entries: Vec<HistoryEntry> = doc
                 .get_changes(&[])
                 .into_iter()
-                .filter(|c| c.actor_id().to_bytes() != [0u8; 16])
-                .map(|c| {
-                    let device = c.actor_id().to_hex_string();
-                    let who = devices
-                        .get(&device)
-                        .map(|m| name_of(&names, m))
-                        .unwrap_or_else(|| "unknown device".into());
-                    HistoryEntry {
-                        at: UnixMillis::from_millis(c.timestamp()),
-                        who,
-                        device,
-                        what: c.message().unwrap_or_default().to_string(),
-                    }
-                })
+                .filter_map(|c| authors.entry(&c))
                 .collect();
             // Causal order interleaves devices; people read history by time.
             entries.sort_by_key(|e| e.at);
@@ -233,10 +224,63 @@ impl Device {
         })
     }
 
+    /// What the changes `hashes` of `kind` did and who made them, in the order given (as
+    /// live sync reports them); a hash this device does not hold is left out.
+    pub fn describe_changes(
+        &self,
+        kind: DocKind,
+        hashes: &[automerge::ChangeHash],
+    ) -> Result<Vec<HistoryEntry>> {
+        let authors = self.authors()?;
+        self.replica.read(kind, |doc| {
+            Ok(hashes
+                .iter()
+                .filter_map(|hash| doc.get_change_by_hash(hash))
+                .filter_map(|c| authors.entry(&c))
+                .collect())
+        })
+    }
+
+    fn authors(&self) -> Result<Authors> {
+        self.replica.read(DocKind::Agreement, |doc| {
+            Ok(Authors {
+                names: agreement::member_names(doc)?,
+                devices: agreement::device_members(doc)?,
+            })
+        })
+    }
+
     /// Partner names by member id, from the agreement.
     fn member_names(&self) -> Result<HashMap<String, String>> {
         self.replica
             .read(DocKind::Agreement, agreement::member_names)
+    }
+}
+
+/// Who wrote a change: partner names by member id, and members by device (actor) id.
+struct Authors {
+    names: HashMap<String, String>,
+    devices: HashMap<String, String>,
+}
+
+impl Authors {
+    /// The change as a history entry; `None` for the documents' shared zero-actor skeleton.
+    fn entry(&self, change: &automerge::Change) -> Option<HistoryEntry> {
+        if change.actor_id().to_bytes() == [0u8; 16] {
+            return None;
+        }
+        let device = change.actor_id().to_hex_string();
+        let who = self
+            .devices
+            .get(&device)
+            .map(|m| name_of(&self.names, m))
+            .unwrap_or_else(|| "unknown device".into());
+        Some(HistoryEntry {
+            at: UnixMillis::from_millis(change.timestamp()),
+            who,
+            device,
+            what: change.message().unwrap_or_default().to_string(),
+        })
     }
 }
 

@@ -334,6 +334,7 @@ impl Device {
                 .map_err(|_| bad("secret"))?,
             space: self.replica.identity.space,
             names_key: self.replica.identity.keys.space.names_key(),
+            server_url: self.replica.identity.server_url.clone(),
         })
     }
 
