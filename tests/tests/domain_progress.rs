@@ -156,12 +156,16 @@ async fn therapy_is_read_at_the_weeks_from_the_first_check_in_to_this_week() {
         (13, 2.0, 12.0)
     );
     assert_eq!(therapy.verdict, Verdict::WithinTypical);
+    // Back in the first week (a clock set back): the sessions dated after it are left out,
+    // and one session in week 0 is ahead of the typical pace.
     clock.set("2026-01-01T12:00:00Z");
-    let early = alice
-        .progress()
-        .expect("progress")
-        .therapy_standing
-        .expect("therapy");
+    alice.log_therapy(Some("2026-01-01"), &[], "").expect("log");
+    let early = alice.progress().expect("progress");
+    assert_eq!(
+        early.therapy_sessions, 1,
+        "sessions after today are left out"
+    );
+    let early = early.therapy_standing.expect("therapy");
     assert_eq!(
         (early.weeks_in, early.verdict),
         (0, Verdict::AheadOfTypical)

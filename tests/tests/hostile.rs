@@ -119,7 +119,9 @@ async fn a_snapshot_forging_the_partners_approval_is_rejected_and_never_serves()
     forged.set_actor(ActorId::from(*alice.identity().device.as_bytes()));
     let alice_member = alice.identity().member.to_string();
     forged
-        .transact(|tx| agreement::approve(tx, &id, &alice_member, UnixMillis::from_millis(1)))
+        .transact(|tx| {
+            agreement::approve(tx, &id, &alice_member, UnixMillis::from_millis(1)).map(|_| ())
+        })
         .map_err(|f| f.error)
         .expect("forge the approval");
     let head = pull_all(&bob, DocKind::Agreement).await.head_seq;

@@ -347,7 +347,13 @@ pub enum BoundaryCommand {
 pub enum JournalCommand {
     /// Write a private entry; prints its id.
     Write {
-        text: String,
+        /// The entry; `-` reads it from stdin (for a long one, or to keep it out of your
+        /// shell history).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the entry from this file (UTF-8 text).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
         /// How you feel, 1 (very low) to 5 (very good).
         #[arg(long)]
         mood: Option<i64>,

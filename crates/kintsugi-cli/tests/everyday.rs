@@ -1,4 +1,5 @@
-//! Everyday use through the real binary: errors as JSON with stable codes, dates in the future
+//! Everyday use through the real binary: errors as JSON with stable codes, offline messages that
+//! say whether anything was kept, dates in the future
 //! refused, invite codes that name their server, and editing beside a running `sync --watch`.
 
 mod common;
@@ -32,6 +33,35 @@ fn pair(dir: &Path, server: &Server) {
     json(&joined);
 }
 
+/// `kintsugi --home HOME --json ARGS...` with `input` on stdin.
+fn ks_stdin(home: &Path, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kintsugi"))
+        .arg("--home")
+        .arg(home)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kintsugi");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().expect("wait")
+}
+
+/// The texts of the journal entries in `home`.
+fn journal_texts(home: &Path) -> Vec<String> {
+    let list = json(&ks(home, &["journal", "list"]));
+    let entries = list.as_array().expect("a list");
+    entries
+        .iter()
+        .map(|e| e["text"].as_str().expect("text").to_string())
+        .collect()
+}
+
 fn error_code(out: &std::process::Output) -> String {
     assert!(!out.status.success(), "expected failure");
     let value: Value = serde_json::from_slice(&out.stdout).expect("one JSON value on stdout");
@@ -54,6 +84,30 @@ fn errors_print_one_json_object_with_a_stable_code() {
     assert_eq!(error_code(&garbage), "invalid_code");
     server.kill();
     assert_eq!(error_code(&ks(&alice, &["sync"])), "server_unreachable");
+}
+
+#[test]
+fn a_long_entry_comes_from_stdin_or_a_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(&dir.path().join("server"));
+    pair(dir.path(), &server);
+    let alice = dir.path().join("alice");
+    // Near the longest entry the journal takes (20,000 characters), kept out of argv.
+    let long = "We talked for hours. ".repeat(900);
+    json(&ks_stdin(&alice, &["journal", "write", "-"], &long));
+    let file = dir.path().join("entry.txt");
+    std::fs::write(&file, "From a file").expect("write file");
+    json(&ks(
+        &alice,
+        &["journal", "write", "--file", file.to_str().expect("path")],
+    ));
+    let texts = journal_texts(&alice);
+    assert!(
+        texts.contains(&long.trim().to_string()) || texts.contains(&long),
+        "stdin entry stored"
+    );
+    assert!(texts.iter().any(|t| t == "From a file"), "{texts:?}");
+    assert!(!texts.iter().any(|t| t == "-"), "a dash is not an entry");
 }
 
 #[test]
@@ -152,10 +206,77 @@ fn commands_run_beside_a_watcher_and_their_edits_go_out_live() {
     // An error from the watcher's side comes back as this process's own.
     let unknown = ks(&alice, &["boundary", "approve", "deadbeef0000"]);
     assert_eq!(error_code(&unknown), "not_found");
+    // A command that reads stdin gets the caller's, not the watcher's.
+    json(&ks_stdin(
+        &alice,
+        &["journal", "write", "-"],
+        "Written beside the watcher",
+    ));
+    assert!(
+        journal_texts(&alice)
+            .iter()
+            .any(|t| t == "Written beside the watcher")
+    );
     // Destructive commands wait for the watcher to stop.
     assert_eq!(error_code(&ks(&alice, &["leave", "--yes"])), "busy");
     for child in [&mut alice_watch, &mut bob_watch] {
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[test]
+fn the_wrong_server_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(&dir.path().join("server"));
+    let https = server.url.replace("http://", "https://");
+    let init = |home: &str, url: &str| {
+        ks(
+            &dir.path().join(home),
+            &["init", "--server", url, "--name", "Alice"],
+        )
+    };
+    assert_one_line_error(&init("a", &https), "does not speak TLS: use http://");
+    // Something that answers HTTP/1.1 on the port: not a Kintsugi server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            use std::io::Write;
+            let mut stream = stream;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    assert_one_line_error(&init("b", &url), "this is not a Kintsugi server");
+}
+
+#[test]
+fn repeats_say_so_instead_of_storing_a_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(&dir.path().join("server"));
+    pair(dir.path(), &server);
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    let id = json(&ks(&alice, &["boundary", "add", "We share our calendars"]))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    json(&ks(&alice, &["sync"]));
+    json(&ks(&bob, &["sync"]));
+    let first = json(&ks(&bob, &["boundary", "approve", &id]));
+    assert_eq!(first["already_approved"], false);
+    let history = |home: &Path| {
+        json(&ks(home, &["history", "agreement"]))
+            .as_array()
+            .map(Vec::len)
+    };
+    let before = history(&bob);
+    let again = json(&ks(&bob, &["boundary", "approve", &id]));
+    assert_eq!(
+        (again["already_approved"].clone(), again["status"].clone()),
+        (true.into(), "agreed".into())
+    );
+    assert_eq!(history(&bob), before, "a repeated approve stores no change");
+    let week = ["checkin", "--trust", "5", "--conversations", "1"];
+    assert_eq!(json(&ks(&alice, &week))["replaced"], false);
+    assert_eq!(json(&ks(&alice, &week))["replaced"], true);
 }

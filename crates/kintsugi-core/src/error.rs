@@ -25,10 +25,14 @@ pub enum CoreError {
         dir: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "cannot reach the sync server at {url} ({reason}); your changes are kept on this device and will sync when it is reachable"
-    )]
-    Unreachable { url: String, reason: String },
+    /// `kept`: this device kept something to send later (a sync), or nothing was done at all
+    /// (an invite, a revoke, a join), so the message says which.
+    #[error("cannot reach the sync server at {url} ({reason}); {}", offline_words(*.kept))]
+    Unreachable {
+        url: String,
+        reason: String,
+        kept: bool,
+    },
     #[error(
         "the server at {url} presented a TLS certificate this device does not trust ({reason}); check the URL, or pass the server's CA certificate with --ca-cert FILE"
     )]
@@ -76,7 +80,27 @@ pub enum CoreError {
     Server(String),
 }
 
+fn offline_words(kept: bool) -> &'static str {
+    if kept {
+        "your changes are kept on this device and will sync when it is reachable"
+    } else {
+        "nothing was done: try again when it is reachable"
+    }
+}
+
 impl CoreError {
+    /// The same error, saying that this device kept its changes for the next sync.
+    pub(crate) fn kept_offline(self) -> Self {
+        match self {
+            Self::Unreachable { url, reason, .. } => Self::Unreachable {
+                url,
+                reason,
+                kept: true,
+            },
+            other => other,
+        }
+    }
+
     /// A stable snake_case code for scripts and apps (`kintsugi --json` prints it); a message may
     /// be reworded, a code is not.
     pub fn code(&self) -> &'static str {

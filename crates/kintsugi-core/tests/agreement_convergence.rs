@@ -211,7 +211,7 @@ impl World {
                 let member = OWNERS[replica];
                 let text = self.text_of(replica, &id);
                 if self.change_boundary(replica, &id, |tx, now| {
-                    agreement::approve(tx, &id, member, now)
+                    agreement::approve(tx, &id, member, now).map(|_| ())
                 }) {
                     self.record_approval(member, &id, &text);
                 }

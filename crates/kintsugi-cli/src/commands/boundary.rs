@@ -19,10 +19,12 @@ pub fn run(device: &Device, command: BoundaryCommand, out: Output) -> anyhow::Re
             })
         }
         BoundaryCommand::Approve { id } => {
-            let id = device.approve_boundary(&id)?;
+            let (id, approved) = device.approve_boundary_once(&id)?;
             let status = device.boundary(&id)?.status;
-            out.print(&json!({ "id": id, "status": status }), || {
-                format!("approved {id}")
+            let value = json!({ "id": id, "status": status, "already_approved": !approved });
+            out.print(&value, || match approved {
+                true => format!("approved {id}"),
+                false => format!("already approved {id} as it reads now; nothing was changed"),
             })
         }
         BoundaryCommand::Retire { id } => {

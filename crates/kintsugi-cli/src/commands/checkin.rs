@@ -15,16 +15,20 @@ pub fn check_in(device: &Device, args: CheckinArgs, out: Output) -> anyhow::Resu
         forgiveness: args.forgiveness,
         note: args.note.trim().to_string(),
     };
-    let week = device.check_in(args.week.as_deref(), answers)?;
+    let (week, replaced) = device.check_in_replacing(args.week.as_deref(), answers)?;
     let value = json!({
         "week": week.to_string(),
+        "replaced": replaced,
         "name": device.identity().member_name,
         "trust": args.trust,
         "conversations": args.conversations,
         "closeness": args.closeness,
         "forgiveness": args.forgiveness,
     });
-    out.print(&value, || format!("checked in for {week}"))
+    out.print(&value, || match replaced {
+        true => format!("checked in for {week}, replacing your earlier check-in for that week"),
+        false => format!("checked in for {week}"),
+    })
 }
 
 pub fn therapy(device: &Device, command: TherapyCommand, out: Output) -> anyhow::Result<()> {

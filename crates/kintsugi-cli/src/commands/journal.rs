@@ -1,5 +1,9 @@
 //! `kintsugi journal`: private entries only this partner's devices can read.
 
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
 use kintsugi_core::Device;
 use serde_json::json;
 
@@ -8,7 +12,13 @@ use crate::output::{Output, timestamp};
 
 pub fn run(device: &Device, command: JournalCommand, out: Output) -> anyhow::Result<()> {
     match command {
-        JournalCommand::Write { text, mood, tags } => {
+        JournalCommand::Write {
+            text,
+            file,
+            mood,
+            tags,
+        } => {
+            let text = entry_text(text, file.as_deref())?;
             let id = device.write_journal(&text, mood, &tags)?;
             out.print(&json!({ "id": id }), || id.clone())
         }
@@ -48,4 +58,24 @@ pub fn run(device: &Device, command: JournalCommand, out: Output) -> anyhow::Res
             })
         }
     }
+}
+
+/// The entry as given: the argument, stdin for `-`, or the file.
+fn entry_text(text: Option<String>, file: Option<&Path>) -> anyhow::Result<String> {
+    match (text, file) {
+        (_, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the entry from {}", file.display())),
+        (Some(text), None) if text == "-" => read_stdin(),
+        (Some(text), None) => Ok(text),
+        (None, None) => anyhow::bail!("give the entry as TEXT, `-` for stdin, or --file FILE"),
+    }
+}
+
+/// All of stdin, as text.
+pub fn read_stdin() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the entry from stdin: give UTF-8 text")?;
+    Ok(text)
 }

@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match Device::open(&home) {
                 Ok(device) => run_on_device(&device, command, out).await,
                 Err(CoreError::Busy(dir)) if watch_socket::may_forward(&command) => {
-                    watch_socket::forward(&home, dir).await
+                    watch_socket::forward(&home, &command, dir).await
                 }
                 Err(error) => Err(error.into()),
             }

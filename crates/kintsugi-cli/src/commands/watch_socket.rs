@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, JournalCommand};
 use crate::output::{CAPTURE, Captured, Output, report_error};
 
 /// The socket's name in the home folder.
@@ -46,6 +46,8 @@ struct Request {
     args: Vec<String>,
     /// The caller's folder, which a relative file name (`--chart`, `--out`) is relative to.
     cwd: PathBuf,
+    /// The caller's stdin, for a command that reads it (`journal write -`).
+    stdin: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,13 +78,29 @@ pub fn may_forward(command: &Command) -> bool {
     }
 }
 
-/// Makes the file names in `command` absolute against the caller's folder `cwd`.
-fn resolve_paths(command: &mut Command, cwd: &Path) {
+/// Whether `command` reads this process's stdin.
+fn reads_stdin(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Journal(JournalCommand::Write { text: Some(text), .. }) if text == "-"
+    )
+}
+
+/// Makes `command` read what the caller gave: file names absolute against its folder, and its
+/// stdin for `-`.
+fn resolve_inputs(command: &mut Command, request: &mut Request) {
+    if reads_stdin(command)
+        && let Command::Journal(JournalCommand::Write { text, .. }) = command
+    {
+        *text = Some(request.stdin.take().unwrap_or_default());
+    }
     let file = match command {
         Command::Progress { chart } => chart,
         Command::Export { out, .. } => out,
+        Command::Journal(JournalCommand::Write { file, .. }) => file,
         _ => return,
     };
+    let cwd = &request.cwd;
     if let Some(path) = file.as_mut().filter(|path| path.is_relative()) {
         *path = cwd.join(&*path);
     }
@@ -90,7 +108,7 @@ fn resolve_paths(command: &mut Command, cwd: &Path) {
 
 /// Runs this process's command on the device a watcher holds in `home`. Without a watcher
 /// listening there, the store is busy for another reason: that error, as it was.
-pub async fn forward(home: &Path, busy: PathBuf) -> anyhow::Result<()> {
+pub async fn forward(home: &Path, command: &Command, busy: PathBuf) -> anyhow::Result<()> {
     let Ok(mut stream) = UnixStream::connect(home.join(SOCKET)).await else {
         return Err(CoreError::Busy(busy).into());
     };
@@ -99,7 +117,11 @@ pub async fn forward(home: &Path, busy: PathBuf) -> anyhow::Result<()> {
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
     let cwd = std::env::current_dir().context("cannot tell this folder; run from another one")?;
-    write_line(&mut stream, &Request { args, cwd }).await?;
+    let stdin = match reads_stdin(command) {
+        true => Some(super::journal::read_stdin()?),
+        false => None,
+    };
+    write_line(&mut stream, &Request { args, cwd, stdin }).await?;
     let answer: Answer = read_line(&mut BufReader::new(stream))
         .await
         .context("the running `sync --watch` stopped before answering; run the command again")?;
@@ -168,8 +190,8 @@ async fn answer(stream: UnixStream, device: &Device) -> anyhow::Result<()> {
 }
 
 /// Runs one forwarded command line; true when it failed (its error is printed into the capture).
-async fn run(request: Request, device: &Device) -> bool {
-    let args = std::iter::once("kintsugi".to_string()).chain(request.args);
+async fn run(mut request: Request, device: &Device) -> bool {
+    let args = std::iter::once("kintsugi".to_string()).chain(std::mem::take(&mut request.args));
     let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
@@ -181,7 +203,7 @@ async fn run(request: Request, device: &Device) -> bool {
         }
     };
     let out = Output { json: cli.json };
-    resolve_paths(&mut cli.command, &request.cwd);
+    resolve_inputs(&mut cli.command, &mut request);
     let result = if may_forward(&cli.command) {
         // Boxed: this future is inside `sync --watch`'s, which `run_on_device` runs.
         let work: Pin<Box<dyn Future<Output = anyhow::Result<()>> + '_>> =

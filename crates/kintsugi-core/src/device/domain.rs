@@ -33,18 +33,32 @@ impl Device {
     /// Records this partner's check-in for `week` (this week when `None`), replacing an earlier
     /// one for the same week. Returns the week.
     pub fn check_in(&self, week: Option<&str>, answers: Answers) -> Result<IsoWeek> {
+        Ok(self.check_in_replacing(week, answers)?.0)
+    }
+
+    /// As [`Device::check_in`], with whether it replaced this partner's earlier check-in for
+    /// the week.
+    pub fn check_in_replacing(
+        &self,
+        week: Option<&str>,
+        answers: Answers,
+    ) -> Result<(IsoWeek, bool)> {
         let week = match week {
             Some(text) => refuse_future_week(IsoWeek::parse(text)?, self.now())?,
             None => IsoWeek::of_time(self.now()),
         };
         let answers = answers.check()?;
         let (member, now) = (self.replica.identity.member_key(), self.now());
-        self.edit(
+        let replaced = self.edit(
             DocKind::Checkins,
-            |_: &String| format!("checked in for {week}"),
-            |tx| checkins::record(tx, &member, week, &answers, now),
+            |_: &bool| format!("checked in for {week}"),
+            |tx| {
+                let replaced = checkins::exists(tx, &member, week);
+                checkins::record(tx, &member, week, &answers, now)?;
+                Ok(replaced)
+            },
         )?;
-        Ok(week)
+        Ok((week, replaced))
     }
 
     pub fn checkins(&self) -> Result<Vec<CheckInView>> {

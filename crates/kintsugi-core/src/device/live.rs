@@ -11,7 +11,13 @@ impl Device {
     /// fails is reported in the result's `failed` and the others still sync; only losing the
     /// server or this device's access fails it all.
     pub async fn sync(&self) -> Result<SyncReport> {
-        let report = self.replica.sync().await?;
+        let report = self.replica.sync().await.map_err(|error| {
+            // Offline, a sync keeps what it would have sent, if there is anything.
+            match self.pending_changes() {
+                0 => error,
+                _ => error.kept_offline(),
+            }
+        })?;
         // A device that finished joining in this sync writes its arrival, which the next sync
         // (or a live one at once) sends.
         self.announce_arrival()?;

@@ -66,14 +66,20 @@ impl Device {
 
     /// Approves a boundary's current text.
     pub fn approve_boundary(&self, id: &str) -> Result<String> {
+        Ok(self.approve_boundary_once(id)?.0)
+    }
+
+    /// Approves a boundary's current text; with `false` when this partner had approved exactly
+    /// that text already, and nothing was stored.
+    pub fn approve_boundary_once(&self, id: &str) -> Result<(String, bool)> {
         let (member, now) = (self.replica.identity.member_key(), self.now());
         self.edit(
             DocKind::Agreement,
-            |id: &String| format!("approved boundary {id}"),
+            |(id, _): &(String, bool)| format!("approved boundary {id}"),
             |tx| {
                 let id = agreement::resolve_id(tx, id)?;
-                agreement::approve(tx, &id, &member, now)?;
-                Ok(id)
+                let approved = agreement::approve(tx, &id, &member, now)?;
+                Ok((id, approved))
             },
         )
     }

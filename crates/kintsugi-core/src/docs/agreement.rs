@@ -200,12 +200,34 @@ fn writable_text(tx: &impl Doc, id: &str) -> Result<(automerge::ObjId, automerge
 }
 
 /// Records that `member` approves the boundary's current text. Refused once retired.
-pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: UnixMillis) -> Result<()> {
+/// Records `member`'s approval of the boundary's current text; returns false, writing
+/// nothing, when they approved exactly this text already.
+pub fn approve(tx: &mut impl Doc, id: &str, member: &str, now: UnixMillis) -> Result<bool> {
     let (boundary, text_obj) = writable_text(tx, id)?;
     let current = tx
         .text(&text_obj)
         .map_err(|e| CoreError::Shape(e.to_string()))?;
-    approve_text(tx, &boundary, id, &current, member, now)
+    if approved_text(tx, &boundary, member).as_deref() == Some(current.as_str()) {
+        return Ok(false);
+    }
+    approve_text(tx, &boundary, id, &current, member, now)?;
+    Ok(true)
+}
+
+/// The text `member` last approved on `boundary`, if any.
+fn approved_text(doc: &impl ReadDoc, boundary: &automerge::ObjId, member: &str) -> Option<String> {
+    let approvals = match doc.get(boundary, "approvals") {
+        Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
+        _ => return None,
+    };
+    let approval = match doc.get(&approvals, member) {
+        Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
+        _ => return None,
+    };
+    match doc.get(&approval, "text") {
+        Ok(Some((automerge::Value::Scalar(text), _))) => text.as_str().map(str::to_string),
+        _ => None,
+    }
 }
 
 /// Retires a boundary: it stays in the agreement and its history, marked retired. Retiring

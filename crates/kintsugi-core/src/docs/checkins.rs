@@ -97,6 +97,14 @@ pub fn check_note(note: &str) -> Result<()> {
 }
 
 /// Records (or replaces) `member`'s check-in for `week`.
+/// Whether `member` has a check-in for `week`.
+pub fn exists(doc: &impl ReadDoc, member: &str, week: IsoWeek) -> bool {
+    let Ok(Some((_, checkins))) = doc.get(&automerge::ROOT, "checkins") else {
+        return false;
+    };
+    matches!(doc.get(&checkins, format!("{member}/{week}")), Ok(Some(_)))
+}
+
 pub fn record(
     tx: &mut impl Doc,
     member: &str,

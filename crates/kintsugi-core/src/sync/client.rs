@@ -165,6 +165,22 @@ pub fn read_ca_cert(path: &std::path::Path) -> Result<String> {
     Ok(pem)
 }
 
+/// What a protocol-level failure means for a person: the address points at something that is
+/// not a Kintsugi server, or the scheme does not match the server's TLS.
+fn clearer_reason(url: &str, reason: String) -> String {
+    if reason.contains("InvalidContentType") || reason.contains("corrupt message") {
+        return "this server does not speak TLS: use http:// instead of https://".into();
+    }
+    if reason.contains("h2 protocol error") || reason.contains("http2 error") {
+        let tls = match url.starts_with("http://") {
+            true => " or it speaks TLS (then use https://)",
+            false => "",
+        };
+        return format!("this is not a Kintsugi server{tls}; check the address and port");
+    }
+    reason
+}
+
 /// The innermost cause of a transport error is the one that says what happened.
 fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
     let mut reason = error.to_string();
@@ -173,6 +189,7 @@ fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
         reason = cause.to_string();
         source = cause.source();
     }
+    let reason = clearer_reason(url, reason);
     if reason.contains("certificate") || reason.contains("tls") || reason.contains("TLS") {
         return CoreError::Untrusted {
             url: url.to_string(),
@@ -182,12 +199,20 @@ fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
     CoreError::Unreachable {
         url: url.to_string(),
         reason,
+        kept: false,
     }
 }
 
 /// Maps a gRPC status to the error a person sees.
 pub fn status_error(url: &str, status: Status) -> CoreError {
-    let message = status.message().to_string();
+    let message = clearer_reason(url, status.message().to_string());
+    if message.starts_with("this is not a Kintsugi server") || message.contains("use http://") {
+        return CoreError::Unreachable {
+            url: url.to_string(),
+            reason: message,
+            kept: false,
+        };
+    }
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
             if message.is_empty() || status.code() != Code::Unknown =>
@@ -200,6 +225,7 @@ pub fn status_error(url: &str, status: Status) -> CoreError {
             CoreError::Unreachable {
                 url: url.to_string(),
                 reason,
+                kept: false,
             }
         }
         Code::Unauthenticated => CoreError::Unauthenticated(message),
