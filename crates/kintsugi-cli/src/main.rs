@@ -15,7 +15,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Everything this binary writes (keys, ciphertext, backups, exports) is for its user only.
     kintsugi_server::owner_only::restrict_umask();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     // The server sets up its own logging from its settings (plain or JSON).
     if !matches!(cli.command, cli::Command::Serve(_)) {
         init_logging();
@@ -37,6 +40,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line clap refused: with `--json` one error object like any other (`--help` and
+/// `--version` print as usual).
+fn usage_error(error: clap::Error) -> ExitCode {
+    let wants_json = std::env::args_os().any(|arg| arg == "--json");
+    if !wants_json || !error.use_stderr() {
+        error.exit();
+    }
+    let rendered = error.render().to_string();
+    let message = rendered.lines().next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let hint = "see `kintsugi --help` for the commands and their arguments";
+    let report = serde_json::json!({
+        "error": { "code": "usage", "message": format!("{message}; {hint}") }
+    });
+    println!("{report}");
+    ExitCode::from(2)
 }
 
 /// Client commands only warn, so their output stays clean.
