@@ -82,8 +82,17 @@ async fn a_new_approval_replaces_the_partners_old_one() {
         .expect("add");
     sync_all(&[&alice, &bob]).await;
     bob.approve_boundary(&id).expect("approve");
+    clock.set("2026-03-05T10:00:00Z");
+    let (_, stored) = bob
+        .approve_boundary_once(&id)
+        .expect("approve the same text");
+    assert!(!stored, "approving the same text again stores nothing");
+    alice
+        .edit_boundary(&id, "Phones stay unlocked at home")
+        .expect("edit");
+    sync_all(&[&alice, &bob]).await;
     clock.set("2026-03-08T10:00:00Z");
-    bob.approve_boundary(&id).expect("approve again");
+    bob.approve_boundary(&id).expect("approve the new text");
     sync_all(&[&alice, &bob]).await;
     let approvals = stored_boundary(&alice, &id)["approvals"].clone();
     assert_eq!(
@@ -95,8 +104,9 @@ async fn a_new_approval_replaces_the_partners_old_one() {
     assert_eq!(
         bobs["at"],
         millis("2026-03-08T10:00:00Z").as_millis(),
-        "the later one"
+        "the later one, of the new text"
     );
+    assert_eq!(bobs["text"], "Phones stay unlocked at home");
 }
 
 #[tokio::test]
