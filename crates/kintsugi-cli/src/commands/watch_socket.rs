@@ -122,9 +122,10 @@ pub async fn forward(home: &Path, command: &Command, busy: PathBuf) -> anyhow::R
         false => None,
     };
     write_line(&mut stream, &Request { args, cwd, stdin }).await?;
-    let answer: Answer = read_line(&mut BufReader::new(stream))
-        .await
-        .context("the running `sync --watch` stopped before answering; run the command again")?;
+    let answer: Answer = read_line(&mut BufReader::new(stream)).await.context(
+        "the running `sync --watch` stopped before answering, so the command may or may not \
+             have run: look (a `list` command) before running it again",
+    )?;
     print!("{}", answer.printed.stdout);
     eprint!("{}", answer.printed.stderr);
     match answer.failed {
