@@ -165,20 +165,23 @@ pub fn read_ca_cert(path: &std::path::Path) -> Result<String> {
     Ok(pem)
 }
 
-/// What a protocol-level failure means for a person: the address points at something that is
-/// not a Kintsugi server, or the scheme does not match the server's TLS.
-fn clearer_reason(url: &str, reason: String) -> String {
+/// What a protocol-level failure means for a person, when it means the address is wrong: it
+/// points at something that is not a Kintsugi server, or its scheme does not match the
+/// server's TLS.
+fn wrong_server(url: &str, reason: &str) -> Option<String> {
     if reason.contains("InvalidContentType") || reason.contains("corrupt message") {
-        return "this server does not speak TLS: use http:// instead of https://".into();
+        return Some("this server does not speak TLS: use http:// instead of https://".into());
     }
     if reason.contains("h2 protocol error") || reason.contains("http2 error") {
         let tls = match url.starts_with("http://") {
             true => " or it speaks TLS (then use https://)",
             false => "",
         };
-        return format!("this is not a Kintsugi server{tls}; check the address and port");
+        return Some(format!(
+            "this is not a Kintsugi server{tls}; check the address and port"
+        ));
     }
-    reason
+    None
 }
 
 /// The innermost cause of a transport error is the one that says what happened.
@@ -189,7 +192,7 @@ fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
         reason = cause.to_string();
         source = cause.source();
     }
-    let reason = clearer_reason(url, reason);
+    let reason = wrong_server(url, &reason).unwrap_or(reason);
     if reason.contains("certificate") || reason.contains("tls") || reason.contains("TLS") {
         return CoreError::Untrusted {
             url: url.to_string(),
@@ -205,11 +208,11 @@ fn transport_error(url: &str, error: &tonic::transport::Error) -> CoreError {
 
 /// Maps a gRPC status to the error a person sees.
 pub fn status_error(url: &str, status: Status) -> CoreError {
-    let message = clearer_reason(url, status.message().to_string());
-    if message.starts_with("this is not a Kintsugi server") || message.contains("use http://") {
+    let message = status.message().to_string();
+    if let Some(reason) = wrong_server(url, &message) {
         return CoreError::Unreachable {
             url: url.to_string(),
-            reason: message,
+            reason,
             kept: false,
         };
     }
