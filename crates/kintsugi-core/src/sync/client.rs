@@ -181,6 +181,15 @@ fn wrong_server(url: &str, reason: &str) -> Option<String> {
             "this is not a Kintsugi server{tls}; check the address and port"
         ));
     }
+    // Hyper's word when the connection died under the call: as often as not the protocol
+    // failure above, seen from the call's side.
+    if reason.contains("operation was canceled") {
+        return Some(
+            "the connection closed before an answer; if it repeats, check that this is a \
+             Kintsugi server and that it expects this scheme (http:// or https://)"
+                .into(),
+        );
+    }
     None
 }
 
